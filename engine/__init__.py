@@ -1,0 +1,1 @@
+"""Backprop Lab engine: everything computed, nothing drawn (never imports streamlit or plotly)."""
