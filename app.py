@@ -1,0 +1,24 @@
+"""Backprop Lab: the entry point only registers the pages (Streamlit's st.navigation)."""
+from pathlib import Path
+
+import streamlit as st
+
+from ui.sidebar import render_sidebar
+
+st.set_page_config(page_title="Backprop Lab", page_icon="🔁", layout="wide")
+
+ROOT = Path(__file__).parent
+PAGES = [  # (script, title, icon); a page whose script is not there yet is left out
+    ("pages/home.py", "Home", "🏠"),
+    ("pages/inspector.py", "Inspector", "🔬"),
+    ("pages/train.py", "Train", "🏋️"),
+    ("pages/compare.py", "Compare", "📊"),
+    ("pages/optimizers.py", "Optimizers", "⛰️"),
+    ("pages/activations.py", "Activations", "📈"),
+]
+
+pages = [st.Page(script, title=title, icon=icon, default=(i == 0))
+         for i, (script, title, icon) in enumerate(PAGES) if (ROOT / script).exists()]
+nav = st.navigation(pages)
+render_sidebar()
+nav.run()

@@ -1,0 +1,151 @@
+"""trace(spec): one forward and backward pass, every gradient three ways — manual, autograd, numerical.
+
+The comparison per tensor: max |manual − autograd|, that divided by max |autograd| (normwise relative
+error, which stays meaningful where single entries are ~0), and the same for numerical − autograd on
+the elements where finite differences are defined (no ReLU kink inside [θ − h, θ + h]).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+
+from engine import chain_rule
+from engine.network import Materialized, materialize
+from engine.numerical import numerical_gradients, numerical_skip_reason
+from engine.spec import NetworkSpec
+
+GRAD_NAMES = ("weight", "bias", "z", "a", "input")  # ∂L/∂W_l, ∂L/∂b_l, δ_l, ∂L/∂a_l, ∂L/∂a_{l-1}
+
+# manual vs autograd: |Δ| ≤ tol · max(1, max|g|). Both paths do the same float operations in a
+# different order, so they differ by rounding only: ~1e-16 relative in float64, ~1e-7 in float32.
+MANUAL_TOL = {"float64": 1e-10, "float32": 1e-5}
+# numerical vs autograd: finite differences carry O(h²) + O(ε|L|/h) ≈ 1e-10·max(1, |L|) in float64;
+# in float32 the autograd side itself is only good to ~1e-7 relative.
+NUMERICAL_TOL = {"float64": 1e-6, "float32": 1e-4}
+
+
+@dataclass
+class GradComparison:
+    manual: torch.Tensor
+    autograd: torch.Tensor
+    numerical: torch.Tensor | None  # None where finite differences were skipped
+    kink: torch.Tensor | None  # True where the numerical derivative is ill-defined (ReLU kink)
+    max_abs_error: float  # max |manual − autograd|
+    max_rel_error: float  # max |manual − autograd| / max |autograd|
+    numerical_max_abs_error: float | None  # max |numerical − autograd| over kink-free elements
+    agree: bool
+    tolerance: float  # the manual-vs-autograd bound used
+
+
+@dataclass
+class LayerTrace:
+    index: int  # l, from 1
+    activation: str
+    weight: torch.Tensor  # W_l (n_l, n_{l-1})
+    bias: torch.Tensor  # b_l (n_l,)
+    input: torch.Tensor  # a_{l-1} (B, n_{l-1})
+    z: torch.Tensor  # (B, n_l)
+    a: torch.Tensor  # (B, n_l)
+    grads: dict[str, GradComparison] = field(default_factory=dict)
+
+    @property
+    def max_abs_error(self) -> float:
+        return max(g.max_abs_error for g in self.grads.values())
+
+
+@dataclass
+class Trace:
+    spec: NetworkSpec
+    x: torch.Tensor
+    y: torch.Tensor
+    loss: float  # from the manual forward pass
+    loss_autograd: float
+    layers: list[LayerTrace]
+    agree: bool
+    numerical_note: str | None  # why finite differences were skipped, or None
+
+
+def autograd_pass(m: Materialized, activations: list[str], loss: str):
+    """PyTorch's own ops and autograd on the same numbers: (loss, zs, acts, grads of z, a, W, b)."""
+    weights = [w.clone().requires_grad_(True) for w in m.weights]
+    biases = [b.clone().requires_grad_(True) for b in m.biases]
+    x = m.x.clone().requires_grad_(True)
+    zs, acts = [], [x]
+    for w, b, name in zip(weights, biases, activations, strict=True):
+        z = F.linear(acts[-1], w, b)
+        a = _torch_activation(name, z)
+        z.retain_grad()
+        a.retain_grad()
+        zs.append(z)
+        acts.append(a)
+    value = _torch_loss(loss, acts[-1], m.y)
+    value.backward()
+    return (value.detach(), [z.detach() for z in zs], [a.detach() for a in acts],
+            [z.grad for z in zs], [a.grad for a in acts], [w.grad for w in weights], [b.grad for b in biases])
+
+
+def _torch_activation(name: str, z: torch.Tensor) -> torch.Tensor:
+    return {"identity": lambda t: t * 1, "relu": torch.relu, "leaky_relu": lambda t: F.leaky_relu(t, 0.01),
+            "sigmoid": torch.sigmoid, "tanh": torch.tanh, "softmax": lambda t: torch.softmax(t, dim=1)}[name](z)
+
+
+def _torch_loss(name: str, a: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    if name == "mse":
+        return F.mse_loss(a, y)
+    if name == "cross_entropy":
+        return F.cross_entropy(a, y)
+    if name == "bce":
+        return F.binary_cross_entropy(a, y)
+    return a.sum()
+
+
+def compare(manual, autograd, numerical, kink, dtype: str, loss_value: float) -> GradComparison:
+    """Errors of manual and numerical against autograd, and whether both are within tolerance."""
+    scale = max(1.0, autograd.abs().max().item()) if autograd.numel() else 1.0
+    tol = MANUAL_TOL[dtype] * scale
+    abs_err = (manual - autograd).abs().max().item() if manual.numel() else 0.0
+    rel_err = abs_err / max(autograd.abs().max().item(), 1e-300) if manual.numel() else 0.0
+    agree = abs_err <= tol
+    num_err = None
+    if numerical is not None:
+        ok = ~kink
+        diff = (numerical - autograd.to(torch.float64)).abs()[ok]
+        num_err = diff.max().item() if diff.numel() else 0.0
+        agree = agree and num_err <= NUMERICAL_TOL[dtype] * max(scale, abs(loss_value))
+    return GradComparison(manual, autograd, numerical, kink, abs_err, rel_err, num_err, agree, tol)
+
+
+def trace(spec: NetworkSpec, *, numerical: bool = True) -> Trace:
+    """Run the spec's network once forward and backward, and compare the three gradients per layer."""
+    m = materialize(spec)
+    acts = [layer.activation for layer in spec.layers]
+    fwd = chain_rule.forward(m.weights, m.biases, acts, spec.loss, m.x, m.y)
+    bwd = chain_rule.backward(m.weights, acts, spec.loss, fwd, m.y)
+    loss_ag, _, _, gz, ga, gw, gb = autograd_pass(m, acts, spec.loss)
+    note = numerical_skip_reason(spec.sizes, m.x.shape[0]) if numerical else "finite differences not requested"
+    num = _numerical(m, acts, spec.loss) if note is None else None
+    layers = []
+    for l in range(1, len(spec.layers) + 1):
+        manual = {"weight": bwd.grad_w[l - 1], "bias": bwd.grad_b[l - 1], "z": bwd.delta[l - 1],
+                  "a": bwd.grad_a[l], "input": bwd.grad_a[l - 1]}
+        auto = {"weight": gw[l - 1], "bias": gb[l - 1], "z": gz[l - 1], "a": ga[l], "input": ga[l - 1]}
+        lt = LayerTrace(l, acts[l - 1], m.weights[l - 1], m.biases[l - 1], fwd.activations[l - 1],
+                        fwd.zs[l - 1], fwd.activations[l])
+        for name in GRAD_NAMES:
+            n_grad, n_kink = num[l - 1][name] if num else (None, None)
+            lt.grads[name] = compare(manual[name], auto[name], n_grad, n_kink, spec.dtype, fwd.loss.item())
+        layers.append(lt)
+    agree = all(g.agree for lt in layers for g in lt.grads.values())
+    return Trace(spec, m.x, m.y, fwd.loss.item(), loss_ag.item(), layers, agree, note)
+
+
+def _numerical(m: Materialized, acts: list[str], loss: str) -> list[dict]:
+    """Finite differences on float64 copies (a float32 net's numbers are exact in float64)."""
+    d = torch.float64
+    w = [t.to(d) for t in m.weights]
+    b = [t.to(d) for t in m.biases]
+    y = m.y if m.y.dtype == torch.int64 else m.y.to(d)
+    fwd = chain_rule.forward(w, b, acts, loss, m.x.to(d), y)
+    return numerical_gradients(w, b, acts, loss, m.x.to(d), y, fwd.zs, fwd.activations)

@@ -1,0 +1,1 @@
+"""Figure builders (data in, figure out) and small reusable Streamlit widgets."""
