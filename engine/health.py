@@ -1,0 +1,90 @@
+"""Per-layer gradient health: norms, update ratios, dead and saturated units, histograms, and flags.
+
+Thresholds (documented in the UI):
+- vanishing: ‖∂L/∂W_l‖_F < VANISHING (the layer has all but stopped learning);
+- exploding: ‖∂L/∂W_l‖_F > EXPLODING, or update ratio ‖ΔW_l‖/‖W_l‖ > UPDATE_TOO_LARGE
+  (a healthy ratio is around 1e-3, the rule of thumb from CS231n);
+- dead: a ReLU unit whose z ≤ 0 for every row of the batch passes no gradient at all.
+"""
+from __future__ import annotations
+
+import torch
+
+VANISHING = 1e-6
+EXPLODING = 1e3
+UPDATE_TOO_LARGE = 1e-1
+DEAD_TOO_MANY = 0.5  # flag a layer when more than half its ReLUs are dead
+HIST_BINS = 30
+STAT_KEYS = ("grad_norm", "weight_norm", "update_ratio", "dead_fraction", "saturated_fraction",
+             "act_mean", "act_std")
+
+
+def pre_step_stats(model, zs: list[torch.Tensor], outputs: list[torch.Tensor]) -> tuple[torch.Tensor, list]:
+    """Stats that need the gradients and activations of this step; (L, 6) device tensor + weight copies."""
+    rows, before = [], []
+    for lin, name, z, a in zip(model.linears, model.activation_names, zs, outputs, strict=True):
+        w, g = lin.weight.detach(), lin.weight.grad
+        grad_norm = torch.linalg.vector_norm(g) if g is not None else torch.zeros((), device=w.device)
+        dead = (z <= 0).all(dim=0).float().mean() if name in ("relu", "leaky_relu") else torch.zeros_like(grad_norm)
+        rows.append(torch.stack([grad_norm, torch.linalg.vector_norm(w), dead, _saturated(name, a),
+                                 a.mean(), a.std(unbiased=False)]))
+        before.append(w.clone())
+    return torch.stack(rows), before
+
+
+def _saturated(name: str, a: torch.Tensor) -> torch.Tensor:
+    """Fraction of units × rows where a sigmoid/tanh sits on its flat tail (φ' < 0.01)."""
+    if name == "sigmoid":
+        return ((a * (1 - a)) < 0.01).float().mean()
+    if name == "tanh":
+        return ((1 - a * a) < 0.01).float().mean()
+    return torch.zeros((), device=a.device)
+
+
+def layer_stats(model, pre: torch.Tensor, before: list[torch.Tensor], step: int, epoch: int) -> list[dict]:
+    """Rows for the store, one per layer (one host sync for all layers)."""
+    ratios = torch.stack([torch.linalg.vector_norm(lin.weight.detach() - w0) / (torch.linalg.vector_norm(w0) + 1e-12)
+                          for lin, w0 in zip(model.linears, before, strict=True)])
+    table = torch.cat([pre, ratios[:, None]], dim=1).tolist()
+    rows = []
+    for i, (gn, wn, dead, sat, mean, std, ratio) in enumerate(table, start=1):
+        rows.append({"step": step, "epoch": epoch, "layer": i, "grad_norm": gn, "weight_norm": wn,
+                     "update_ratio": ratio, "dead_fraction": dead, "saturated_fraction": sat,
+                     "act_mean": mean, "act_std": std})
+    return rows
+
+
+def flags(row: dict) -> list[str]:
+    """Human-readable warnings for one layer's stats row."""
+    out = []
+    gn = row.get("grad_norm")
+    if gn is not None and gn == gn:  # NaN-safe
+        if gn < VANISHING:
+            out.append(f"vanishing gradient (‖∂L/∂W‖ = {gn:.1e} < {VANISHING:.0e})")
+        elif gn > EXPLODING:
+            out.append(f"exploding gradient (‖∂L/∂W‖ = {gn:.1e} > {EXPLODING:.0e})")
+    if (row.get("update_ratio") or 0) > UPDATE_TOO_LARGE:
+        out.append(f"updates too large (‖ΔW‖/‖W‖ = {row['update_ratio']:.1e} > {UPDATE_TOO_LARGE:.0e}; "
+                   "~1e-3 is healthy)")
+    if (row.get("dead_fraction") or 0) > DEAD_TOO_MANY:
+        out.append(f"{row['dead_fraction']:.0%} of ReLUs dead (z ≤ 0 for the whole batch)")
+    if (row.get("saturated_fraction") or 0) > DEAD_TOO_MANY:
+        out.append(f"{row['saturated_fraction']:.0%} saturated (φ' < 0.01)")
+    return out
+
+
+def histograms(model) -> list[dict]:
+    """Weight and gradient histograms per layer: {"layer", "kind", "counts", "edges"}."""
+    out = []
+    for i, lin in enumerate(model.linears, start=1):
+        for kind, t in (("weight", lin.weight.detach()), ("grad", lin.weight.grad)):
+            if t is None or not torch.isfinite(t).all():
+                continue
+            lo, hi = t.min().item(), t.max().item()
+            if lo == hi:
+                lo, hi = lo - 0.5, hi + 0.5
+            counts = torch.histc(t.float(), bins=HIST_BINS, min=lo, max=hi)
+            edges = torch.linspace(lo, hi, HIST_BINS + 1)
+            out.append({"layer": i, "kind": kind, "counts": [int(c) for c in counts.tolist()],
+                        "edges": edges.tolist()})
+    return out

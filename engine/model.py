@@ -1,0 +1,99 @@
+"""The trainable network of a TrainConfig: linear layers (nn.Linear or ManualLinear) and activations,
+initialised from the seed exactly as the Inspector's NetworkSpec would be."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from engine.data import Dataset
+from engine.layers import ManualLinear
+from engine.network import init_bias, init_weight
+from engine.train_config import ConfigError, TrainConfig
+
+_ACTIVATION_MODULES = {
+    "identity": nn.Identity,
+    "relu": nn.ReLU,
+    "leaky_relu": lambda: nn.LeakyReLU(0.01),
+    "sigmoid": nn.Sigmoid,
+    "tanh": nn.Tanh,
+}
+
+
+class MLP(nn.Module):
+    """z_l = a_{l-1} W_lᵀ + b_l, a_l = φ_l(z_l). forward(x, record=True) also returns every z_l."""
+
+    def __init__(self, sizes: list[int], activations: list[str], manual_backward: bool = False):
+        super().__init__()
+        linear = ManualLinear if manual_backward else nn.Linear
+        self.linears = nn.ModuleList(linear(sizes[i], sizes[i + 1]) for i in range(len(sizes) - 1))
+        self.acts = nn.ModuleList(_ACTIVATION_MODULES[a]() for a in activations)
+        self.activation_names = list(activations)
+
+    def forward(self, x: torch.Tensor, record: bool = False):
+        zs = []
+        for lin, act in zip(self.linears, self.acts, strict=True):
+            z = lin(x)
+            if record:
+                zs.append(z)
+            x = act(z)
+        return (x, zs) if record else x
+
+
+def build_model(cfg: TrainConfig, input_size: int, device: torch.device) -> MLP:
+    """The MLP with weights drawn on the CPU from a generator seeded by cfg.seed (device-independent)."""
+    layers = cfg.layer_specs
+    sizes = [input_size] + [layer.units for layer in layers]
+    model = MLP(sizes, [layer.activation for layer in layers], cfg.backward == "manual")
+    gen = torch.Generator().manual_seed(cfg.seed)
+    with torch.no_grad():
+        for i, lin in enumerate(model.linears):
+            lin.weight.copy_(init_weight(cfg.init, sizes[i + 1], sizes[i], gen, torch.float32))
+            lin.bias.copy_(init_bias(cfg.init, sizes[i + 1], gen, torch.float32))
+    return model.to(device)
+
+
+def check_fit(cfg: TrainConfig, data: Dataset) -> None:
+    """The output layer must match the dataset: one unit per class, or per regression target."""
+    out = cfg.layer_specs[-1].units
+    fix = f"make the last layer {{}}:{cfg.layer_specs[-1].activation} (e.g. --layers ...,{{}}:identity)"
+    if data.task == "regression":
+        if cfg.loss != "mse":
+            raise ConfigError(f"{data.name} is a regression set: use the mse loss, not {cfg.loss}")
+        if out != data.output_size:
+            raise ConfigError(f"the last layer has {out} units but {data.name} has {data.output_size} "
+                              f"target(s); " + fix.format(data.output_size, data.output_size))
+        return
+    k = data.n_classes
+    if cfg.loss == "bce":
+        if not (k == 2 and out == 1):
+            raise ConfigError(f"bce needs 2 classes and one sigmoid output unit; {data.name} has {k} classes "
+                              f"and the last layer {out} units (use cross_entropy for more classes)")
+        return
+    if out != k:
+        raise ConfigError(f"the last layer has {out} units but {data.name} has {k} classes; "
+                          + fix.format(k, k))
+
+
+def targets(cfg: TrainConfig, data: Dataset, y: torch.Tensor) -> torch.Tensor:
+    """What the loss compares against: class indices for cross_entropy, one-hot for mse on classes,
+    a (n, 1) float 0/1 column for bce, the values themselves for regression."""
+    if data.task == "regression" or cfg.loss == "cross_entropy":
+        return y
+    if cfg.loss == "bce":
+        return y.float().unsqueeze(1)
+    return F.one_hot(y, data.n_classes).float()
+
+
+def loss_fn(name: str):
+    return {"mse": F.mse_loss, "cross_entropy": F.cross_entropy, "bce": F.binary_cross_entropy}[name]
+
+
+def predictions(output: torch.Tensor) -> torch.Tensor:
+    """Predicted class per row: the argmax, or p > 0.5 for a single sigmoid unit."""
+    return (output[:, 0] > 0.5).long() if output.shape[1] == 1 else output.argmax(dim=1)
+
+
+def correct_count(output: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """Number of right predictions (a device tensor: no host sync). y holds class indices."""
+    return (predictions(output) == y).sum()
