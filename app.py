@@ -5,16 +5,16 @@ import streamlit as st
 
 from ui.sidebar import render_sidebar
 
-st.set_page_config(page_title="Backprop Lab", page_icon="🔁", layout="wide")
+st.set_page_config(page_title="Backprop Lab", page_icon=":material/device_hub:", layout="wide")
 
 ROOT = Path(__file__).parent
 PAGES = [  # (script, title, icon); a page whose script is not there yet is left out
-    ("pages/home.py", "Home", "🏠"),
-    ("pages/inspector.py", "Inspector", "🔬"),
-    ("pages/train.py", "Train", "🏋️"),
-    ("pages/compare.py", "Compare", "📊"),
-    ("pages/optimizers.py", "Optimizers", "⛰️"),
-    ("pages/activations.py", "Activations", "📈"),
+    ("pages/home.py", "Home", ":material/home:"),
+    ("pages/inspector.py", "Inspector", ":material/biotech:"),
+    ("pages/train.py", "Train", ":material/model_training:"),
+    ("pages/compare.py", "Compare", ":material/stacked_line_chart:"),
+    ("pages/optimizers.py", "Optimizers", ":material/landscape:"),
+    ("pages/activations.py", "Activations", ":material/show_chart:"),
 ]
 
 pages = [st.Page(script, title=title, icon=icon, default=(i == 0))
