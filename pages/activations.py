@@ -6,6 +6,9 @@ import streamlit as st
 from engine import activation_table as A
 from engine.functional import ACTIVATIONS
 from ui import activation_plots as P
+from ui.bootstrap import ensure_navigation
+
+ensure_navigation()
 
 ELEMENTWISE = [name for name, act in ACTIVATIONS.items() if act.elementwise]
 THRESHOLDS = [0.001, 0.01, 0.05, 0.1]

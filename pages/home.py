@@ -1,6 +1,10 @@
 """Home: what Backprop Lab is, and a link to each page."""
 import streamlit as st
 
+from ui.bootstrap import ensure_navigation
+
+ensure_navigation()
+
 st.title("Backprop Lab")
 st.markdown(
     "Backprop Lab shows backpropagation happening: build a small network and see every layer's forward "

@@ -6,6 +6,9 @@ import streamlit as st
 from engine import surfaces as S
 from engine.optim import UPDATE_RULES
 from ui import optimizer_plots as P
+from ui.bootstrap import ensure_navigation
+
+ensure_navigation()
 
 HYPER_NOTE = ("Settings besides η: momentum and Nesterov μ = 0.9, τ = 0; Adagrad γ = 0, ε = 1e-10; "
               "RMSprop α = 0.99, ε = 1e-8; Adam β₁ = 0.9, β₂ = 0.999, ε = 1e-8. "

@@ -1,0 +1,87 @@
+"""Optimizer steps on a spec's network, with the hand-written chain rule supplying every gradient.
+
+One step: g = (∂L/∂W_l, ∂L/∂b_l) from chain_rule.backward, then engine.optim's update θ ← θ − η·(…).
+The same data (x, y) is used at every step, so the loss curve is full-batch gradient descent.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from engine import chain_rule
+from engine.network import materialize, with_parameters
+from engine.optim import make_optimizer
+from engine.spec import NetworkSpec
+
+STEP_OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam")
+MAX_STEPS = 1000
+MAX_LR = 100.0
+
+
+@dataclass
+class StepResult:
+    spec: NetworkSpec  # the network after the last finite step, every parameter (and x, y) written out
+    weights: list[torch.Tensor]  # W_l after, (n_l, n_{l-1})
+    biases: list[torch.Tensor]  # b_l after, (n_l,)
+    delta_w: list[torch.Tensor]  # W_l(after) − W_l(before)
+    delta_b: list[torch.Tensor]  # b_l(after) − b_l(before)
+    losses: list[float]  # losses[0] before any step, losses[k] after k steps
+    diverged: bool  # a step made a parameter or the loss non-finite; it was undone and stepping stopped
+
+    @property
+    def loss_before(self) -> float:
+        return self.losses[0]
+
+    @property
+    def loss_after(self) -> float:
+        return self.losses[-1]
+
+
+def check_step_request(optimizer: str, lr: float, steps: int) -> list[str]:
+    """Problems with a step request, each saying what to change; [] when fine."""
+    found = []
+    if optimizer not in STEP_OPTIMIZERS:
+        found.append(f"unknown optimizer {optimizer!r}; use one of {', '.join(STEP_OPTIMIZERS)}")
+    if not isinstance(lr, (int, float)) or not math.isfinite(lr) or not 0 < lr <= MAX_LR:
+        found.append(f"learning rate must be a number in (0, {MAX_LR:g}], got {lr!r}")
+    if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= MAX_STEPS:
+        found.append(f"steps must be a whole number 1–{MAX_STEPS}, got {steps!r}")
+    return found
+
+
+def run_steps(spec: NetworkSpec, optimizer: str = "sgd", lr: float = 0.1, steps: int = 1) -> StepResult:
+    """`steps` updates of every W_l, b_l by `optimizer` at learning rate `lr`; ValueError on a bad request."""
+    problems = check_step_request(optimizer, lr, steps)
+    if problems:
+        raise ValueError("; ".join(problems))
+    m = materialize(spec)
+    acts = [layer.activation for layer in spec.layers]
+    ws = [w.clone() for w in m.weights]
+    bs = [b.clone() for b in m.biases]
+    opt = make_optimizer(optimizer, ws + bs, lr=lr)
+    losses = [_loss(ws, bs, acts, spec.loss, m.x, m.y)]
+    diverged = False
+    for _ in range(steps):
+        saved = [p.clone() for p in ws + bs]
+        fwd = chain_rule.forward(ws, bs, acts, spec.loss, m.x, m.y)
+        bwd = chain_rule.backward(ws, acts, spec.loss, fwd, m.y)
+        for p, g in zip(ws + bs, bwd.grad_w + bwd.grad_b, strict=True):
+            p.grad = g
+        opt.step()
+        loss = _loss(ws, bs, acts, spec.loss, m.x, m.y)
+        if not math.isfinite(loss) or not all(torch.isfinite(p).all() for p in ws + bs):
+            for p, old in zip(ws + bs, saved, strict=True):  # undo: keep the last finite network
+                p.copy_(old)
+            diverged = True
+            break
+        losses.append(loss)
+    new_spec = with_parameters(spec, ws, bs, m.x, m.y)
+    new_spec.name = ""  # stepped weights: no longer the named preset
+    return StepResult(new_spec, ws, bs, [w - w0 for w, w0 in zip(ws, m.weights, strict=True)],
+                      [b - b0 for b, b0 in zip(bs, m.biases, strict=True)], losses, diverged)
+
+
+def _loss(ws, bs, acts, loss, x, y) -> float:
+    return chain_rule.forward(ws, bs, acts, loss, x, y).loss.item()

@@ -1,0 +1,48 @@
+"""Inspector: one forward and backward pass of a small network, every gradient three ways, layer by layer."""
+import streamlit as st
+
+from ui.bootstrap import ensure_navigation
+from ui.inspector_build import init_state, render_builder, render_presets
+from ui.inspector_tools import SHARE_KEY, render_graph, render_math, render_share, render_step, sync_query_params
+from ui.inspector_views import cached_trace, render_backward, render_diagram, render_forward
+
+ensure_navigation()
+
+TABS = ["Diagram", "Forward", "Backward", "Math", "Graph", "Step", "Share"]
+
+st.title("Inspector")
+st.caption("Build a small network, run one batch through it, and see each layer's forward values and its "
+           "gradients computed three ways — the hand-written chain rule, PyTorch autograd and finite "
+           "differences. Notation: layer l computes z_l = a_{l-1} W_lᵀ + b_l and a_l = φ_l(z_l), with a₀ = x; "
+           "W_l is (out × in) like torch.nn.Linear, batches are rows, and δ_l = ∂L/∂z_l.")
+
+link_error = init_state(st.query_params.get(SHARE_KEY))
+if link_error:
+    st.error(link_error + ". Showing the default example instead.")
+
+render_presets()
+with st.expander("Build or edit the network", expanded=False):
+    spec, problems = render_builder()
+
+if problems:
+    st.error("This network cannot be built yet — change the settings above:\n\n"
+             + "\n".join(f"- {p}" for p in problems))
+    st.stop()
+
+spec_json = spec.to_json()
+t = cached_trace(spec_json)
+code = sync_query_params(spec)
+sizes = " → ".join(str(n) for n in spec.sizes)
+st.markdown(f"**{spec.name or 'your network'}**: {sizes} · {', '.join(a.activation for a in spec.layers)} · "
+            f"loss {spec.loss} = **{t.loss:.6g}** · batch {t.x.shape[0]} · {spec.dtype} · "
+            + ("gradients agree :green-badge[✓ pass]" if t.agree else "gradients disagree :red-badge[✗ fail]"))
+
+tabs = st.tabs(TABS, key="insp_tab", on_change="rerun")
+views = {"Diagram": lambda: render_diagram(t), "Forward": lambda: render_forward(t),
+         "Backward": lambda: render_backward(t), "Math": lambda: render_math(t),
+         "Graph": lambda: render_graph(t, spec_json), "Step": lambda: render_step(spec),
+         "Share": lambda: render_share(spec, code)}
+for tab, name in zip(tabs, TABS, strict=True):
+    if tab.open:  # lazy tabs: only the open one runs
+        with tab:
+            views[name]()

@@ -1,0 +1,231 @@
+"""The Inspector's network builder: presets, the form, the x/y table, and the session state behind them.
+
+The current network lives in st.session_state[SPEC] as a spec dict (explicit weights, x and y included
+where they are fixed). Every builder widget has a key; load_spec() writes a spec into those keys, so a
+preset, a link, an upload or a kept optimizer step all show up in the form the same way.
+"""
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from engine.functional import ACTIVATIONS, LOSSES
+from engine.network import materialize
+from engine.presets import PRESETS, preset
+from engine.share import decode_spec
+from engine.spec import DTYPES, INITS, MAX_BATCH, MAX_LAYERS, NetworkSpec, SpecError
+
+SPEC = "insp_spec"
+DEFAULT_PRESET = "two-layer"
+UI_MAX_UNITS = 64  # widget cap; uploads and links may go up to the engine's MAX_UNITS
+UI_MAX_BATCH = 64
+SEEDED, TABLE = "drawn from the seed", "typed in a table"
+PRESET_HELP = {
+    "line": "ŷ = w·x + b with w = b = 1, x = 2, y = 10: the gradients are −28 and −14 by hand",
+    "two-layer": "3 → 2 (ReLU) → 1, a batch of 4 drawn from seed 0",
+    "linear-chain": "2 → 3 → 5 → 1, all linear, L = Σ output: the upstream gradient is 1",
+    "single-step": "one Linear(4, 2) layer on one sample, MSE against [1, 0]",
+}
+
+
+def _table_frame(spec: NetworkSpec) -> pd.DataFrame:
+    """x and y of a valid spec as one editable table: columns x0…, then y0… (or class)."""
+    m = materialize(spec)
+    df = pd.DataFrame(m.x.tolist(), columns=[f"x{j}" for j in range(spec.input_size)])
+    if LOSSES[spec.loss].class_targets:
+        df["class"] = m.y.tolist()
+    else:
+        for j, col in enumerate(zip(*m.y.tolist(), strict=True)):
+            df[f"y{j}"] = list(col)
+    return df
+
+
+def _table_sig(spec: NetworkSpec) -> tuple:
+    return spec.input_size, spec.output_size, LOSSES[spec.loss].class_targets
+
+
+def _widget_values(d: dict) -> dict:
+    """Builder widget key → the value that shows spec dict d."""
+    values = {"insp_input_size": d["input_size"], "insp_n_layers": len(d["layers"]), "insp_loss": d["loss"],
+              "insp_init": d["init"], "insp_seed": d["seed"], "insp_dtype": d["dtype"],
+              "insp_batch": len(d["x"]) if d.get("x") is not None else d["batch"],
+              "insp_data_mode": TABLE if d.get("x") is not None else SEEDED}
+    for i, layer in enumerate(d["layers"], start=1):
+        values[f"insp_units_{i}"], values[f"insp_act_{i}"] = layer["units"], layer["activation"]
+    return values
+
+
+def load_spec(spec: NetworkSpec) -> None:
+    """Make `spec` the current network and set every builder widget to show it (callbacks, or before widgets)."""
+    ss = st.session_state
+    ss[SPEC] = spec.to_dict()
+    ss.update(_widget_values(ss[SPEC]))
+    ss["insp_table"] = {"sig": _table_sig(spec), "df": _table_frame(spec),
+                        "version": ss.get("insp_table", {}).get("version", 0) + 1}
+    ss.pop("insp_step", None)  # an optimizer result belongs to the network it was computed on
+
+
+def init_state(code: str | None) -> str | None:
+    """On the session's first run: load the linked spec (or the default preset). Returns an error to show."""
+    ss = st.session_state
+    side_seed = ss.get("seed", 0)
+    if SPEC in ss:
+        if ss.get("insp_side_seed", side_seed) != side_seed:  # the sidebar seed moved: follow it
+            ss["insp_seed"] = side_seed
+        ss["insp_side_seed"] = side_seed
+        return None
+    ss["insp_side_seed"] = side_seed
+    error = None
+    if code:
+        try:
+            load_spec(decode_spec(code))
+            return None
+        except SpecError as err:
+            error = "The link's network could not be loaded — " + "; ".join(err.problems)
+    load_spec(preset(DEFAULT_PRESET))
+    return error
+
+
+def render_presets() -> None:
+    st.caption("Worked examples — one click loads the network, its weights and its data:")
+    cols = st.columns(len(PRESETS))
+    for col, name in zip(cols, PRESETS, strict=True):
+        col.button(name, key=f"insp_preset_{name}", help=PRESET_HELP.get(name), width="stretch",
+                   on_click=lambda n=name: load_spec(preset(n)))
+
+
+def _bounded_int(label: str, key: str, low: int, cap: int, help: str | None = None) -> int:
+    """A whole-number input whose maximum grows to fit a value that came from a link or file."""
+    cap = max(cap, int(st.session_state.get(key, low)))
+    return int(st.number_input(label, min_value=low, max_value=cap, step=1, key=key, help=help))
+
+
+def _layer_widgets(n_layers: int) -> list[dict]:
+    ss, acts, layers = st.session_state, list(ACTIVATIONS), []
+    for start in range(1, n_layers + 1, 4):
+        cols = st.columns(4)
+        for i, col in zip(range(start, min(n_layers, start + 3) + 1), cols, strict=False):
+            ss.setdefault(f"insp_units_{i}", 4)
+            ss.setdefault(f"insp_act_{i}", "relu")
+            with col.container(border=True):
+                units = _bounded_int(f"Layer {i} units", f"insp_units_{i}", 1, UI_MAX_UNITS)
+                act = st.selectbox(f"Layer {i} activation", acts, key=f"insp_act_{i}")
+            layers.append({"units": units, "activation": act})
+    return layers
+
+
+def _keep_explicit(layers: list[dict], input_size: int) -> list[str]:
+    """Carry fixed W_l, b_l over from the current spec where the layer's shape is unchanged."""
+    old, kept = st.session_state[SPEC], []
+    old_sizes = [old["input_size"]] + [layer["units"] for layer in old["layers"]]
+    sizes = [input_size] + [layer["units"] for layer in layers]
+    for i, layer in enumerate(layers, start=1):
+        if i < len(old_sizes) and old_sizes[i - 1: i + 1] == sizes[i - 1: i + 1]:
+            for k in ("weight", "bias"):
+                if k in old["layers"][i - 1]:
+                    layer[k] = old["layers"][i - 1][k]
+                    kept.append(str(i))
+    return sorted(set(kept))
+
+
+def _drop_explicit() -> None:
+    spec = st.session_state[SPEC]
+    for layer in spec["layers"]:
+        layer.pop("weight", None)
+        layer.pop("bias", None)
+
+
+def _general_widgets() -> dict:
+    c = st.columns(4)
+    with c[0]:
+        input_size = _bounded_int("Input size n₀", "insp_input_size", 1, UI_MAX_UNITS, "columns of x")
+    with c[1]:
+        n_layers = int(st.number_input("Layers", 1, MAX_LAYERS, step=1, key="insp_n_layers",
+                                       help="add or remove layers; the last one is the output"))
+    with c[2]:
+        loss = st.selectbox("Loss (mean over the batch)", list(LOSSES), key="insp_loss")
+    with c[3]:
+        init = st.selectbox("Init", list(INITS), key="insp_init", help="how weights not fixed are drawn")
+    c = st.columns(4)
+    with c[0]:
+        seed = _bounded_int("Seed", "insp_seed", 0, 2**31 - 1, "draws W, b, x, y that are not fixed; "
+                            "follows the sidebar seed when that changes")
+    with c[1]:
+        dtype = st.selectbox("dtype", list(DTYPES), key="insp_dtype",
+                             help="float64 by default; float32 shows rounding differences of ~1e-7")
+    with c[2]:
+        mode = st.radio("Input batch x and target y", [SEEDED, TABLE], key="insp_data_mode")
+    with c[3]:
+        batch = _bounded_int("Batch B (rows of x)", "insp_batch", 1, UI_MAX_BATCH) if mode == SEEDED else None
+    return {"input_size": input_size, "n_layers": n_layers, "loss": loss, "init": init, "seed": seed,
+            "dtype": dtype, "mode": mode, "batch": batch}
+
+
+def _table_data(spec: NetworkSpec) -> tuple[list | None, list | None, list[str]]:
+    """The x/y table editor: (x, y, problems). The table is rebuilt when its columns must change."""
+    ss = st.session_state
+    table = ss.get("insp_table") or {"version": 0}
+    if table.get("sig") != _table_sig(spec):
+        rows = len(table["df"]) if "df" in table else spec.batch
+        seeded = NetworkSpec.from_dict({**spec.to_dict(), "batch": min(max(rows, 1), MAX_BATCH)})
+        table = ss["insp_table"] = {"sig": _table_sig(spec), "df": _table_frame(seeded),
+                                    "version": table["version"] + 1}
+    st.caption("Edit any cell; add or delete rows at the table's edge (one row = one sample)."
+               + (" The class column holds class indices 0…k−1." if LOSSES[spec.loss].class_targets else ""))
+    df = st.data_editor(table["df"], key=f"insp_table_{table['version']}", num_rows="dynamic", width="content")
+    if len(df) == 0:
+        return None, None, ["the table has no rows: add at least one sample"]
+    if len(df) > MAX_BATCH:
+        return None, None, [f"the table has {len(df)} rows; use at most {MAX_BATCH}"]
+    if df.isna().to_numpy().any():
+        return None, None, ["some table cells are empty: fill every cell with a number"]
+    xs = df[[f"x{j}" for j in range(spec.input_size)]].astype(float).values.tolist()
+    if "class" in df:
+        ys = [int(v) if float(v).is_integer() else float(v) for v in df["class"].tolist()]
+    else:
+        ys = df[[c for c in df.columns if c.startswith("y")]].astype(float).values.tolist()
+    return xs, ys, []
+
+
+def _same(a: NetworkSpec, b: NetworkSpec) -> bool:
+    """Equal networks; batch only counts when x is drawn from the seed (a table's rows set it otherwise)."""
+    da, db = a.to_dict(), b.to_dict()
+    da.pop("name", None)
+    db.pop("name", None)
+    if da.get("x") is not None:
+        da.pop("batch", None)
+        db.pop("batch", None)
+    return da == db
+
+
+def render_builder() -> tuple[NetworkSpec | None, list[str]]:
+    """The form; returns (the spec it describes, []) or (None, problems saying what to change)."""
+    for key, value in _widget_values(st.session_state[SPEC]).items():  # widgets forgotten on another page
+        st.session_state.setdefault(key, value)
+    g = _general_widgets()
+    layers = _layer_widgets(g["n_layers"])
+    kept = _keep_explicit(layers, g["input_size"])
+    if kept:
+        c1, c2 = st.columns([3, 1])
+        c1.caption(f"Layer {', '.join(kept)}: W and b are fixed numbers (from a preset, link, file or kept step), "
+                   "not drawn from the seed.")
+        c2.button("Draw them from the seed", on_click=_drop_explicit, key="insp_drop_explicit")
+    d = {"input_size": g["input_size"], "layers": layers, "loss": g["loss"], "init": g["init"], "seed": g["seed"],
+         "dtype": g["dtype"], "batch": g["batch"] or st.session_state.get("insp_batch", 4)}
+    try:
+        spec = NetworkSpec.from_dict(d)
+    except SpecError as err:
+        return None, err.problems
+    if g["mode"] == TABLE:
+        x, y, problems = _table_data(spec)
+        if problems:
+            return None, problems
+        try:
+            spec = NetworkSpec.from_dict({**d, "x": x, "y": y, "batch": len(x)})
+        except SpecError as err:
+            return None, err.problems
+    old = st.session_state[SPEC]
+    if old.get("name") and _same(NetworkSpec.from_dict(old), spec):  # unchanged preset: keep its name
+        spec.name = old["name"]
+    st.session_state[SPEC] = spec.to_dict()
+    return spec, []

@@ -1,0 +1,156 @@
+"""The Inspector's Math, Graph, Step and Share views."""
+from __future__ import annotations
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+
+from engine.backprop import Trace
+from engine.equations import layer_equations, loss_equation, weight_term_example
+from engine.optim import UPDATE_RULES
+from engine.share import LINK_FRIENDLY_CHARS, encode_spec, export_json, spec_from_upload
+from engine.spec import NetworkSpec, SpecError
+from engine.stepper import MAX_LR, STEP_OPTIMIZERS, run_steps
+from ui.inspector_build import load_spec
+from ui.inspector_views import cached_dot, keep_in_options, keep_in_range
+from ui.matrix import show_values
+
+UI_MAX_STEPS = 500
+SHARE_KEY = "spec"  # the query parameter that carries the network
+
+
+def render_math(t: Trace) -> None:
+    eq = loss_equation(t.spec)
+    st.caption(eq.caption)
+    st.latex(eq.latex)
+    st.caption("Read from the output layer down: each layer's δ is built from the layer above it. "
+               f"Shapes are this network's, with B = {t.x.shape[0]} rows in the batch.")
+    for lt in reversed(t.layers):
+        with st.expander(f"Layer {lt.index} ({lt.activation})", expanded=len(t.layers) <= 3):
+            for e in layer_equations(t.spec, lt.index):
+                st.caption(e.caption)
+                st.latex(e.latex)
+    _term_example(t)
+
+
+def _term_example(t: Trace) -> None:
+    st.markdown("#### One weight, term by term")
+    names = [f"W{lt.index}" for lt in t.layers]
+    keep_in_options("insp_term_layer", names)
+    c = st.columns(3)
+    pick = c[0].selectbox("Weight matrix", names, key="insp_term_layer")
+    lt = t.layers[names.index(pick)]
+    rows, cols = lt.weight.shape
+    keep_in_range("insp_term_i", 0, rows - 1)
+    keep_in_range("insp_term_j", 0, cols - 1)
+    i = int(c[1].number_input("row i (output unit)", 0, rows - 1, step=1, key="insp_term_i"))
+    j = int(c[2].number_input("column j (input unit)", 0, cols - 1, step=1, key="insp_term_j"))
+    ex = weight_term_example(t, lt.index, i, j)
+    st.latex(ex.latex)
+    st.dataframe(pd.DataFrame(ex.terms, columns=["batch row r", f"δ{lt.index}[r,{i}]", f"a{lt.index - 1}[r,{j}]",
+                                                 "product"]), hide_index=True, width="content")
+    auto = lt.grads["weight"].autograd[i, j].item()
+    st.caption(f"The sum {ex.total:.10g} is entry [{i},{j}] of ∂L/∂W{lt.index} in the Backward tab "
+               f"(autograd gives {auto:.10g}). Indices count from 0, as in PyTorch.")
+
+
+def render_graph(t: Trace, spec_json: str) -> None:
+    st.caption("The graph autograd recorded while computing the loss (as torchviz draws it): each grey box is "
+               "one operation's backward function with the shape of its output, the blue boxes are the "
+               "parameters (with value and gradient when small), the green box is the loss. Backprop walks "
+               "it from the bottom up. AddmmBackward0 is z = b + a·Wᵀ; TBackward0 is the transpose Wᵀ.")
+    st.graphviz_chart(cached_dot(spec_json))
+    st.caption("Values and gradients of a matrix are listed row by row (W[0,0], W[0,1], …).")
+
+
+def _step_chart(losses: list[float]) -> go.Figure:
+    fig = go.Figure(go.Scatter(x=list(range(len(losses))), y=losses, mode="lines+markers"))
+    fig.update_layout(height=260, margin=dict(l=10, r=10, t=30, b=10), title="loss after each step",
+                      xaxis_title="step", yaxis_title="loss")
+    return fig
+
+
+def render_step(spec: NetworkSpec) -> None:
+    st.caption("One optimizer step moves every W and b against its gradient (the manual chain-rule gradient "
+               "from the Backward tab), on the same batch every time.")
+    c = st.columns(3)
+    name = c[0].selectbox("Optimizer", list(STEP_OPTIMIZERS), key="insp_opt")
+    lr = c[1].number_input("Learning rate η", min_value=1e-6, max_value=MAX_LR, value=0.1, format="%.4g",
+                           key="insp_lr")
+    steps = int(c[2].number_input("Steps for 'repeat'", 1, UI_MAX_STEPS, value=20, step=1, key="insp_steps"))
+    st.latex(UPDATE_RULES[name])
+    b = st.columns(3)
+    one = b[0].button("Apply one step", key="insp_step_one", type="primary")
+    many = b[1].button(f"Repeat {steps} steps", key="insp_step_many")
+    if one or many:
+        try:
+            st.session_state["insp_step"] = (spec.to_json(), run_steps(spec, name, float(lr), 1 if one else steps))
+        except ValueError as err:
+            st.error(f"Could not step: {err}")
+    saved = st.session_state.get("insp_step")
+    if saved and saved[0] == spec.to_json():
+        _step_result(saved[1], b[2])
+
+
+def _step_result(r, keep_col) -> None:
+    keep_col.button("Keep the new weights", key="insp_step_keep", on_click=load_spec, args=(r.spec,),
+                    help="continue from here: every view then shows the stepped network")
+    if r.diverged:
+        st.error(f"The loss or a weight became infinite after step {len(r.losses)}: the learning rate is too "
+                 "large. Stopped there; lower η and try again.")
+    m = st.columns(3)
+    m[0].metric("loss before", f"{r.loss_before:.6g}")
+    m[1].metric(f"loss after {len(r.losses) - 1} step(s)", f"{r.loss_after:.6g}",
+                delta=f"{r.loss_after - r.loss_before:.3g}", delta_color="inverse")
+    if len(r.losses) > 2:
+        st.plotly_chart(_step_chart(r.losses), key="insp_step_chart", width="stretch")
+    for l, (dw, db, w) in enumerate(zip(r.delta_w, r.delta_b, r.weights, strict=True), start=1):
+        cols = st.columns(3)
+        with cols[0]:
+            show_values(dw, f"ΔW{l} = new − old", key=f"insp_step_dw{l}")
+        with cols[1]:
+            show_values(db, f"Δb{l}", key=f"insp_step_db{l}")
+        with cols[2]:
+            show_values(w, f"new W{l}", key=f"insp_step_w{l}")
+
+
+def sync_query_params(spec: NetworkSpec) -> str:
+    """Write the current network into the URL (?spec=…) when the code is short enough; return the code."""
+    code = encode_spec(spec)
+    if len(code) <= LINK_FRIENDLY_CHARS:
+        if st.query_params.get(SHARE_KEY) != code:
+            st.query_params[SHARE_KEY] = code
+    elif SHARE_KEY in st.query_params:
+        del st.query_params[SHARE_KEY]
+    return code
+
+
+def apply_upload(data: bytes) -> str | None:
+    """Load an uploaded spec file; returns an error message for st.error, or None when it loaded."""
+    try:
+        load_spec(spec_from_upload(data))
+    except SpecError as err:
+        return "That file is not a usable network — " + "; ".join(err.problems)
+    return None
+
+
+def _on_upload() -> None:
+    f = st.session_state.get("insp_upload")
+    st.session_state["insp_upload_error"] = apply_upload(f.getvalue()) if f is not None else None
+
+
+def render_share(spec: NetworkSpec, code: str) -> None:
+    base = st.context.url or ""
+    if len(code) <= LINK_FRIENDLY_CHARS:
+        st.caption("This page's address already holds the whole setup — copy it from the browser, or here:")
+        st.code(f"{base}?{SHARE_KEY}={code}", language=None, wrap_lines=True)
+    else:
+        st.info(f"This network's share code has {len(code):,} characters — too long for a comfortable link. "
+                "Download the JSON below and share the file instead.")
+    st.download_button("Download spec + weights (JSON)", export_json(spec), file_name="backprop-lab-spec.json",
+                       mime="application/json", key="insp_download",
+                       help="every W, b, x and y written out, so the file alone reproduces every number")
+    st.file_uploader("Load a spec JSON", type=["json"], key="insp_upload", on_change=_on_upload)
+    error = st.session_state.get("insp_upload_error")
+    if error:
+        st.error(error)

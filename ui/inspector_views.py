@@ -1,0 +1,163 @@
+"""The Inspector's Diagram, Forward and Backward views: a Trace in, Streamlit elements out."""
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from engine.backprop import MANUAL_TOL, NUMERICAL_TOL, GradComparison, LayerTrace, Trace, trace
+from engine.equations import gradient_differences, numerical_tolerance
+from engine.graph import autograd_dot
+from engine.spec import NetworkSpec
+from ui.matrix import as_rows, heatmap_figure, show_values
+from ui.network_diagram import network_figure
+
+GRADS = {"weight": "∂L/∂W", "bias": "∂L/∂b", "z": "δ = ∂L/∂z", "a": "∂L/∂a"}  # the four shown per layer
+PRECISION = ("Manual and autograd do the same arithmetic in a different order, so they differ only by rounding: "
+             "about 1e-16 relative in **float64** (≈16 significant digits) and 1e-7 in **float32** (≈7 digits). "
+             "Finite differences are always done in float64 and carry an error of about 1e-10.")
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def cached_trace(spec_json: str) -> Trace:
+    """One forward and backward pass, keyed on the spec's JSON so reruns reuse it."""
+    return trace(NetworkSpec.from_json(spec_json))
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def cached_dot(spec_json: str) -> str:
+    return autograd_dot(NetworkSpec.from_json(spec_json))
+
+
+def keep_in_range(key: str, low: int, high: int) -> None:
+    """Clamp a remembered widget value before the widget is drawn (its bounds follow the network)."""
+    if key in st.session_state and not low <= st.session_state[key] <= high:
+        st.session_state[key] = min(max(st.session_state[key], low), high)
+
+
+def keep_in_options(key: str, options: list) -> None:
+    if key in st.session_state and st.session_state[key] not in options:
+        del st.session_state[key]
+
+
+def badge(ok: bool) -> str:
+    return ":green-badge[✓ pass]" if ok else ":red-badge[✗ fail]"
+
+
+def render_diagram(t: Trace) -> None:
+    c1, c2 = st.columns([1, 2])
+    keep_in_range("insp_sample", 0, t.x.shape[0] - 1)
+    sample = c1.number_input("Sample (row of x)", 0, t.x.shape[0] - 1, step=1, key="insp_sample")
+    mode = c2.radio("Edges show", ["weights W", "gradients ∂L/∂W"], horizontal=True, key="insp_edge_mode")
+    fig, notes = network_figure(t, int(sample), "gradient" if mode.startswith("gradients") else "weight")
+    st.plotly_chart(fig, key="insp_network", width="stretch")
+    st.caption(f"Neuron colour: its activation a for sample {int(sample)} (input neurons: x). Edge colour: "
+               f"{'∂L/∂W (summed over the batch)' if mode.startswith('gradients') else 'W'} — blue positive, "
+               "red negative, thicker = larger |value|. Hover a neuron or an edge's middle for the numbers.")
+    for note in notes:
+        st.caption("Note: " + note)
+
+
+def render_forward(t: Trace) -> None:
+    st.caption("Batches are rows: row r of every table is sample r. Layer l computes z_l = a_{l-1} W_lᵀ + b_l, "
+               "then a_l = φ_l(z_l).")
+    c1, c2 = st.columns(2)
+    with c1:
+        show_values(t.x, "input x = a₀", key="insp_fw_x")
+    with c2:
+        show_values(t.y if t.y.dim() == 2 else t.y.unsqueeze(1), "target y" + (
+            " (class index)" if t.y.dim() == 1 else ""), key="insp_fw_y")
+    for lt in t.layers:
+        st.markdown(f"#### Layer {lt.index} — {lt.activation}, W {tuple(lt.weight.shape)}")
+        cols = st.columns(4)
+        for col, (name, values) in zip(cols, [(f"W{lt.index}", lt.weight), (f"b{lt.index}", lt.bias),
+                                              (f"z{lt.index}", lt.z), (f"a{lt.index}", lt.a)], strict=True):
+            with col:
+                show_values(values, name, key=f"insp_fw_{name}")
+    st.metric(f"Loss ({t.spec.loss}, mean reduction)", f"{t.loss:.6g}",
+              help=f"autograd's loss: {t.loss_autograd:.10g}")
+
+
+def _summary(t: Trace) -> pd.DataFrame:
+    rows = []
+    for lt in t.layers:
+        for name, label in GRADS.items():
+            g = lt.grads[name]
+            rows.append({"layer": lt.index, "gradient": label, "shape": "×".join(map(str, g.manual.shape)),
+                         "max |manual − autograd|": g.max_abs_error, "relative": g.max_rel_error,
+                         "manual tolerance": g.tolerance, "max |numerical − autograd|": g.numerical_max_abs_error,
+                         "numerical tolerance": None if g.numerical is None else numerical_tolerance(
+                             g, t.spec.dtype, t.loss), "result": "✓ pass" if g.agree else "✗ fail"})
+    return pd.DataFrame(rows)
+
+
+def _columns(g: GradComparison, label: str, key: str) -> None:
+    cols = st.columns(3)
+    for col, (title, values) in zip(cols, [("manual (chain rule)", g.manual), ("autograd (PyTorch)", g.autograd),
+                                           ("numerical (finite diff.)", g.numerical)], strict=True):
+        with col:
+            if values is None:
+                st.caption(f"{title}: skipped (see the note above)")
+            else:
+                show_values(values, f"{title}", key=f"{key}_{title.split()[0]}")
+
+
+def _differences(g: GradComparison, key: str) -> None:
+    manual, numerical = gradient_differences(g)
+    cols = st.columns(2)
+    if manual.max().item() == 0:  # the common float64 case: the same bits, nothing to draw
+        cols[0].caption("|manual − autograd| is exactly 0 for every element: the same bits.")
+    else:
+        cols[0].plotly_chart(heatmap_figure(as_rows(manual), "|manual − autograd|", "Greys", diverging=False,
+                                            text=manual.numel() <= 64, height=170), key=f"{key}_dm",
+                             width="stretch")
+    if numerical is not None:
+        cols[1].plotly_chart(heatmap_figure(as_rows(numerical), "|numerical − autograd| (blank = ReLU kink)", "Greys",
+                                            diverging=False, text=numerical.numel() <= 64, height=170),
+                             key=f"{key}_dn", width="stretch")
+
+
+def _kinks(g: GradComparison) -> str | None:
+    if g.kink is None or not bool(g.kink.any()):
+        return None
+    where = [str(tuple(ix)) if len(ix) > 1 else str(ix[0]) for ix in g.kink.nonzero().tolist()]
+    more = f" … ({len(where)} in all)" if len(where) > 12 else ""
+    return (f"ReLU kink at {', '.join(where[:12])}{more}: nudging θ by ±h pushes some z across 0, so the finite "
+            "difference is not a derivative there; these elements are left out of the numerical check.")
+
+
+def _gradient_block(t: Trace, lt: LayerTrace, name: str) -> None:
+    g, dtype = lt.grads[name], t.spec.dtype
+    st.markdown(f"##### {GRADS[name]}{lt.index}  {badge(g.agree)}")
+    _columns(g, GRADS[name], f"insp_bw_{lt.index}_{name}")
+    m = st.columns(4)
+    m[0].metric("max |manual − autograd|", f"{g.max_abs_error:.2e}", help="relative to max |autograd|: "
+                f"{g.max_rel_error:.2e}")
+    m[1].metric("manual tolerance", f"{g.tolerance:.1e}", help=f"{MANUAL_TOL[dtype]:g} · max(1, max|g|)")
+    m[2].metric("max |numerical − autograd|",
+                "skipped" if g.numerical_max_abs_error is None else f"{g.numerical_max_abs_error:.2e}",
+                help="over the elements without a ReLU kink")
+    if g.numerical is not None:
+        m[3].metric("numerical tolerance", f"{numerical_tolerance(g, dtype, t.loss):.1e}",
+                    help=f"{NUMERICAL_TOL[dtype]:g} · max(1, max|g|, |L|): finite differences are less exact")
+    _differences(g, f"insp_bw_{lt.index}_{name}")
+    note = _kinks(g)
+    if note:
+        st.warning(note)
+
+
+def render_backward(t: Trace) -> None:
+    st.markdown(f"**All gradients agree** {badge(True)}" if t.agree else f"**Some gradients disagree** {badge(False)}")
+    st.caption(PRECISION)
+    if t.numerical_note:
+        st.info(f"Finite differences skipped: {t.numerical_note}")
+    st.dataframe(_summary(t), hide_index=True, width="stretch",
+                 column_config={c: st.column_config.NumberColumn(format="%.2e") for c in
+                                ("max |manual − autograd|", "relative", "manual tolerance",
+                                 "max |numerical − autograd|", "numerical tolerance")})
+    names = [f"layer {lt.index} ({lt.activation})" for lt in t.layers]
+    keep_in_options("insp_bw_layer", names)
+    pick = st.selectbox("Layer to look at", names, index=len(names) - 1, key="insp_bw_layer",
+                        help="the backward pass starts at the output layer, so that is shown first")
+    lt = t.layers[names.index(pick)]
+    for name in GRADS:
+        _gradient_block(t, lt, name)

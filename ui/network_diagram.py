@@ -1,0 +1,101 @@
+"""The network as a Plotly figure: neurons coloured by their activation for one sample, edges by W or ∂L/∂W.
+
+Edges are drawn as a few traces (one per colour bin, segments separated by None) rather than one trace
+per edge, so a 64×64 layer pair stays fast; hover markers sit at edge midpoints when there are few.
+"""
+from __future__ import annotations
+
+import plotly.graph_objects as go
+from plotly.colors import sample_colorscale
+
+from engine.backprop import Trace
+
+MAX_NODES = 64  # neurons drawn per layer; wider layers show their first MAX_NODES and say so
+HOVER_EDGE_LIMIT = 1500  # above this many edges, edge hover markers are left out (the colours stay)
+N_BINS = 9  # colour bins for edges
+SCALE = "RdBu"  # red negative, blue positive, for nodes and edges alike
+
+
+def _ys(n: int) -> list[float]:
+    """n positions centred on 0, top to bottom."""
+    return [(n - 1) / 2 - k for k in range(n)]
+
+
+def _node_values(t: Trace, sample: int) -> list[list[float]]:
+    """[x[sample], a_1[sample], …, a_L[sample]]."""
+    return [t.x[sample].tolist()] + [lt.a[sample].tolist() for lt in t.layers]
+
+
+def _edge_values(t: Trace, mode: str) -> list[list[list[float]]]:
+    """W_l or ∂L/∂W_l (manual) for l = 1…L, each (n_l, n_{l-1})."""
+    if mode == "gradient":
+        return [lt.grads["weight"].manual.tolist() for lt in t.layers]
+    return [lt.weight.tolist() for lt in t.layers]
+
+
+def _node_trace(l: int, values: list[float], t: Trace, sample: int, size: int) -> go.Scatter:
+    shown = values[:MAX_NODES]
+    if l == 0:
+        hover = [f"input x[{sample},{j}] = {v:.6g}" for j, v in enumerate(shown)]
+    else:
+        lt = t.layers[l - 1]
+        z, d = lt.z[sample].tolist(), lt.grads["z"].manual[sample].tolist()
+        hover = [f"layer {l} unit {i}<br>z = {z[i]:.6g}<br>a = {v:.6g}<br>δ = ∂L/∂z = {d[i]:.6g}"
+                 for i, v in enumerate(shown)]
+    return go.Scatter(x=[l] * len(shown), y=_ys(len(shown)), mode="markers+text" if len(shown) <= 8 else "markers",
+                      text=[f"{v:.3g}" for v in shown], textposition="top center", hovertext=hover,
+                      hoverinfo="text", showlegend=False,
+                      marker=dict(size=size, color=shown, colorscale=SCALE, cmid=0, line=dict(width=1, color="#444"),
+                                  colorbar=dict(title="activation", x=1.02, len=0.8) if l == 0 else None,
+                                  showscale=l == 0))
+
+
+def _edge_traces(edges: list[list[list[float]]], sizes: list[int], label: str) -> list[go.Scatter]:
+    top = max((abs(v) for w in edges for row in w for v in row), default=0.0) or 1.0
+    colours = sample_colorscale(SCALE, [k / (N_BINS - 1) for k in range(N_BINS)])
+    bins = [([], []) for _ in range(N_BINS)]
+    mids_x, mids_y, mids_text = [], [], []
+    total = sum(min(sizes[l], MAX_NODES) * min(sizes[l - 1], MAX_NODES) for l in range(1, len(sizes)))
+    for l, w in enumerate(edges, start=1):
+        y_out, y_in = _ys(min(sizes[l], MAX_NODES)), _ys(min(sizes[l - 1], MAX_NODES))
+        for i, row in enumerate(w[:MAX_NODES]):
+            for j, v in enumerate(row[:MAX_NODES]):
+                k = round((v / top + 1) / 2 * (N_BINS - 1))  # −top … top → bin 0 … N_BINS − 1
+                bins[k][0].extend([l - 1, l, None])
+                bins[k][1].extend([y_in[j], y_out[i], None])
+                if total <= HOVER_EDGE_LIMIT:
+                    mids_x.append(l - 0.5)
+                    mids_y.append((y_in[j] + y_out[i]) / 2)
+                    mids_text.append(f"{label}{l}[{i},{j}] = {v:.6g}")
+    traces = [go.Scatter(x=xs, y=ys, mode="lines", hoverinfo="skip", showlegend=False,
+                         line=dict(color=colours[k], width=0.6 + 3.0 * abs(2 * k / (N_BINS - 1) - 1)))
+              for k, (xs, ys) in enumerate(bins) if xs]
+    if mids_x:
+        traces.append(go.Scatter(x=mids_x, y=mids_y, mode="markers", hovertext=mids_text, hoverinfo="text",
+                                 marker=dict(size=6, color="rgba(0,0,0,0)"), showlegend=False))
+    return traces
+
+
+def network_figure(t: Trace, sample: int = 0, edge_mode: str = "weight") -> tuple[go.Figure, list[str]]:
+    """(figure, notes): notes say which layers were cut to MAX_NODES and whether edge hover was dropped."""
+    sizes = t.spec.sizes
+    label = "∂L/∂W" if edge_mode == "gradient" else "W"
+    fig = go.Figure(_edge_traces(_edge_values(t, edge_mode), sizes, label))
+    widest = min(max(sizes), MAX_NODES)
+    size = 30 if widest <= 8 else 16 if widest <= 24 else 9
+    for l, values in enumerate(_node_values(t, sample)):
+        fig.add_trace(_node_trace(l, values, t, sample, size))
+    names = ["input"] + [f"layer {lt.index}<br>{lt.activation}" for lt in t.layers]
+    ticks = [f"{n}<br>({s} units)" for n, s in zip(names, sizes, strict=True)]
+    fig.update_xaxes(tickvals=list(range(len(sizes))), ticktext=ticks,
+                     showgrid=False, zeroline=False, range=[-0.4, len(sizes) - 0.5])
+    fig.update_yaxes(visible=False)
+    per_node = 64 if widest <= 8 else 22 if widest <= 24 else 11  # px per neuron: room for the value labels
+    fig.update_layout(height=min(760, 150 + per_node * widest), margin=dict(l=10, r=10, t=10, b=10),
+                      plot_bgcolor="white", hovermode="closest")
+    notes = [f"{'input' if l == 0 else f'layer {l}'}: showing units 0–{MAX_NODES - 1} of {s}"
+             for l, s in enumerate(sizes) if s > MAX_NODES]
+    total = sum(min(sizes[l], MAX_NODES) * min(sizes[l - 1], MAX_NODES) for l in range(1, len(sizes)))
+    if total > HOVER_EDGE_LIMIT:
+        notes.append(f"{total:,} edges: hover on edges is off (colours still show {label}); hover a neuron instead")
+    return fig, notes
