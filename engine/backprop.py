@@ -103,10 +103,11 @@ def _torch_loss(name: str, a: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 def compare(manual, autograd, numerical, kink, dtype: str, loss_value: float) -> GradComparison:
     """Errors of manual and numerical against autograd, and whether both are within tolerance."""
-    scale = max(1.0, autograd.abs().max().item()) if autograd.numel() else 1.0
+    peak = autograd.abs().max().item() if autograd.numel() else 0.0  # max |autograd|, read once
+    scale = max(1.0, peak)
     tol = MANUAL_TOL[dtype] * scale
     abs_err = (manual - autograd).abs().max().item() if manual.numel() else 0.0
-    rel_err = abs_err / max(autograd.abs().max().item(), 1e-300) if manual.numel() else 0.0
+    rel_err = abs_err / max(peak, 1e-300) if manual.numel() else 0.0
     agree = abs_err <= tol
     num_err = None
     if numerical is not None:
@@ -126,7 +127,7 @@ def trace(spec: NetworkSpec, *, numerical: bool = True) -> Trace:
     loss_ag, _, _, gz, ga, gw, gb = autograd_pass(m, acts, spec.loss)
     note = numerical_skip_reason(spec.sizes, m.x.shape[0]) if numerical else "finite differences not requested"
     num = _numerical(m, acts, spec.loss) if note is None else None
-    layers = []
+    layers, loss_value = [], fwd.loss.item()
     for l in range(1, len(spec.layers) + 1):
         manual = {"weight": bwd.grad_w[l - 1], "bias": bwd.grad_b[l - 1], "z": bwd.delta[l - 1],
                   "a": bwd.grad_a[l], "input": bwd.grad_a[l - 1]}
@@ -135,10 +136,10 @@ def trace(spec: NetworkSpec, *, numerical: bool = True) -> Trace:
                         fwd.zs[l - 1], fwd.activations[l])
         for name in GRAD_NAMES:
             n_grad, n_kink = num[l - 1][name] if num else (None, None)
-            lt.grads[name] = compare(manual[name], auto[name], n_grad, n_kink, spec.dtype, fwd.loss.item())
+            lt.grads[name] = compare(manual[name], auto[name], n_grad, n_kink, spec.dtype, loss_value)
         layers.append(lt)
     agree = all(g.agree for lt in layers for g in lt.grads.values())
-    return Trace(spec, m.x, m.y, fwd.loss.item(), loss_ag.item(), layers, agree, note)
+    return Trace(spec, m.x, m.y, loss_value, loss_ag.item(), layers, agree, note)
 
 
 def _numerical(m: Materialized, acts: list[str], loss: str) -> list[dict]:

@@ -1,11 +1,18 @@
-"""Central finite differences in float64, every perturbation of a tensor evaluated in one batched pass.
+"""Central finite differences in float64, every perturbation of a layer evaluated in one batched pass.
 
 ∂L/∂θ_k ≈ (L(θ + h e_k) − L(θ − h e_k)) / 2h, with an error O(h²) + O(ε·|L|/h) ≈ 1e-10 for h = 1e-6.
 
-The P perturbed copies of a network share everything upstream of the perturbed tensor, so each
-copy is evaluated from that layer on, as a leading batch dimension: tensors of shape (P, B, n).
-Perturbing W_l[o, i] by h changes exactly one column of z_l: z_l[:, o] += h·a_{l-1}[:, i]
-(z is linear in W), which is how the perturbed forward starts without re-multiplying W.
+Every activation and loss here works row by row (L = Σ_r ℓ_r times 1/B or 1/(B·k)), so a perturbation
+that moves one row of z_l or a_l only changes that row's loss: the difference L(θ+h) − L(θ−h) is
+ℓ_r(+h) − ℓ_r(−h), and each perturbed copy is one row, evaluated from the perturbed layer on.
+All rows perturbed at one layer, +h and −h, go through the rest of the network as one (R, n) block.
+
+- z_l[r, o] ± h: row r of z_l, one element moved.
+- W_l[o, i] ± h: z is linear in W, so in row r only z_l[r, o] moves, by ±h·a_{l-1}[r, i]; the
+  difference for W_l[o, i] is the sum of those rows' differences (rows where a_{l-1}[r, i] = 0 do
+  not move and add exactly 0, so they are not evaluated).
+- b_l[o] ± h moves z_l[:, o] in every row by ±h: the same rows as the z perturbations, summed.
+- a_l[r, i] ± h: row r of a_l, one element moved, then z_{l+1} = a_l W_{l+1}ᵀ + b_{l+1} recomputed.
 
 Where a perturbation moves some ReLU's input across 0, the loss has a kink inside [θ−h, θ+h] and
 the difference quotient is not a derivative: those elements are reported in a `kink` mask.
@@ -17,39 +24,52 @@ import torch
 H = 1e-6
 MAX_NUMERICAL_PARAMETERS = 20_000  # above this the trace reports numerical = null with this reason
 MAX_WORK = 200_000_000  # perturbations × batch × Σ widths: bounds time and memory (~1 s on 2 cores)
-CHUNK_ELEMENTS = 4_000_000  # elements of one (P, B, n) block
+CHUNK_ELEMENTS = 65_536  # elements of one (R, n) block of perturbed rows (512 KB: stays in cache)
 
 
 class _Tail:
-    """The network from layer l on, evaluated for a batch of perturbed states (float64, no autograd)."""
+    """The network from layer l on, evaluated for a block of perturbed rows (float64, no autograd).
 
-    def __init__(self, weights, biases, activations, loss, zs, y):
-        self.w, self.b, self.acts, self.loss = weights, biases, activations, loss
-        self.zs = zs  # base z_1 … z_L (index 0 is z_1)
-        self.y = y
+    Row k of a block is batch row rows[k] with some perturbation; it is compared against that row's
+    base z's (for the kink test) and its own target.
+    """
+
+    def __init__(self, net: _Net, rows: torch.Tensor):
+        self.w, self.b, self.acts, self.loss = net.w, net.b, net.acts, net.loss
+        self.net, self.rows = net, rows
+        self.y = net.y[rows]
 
     def loss_from_z(self, l: int, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """z: (P, B, n_l) perturbed z_l (l from 1). Returns (loss (P,), crossed a ReLU kink (P,) bool)."""
+        """z: (R, n_l) perturbed rows of z_l (l from 1). Returns (row loss ℓ (R,), crossed a ReLU kink (R,))."""
         crossed = torch.zeros(z.shape[0], dtype=torch.bool)
         for j in range(l, len(self.w) + 1):
             if j > l:
-                z = z @ self.w[j - 1].T + self.b[j - 1]
-            crossed |= self._crossed(j, z)
+                z = torch.addmm(self.b[j - 1], z, self.w[j - 1].T)
+            if self.acts[j - 1] in ("relu", "leaky_relu"):
+                # a sign change between the base point and θ ± h means the segment touches the kink at 0
+                crossed |= (torch.sign(z) != self.net.signs[j - 1][self.rows]).any(dim=1)
             z = _activate(self.acts[j - 1], z)
-        return _batched_loss(self.loss, z, self.y), crossed
+        return _row_loss(self.loss, z, self.y), crossed
 
     def loss_from_a(self, l: int, a: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """a: (P, B, n_l) perturbed a_l (l from 0). Same returns as loss_from_z."""
+        """a: (R, n_l) perturbed rows of a_l (l from 0). Same returns as loss_from_z."""
         if l == len(self.w):
-            return _batched_loss(self.loss, a, self.y), torch.zeros(a.shape[0], dtype=torch.bool)
-        return self.loss_from_z(l + 1, a @ self.w[l].T + self.b[l])
+            return _row_loss(self.loss, a, self.y), torch.zeros(a.shape[0], dtype=torch.bool)
+        return self.loss_from_z(l + 1, torch.addmm(self.b[l], a, self.w[l].T))
 
-    def _crossed(self, j: int, z: torch.Tensor) -> torch.Tensor:
-        if self.acts[j - 1] not in ("relu", "leaky_relu"):
-            return torch.zeros(z.shape[0], dtype=torch.bool)
-        base = self.zs[j - 1]
-        # a sign change between the base point and θ ± h means the segment touches the kink at 0
-        return (torch.sign(z) != torch.sign(base)).flatten(1).any(dim=1)
+
+class _Net:
+    """The float64 network and its base point, shared by every block."""
+
+    def __init__(self, weights, biases, activations, loss, zs, y):
+        self.w, self.b, self.acts, self.loss, self.y = weights, biases, activations, loss, y
+        self.signs = [torch.sign(z) if act in ("relu", "leaky_relu") else None
+                      for z, act in zip(zs, activations, strict=True)]
+        sizes = [weights[0].shape[1]] + [w.shape[0] for w in weights]
+        self.widest = [max(sizes[l:]) for l in range(len(sizes))]  # widest row of a block starting at z_l / a_l
+        batch, k = zs[-1].shape
+        # L = scale · Σ_r ℓ_r (mean reductions as torch.nn)
+        self.scale = {"mse": 1.0 / (batch * k), "cross_entropy": 1.0 / batch, "bce": 1.0 / (batch * k)}.get(loss, 1.0)
 
 
 def _activate(name: str, z: torch.Tensor) -> torch.Tensor:
@@ -66,30 +86,44 @@ def _activate(name: str, z: torch.Tensor) -> torch.Tensor:
     return z
 
 
-def _batched_loss(name: str, a: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Loss of each of P copies: a (P, B, k) → (P,), mean reductions as torch.nn."""
+def _row_loss(name: str, a: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """ℓ_r of each row: a (R, k) → (R,), before the 1/B or 1/(B·k) of the mean reduction."""
     if name == "mse":
-        return ((a - y) ** 2).mean(dim=(1, 2))
+        return ((a - y) ** 2).sum(dim=1)
     if name == "cross_entropy":
-        logp = torch.log_softmax(a, dim=-1)
-        return -logp.gather(2, y.view(1, -1, 1).expand(a.shape[0], -1, 1)).mean(dim=(1, 2))
+        return torch.logsumexp(a, dim=1) - a.gather(1, y.view(-1, 1)).squeeze(1)  # −log softmax(a)_y
     if name == "bce":
         la, l1 = torch.clamp(torch.log(a), min=-100), torch.clamp(torch.log(1 - a), min=-100)
-        return -(y * la + (1 - y) * l1).mean(dim=(1, 2))
-    return a.sum(dim=(1, 2))
+        return -(y * la + (1 - y) * l1).sum(dim=1)
+    return a.sum(dim=1)
 
 
-def _difference(evaluate, n: int, per_copy: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Central difference for n perturbations, chunked. evaluate(idx, ±h) → (loss, crossed)."""
-    grads, kinks = torch.empty(n, dtype=torch.float64), torch.zeros(n, dtype=torch.bool)
-    step = max(1, CHUNK_ELEMENTS // max(per_copy, 1))
+def _differences(net: _Net, l: int, base: torch.Tensor, from_a: bool, rows, cols, shift):
+    """ℓ(+) − ℓ(−) and "either side crossed a kink" for perturbations k: row rows[k] of base (z_l, or a_l
+    when from_a) with column cols[k] moved by ±shift[k]. ± go in one block, chunked to CHUNK_ELEMENTS."""
+    diff, kink = torch.zeros(len(rows), dtype=torch.float64), torch.zeros(len(rows), dtype=torch.bool)
+    live = slice(None)
+    if not from_a and net.acts[l - 1] == "relu":
+        # a ReLU input that stays below 0 at θ ± h gives a = 0 both times: the row is unchanged downstream,
+        # so ℓ(+) − ℓ(−) = 0 exactly and no kink is crossed; only the other perturbations are evaluated
+        at = base[rows, cols]
+        live = torch.nonzero(~((at + shift < 0) & (at - shift < 0))).squeeze(1)
+        rows, cols, shift = rows[live], cols[live], shift[live]
+    n = len(rows)
+    d, k = torch.empty(n, dtype=torch.float64), torch.empty(n, dtype=torch.bool)
+    step = max(1, CHUNK_ELEMENTS // (2 * net.widest[l]))
     for start in range(0, n, step):
-        idx = torch.arange(start, min(n, start + step))
-        plus, k_plus = evaluate(idx, H)
-        minus, k_minus = evaluate(idx, -H)
-        grads[idx] = (plus - minus) / (2 * H)
-        kinks[idx] = k_plus | k_minus
-    return grads, kinks
+        part = slice(start, min(n, start + step))
+        m = part.stop - part.start
+        r, c = rows[part].repeat(2), cols[part].repeat(2)
+        block = base[r]  # a copy: (2m, n_l)
+        block[torch.arange(2 * m), c] += torch.cat([shift[part], -shift[part]])
+        tail = _Tail(net, r)
+        value, crossed = tail.loss_from_a(l, block) if from_a else tail.loss_from_z(l, block)
+        d[part] = value[:m] - value[m:]
+        k[part] = crossed[:m] | crossed[m:]
+    diff[live], kink[live] = d, k
+    return diff, kink
 
 
 def numerical_gradients(weights, biases, activations, loss, x, y, zs, as_) -> list[dict]:
@@ -97,65 +131,46 @@ def numerical_gradients(weights, biases, activations, loss, x, y, zs, as_) -> li
 
     Every argument is float64: weights[l-1] (n_l, n_{l-1}), zs[l-1] = z_l (B, n_l), as_[l] = a_l (as_[0] = x).
     """
-    tail = _Tail(weights, biases, activations, loss, zs, y)
-    per_copy = x.shape[0] * max(w.shape[0] for w in weights)
-    a_grads = [_grad_a(tail, l, as_[l], per_copy) for l in range(len(weights) + 1)]
-    layers = []
-    for l in range(1, len(weights) + 1):
-        layers.append({
-            "weight": _grad_weight(tail, l, zs[l - 1], as_[l - 1], per_copy),
-            "bias": _grad_bias(tail, l, zs[l - 1], per_copy),
-            "z": _grad_z(tail, l, zs[l - 1], per_copy),
-            "a": a_grads[l],
-            "input": a_grads[l - 1],
-        })
-    return layers
+    with torch.no_grad():
+        net = _Net(weights, biases, activations, loss, zs, y)
+        a_grads = [_grad_a(net, l, as_[l]) for l in range(len(weights) + 1)]
+        layers = []
+        for l in range(1, len(weights) + 1):
+            weight, bias, z = _grad_layer(net, l, zs[l - 1], as_[l - 1])
+            layers.append({"weight": weight, "bias": bias, "z": z, "a": a_grads[l], "input": a_grads[l - 1]})
+        return layers
 
 
-def _grad_weight(tail, l, z, a_prev, per_copy):
-    out_n, in_n = tail.w[l - 1].shape
-
-    def evaluate(idx, h):
-        o, i = idx // in_n, idx % in_n
-        zp = z.expand(len(idx), -1, -1).clone()
-        zp[torch.arange(len(idx)), :, o] += h * a_prev[:, i].T  # column o moves by h·a_{l-1}[:, i]
-        return tail.loss_from_z(l, zp)
-
-    g, k = _difference(evaluate, out_n * in_n, per_copy)
-    return g.view(out_n, in_n), k.view(out_n, in_n)
+def _every_element(rows: int, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(row, column) of every element of a (rows, n) tensor, row-major."""
+    return torch.arange(rows).repeat_interleave(n), torch.arange(n).repeat(rows)
 
 
-def _grad_bias(tail, l, z, per_copy):
-    def evaluate(idx, h):
-        zp = z.expand(len(idx), -1, -1).clone()
-        zp[torch.arange(len(idx)), :, idx] += h  # b_l[o] enters every row's z_l[:, o]
-        return tail.loss_from_z(l, zp)
-
-    return _difference(evaluate, z.shape[1], per_copy)
-
-
-def _grad_z(tail, l, z, per_copy):
-    rows, n = z.shape
-
-    def evaluate(idx, h):
-        zp = z.expand(len(idx), -1, -1).clone()
-        zp[torch.arange(len(idx)), idx // n, idx % n] += h
-        return tail.loss_from_z(l, zp)
-
-    g, k = _difference(evaluate, rows * n, per_copy)
-    return g.view(rows, n), k.view(rows, n)
-
-
-def _grad_a(tail, l, a, per_copy):
+def _grad_a(net: _Net, l: int, a: torch.Tensor):
+    """∂L/∂a_l (B, n_l) and its kink mask."""
     rows, n = a.shape
+    r, c = _every_element(rows, n)
+    diff, kink = _differences(net, l, a, True, r, c, torch.full((rows * n,), H, dtype=torch.float64))
+    return (diff * net.scale / (2 * H)).view(rows, n), kink.view(rows, n)
 
-    def evaluate(idx, h):
-        ap = a.expand(len(idx), -1, -1).clone()
-        ap[torch.arange(len(idx)), idx // n, idx % n] += h
-        return tail.loss_from_a(l, ap)
 
-    g, k = _difference(evaluate, rows * n, per_copy)
-    return g.view(rows, n), k.view(rows, n)
+def _grad_layer(net: _Net, l: int, z: torch.Tensor, a_prev: torch.Tensor):
+    """(∂L/∂W_l, kink), (∂L/∂b_l, kink), (∂L/∂z_l, kink): every perturbation of z_l's rows in one pass."""
+    rows, out_n = z.shape
+    in_n = a_prev.shape[1]
+    zr, zc = _every_element(rows, out_n)  # z_l[r, o] ± h
+    moving = torch.nonzero(a_prev)  # (K, 2): the (r, i) where W_l[·, i] moves row r
+    o = torch.arange(out_n).repeat_interleave(len(moving))  # W_l[o, i] ± h: z_l[r, o] ± h·a_{l-1}[r, i]
+    wr, wi = moving[:, 0].repeat(out_n), moving[:, 1].repeat(out_n)
+    shift = torch.cat([torch.full((rows * out_n,), H, dtype=torch.float64), H * a_prev[wr, wi]])
+    diff, kink = _differences(net, l, z, False, torch.cat([zr, wr]), torch.cat([zc, o]), shift)
+    n_z = rows * out_n
+    d_z, k_z = diff[:n_z].view(rows, out_n), kink[:n_z].view(rows, out_n)
+    d_w = torch.zeros(out_n * in_n, dtype=torch.float64).index_add_(0, o * in_n + wi, diff[n_z:])
+    k_w = torch.zeros(out_n * in_n, dtype=torch.long).index_add_(0, o * in_n + wi, kink[n_z:].long()) > 0
+    c = net.scale / (2 * H)
+    return ((d_w * c).view(out_n, in_n), k_w.view(out_n, in_n)), (d_z.sum(dim=0) * c, k_z.any(dim=0)), \
+        (d_z * c, k_z)
 
 
 def numerical_skip_reason(sizes: list[int], batch: int) -> str | None:

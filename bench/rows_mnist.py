@@ -1,0 +1,100 @@
+"""Rows 1, 2, 7 and 9a: the trainer on MNIST (CPU) against the plain loop and the DataLoader loop."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from bench import Context, Result
+from bench.baselines import dataloader_epoch, plain_epoch
+from bench.timing import interleaved, noise, num_threads
+from engine import recorder
+from engine.runs import RunStore
+from engine.train import train
+from engine.train_config import TrainConfig
+
+SIZES = [784, 128, 64, 10]
+QUICK_STEPS = 30  # --quick: this many steps stand in for an epoch
+
+ROWS = {
+    "1": "MNIST epoch, 784-128-64-10, batch 64, SGD momentum: trainer (metrics + store) vs plain loop",
+    "2": "MNIST epoch, same: trainer vs DataLoader(TensorDataset, shuffle=True) loop",
+    "7": "MNIST test accuracy after 5 epochs, row-1 config",
+    "9a": "threads: MNIST epoch (trainer), 1 thread vs 2 threads",
+}
+
+
+def row1_config(**changes) -> TrainConfig:
+    base = dict(dataset="mnist", layers="128:relu,64:relu,10:identity", loss="cross_entropy", optimizer="sgd",
+                impl="torch", backward="autograd", lr=0.05, momentum=0.9, batch_size=64, epochs=1, seed=0,
+                device="cpu")
+    return TrainConfig(**{**base, **changes})
+
+
+def trainer_run(cfg: TrainConfig, data, store: RunStore | None) -> dict:
+    """The trainer driven through recorder.record into the store, as the Train page runs it."""
+    info = {}
+    for ev in recorder.record(train(cfg, data=data), store, cfg):
+        if ev.kind == "epoch":
+            info["epoch_seconds"] = ev.data["seconds"]
+        elif ev.kind in recorder.END_KINDS:
+            info.update(status=ev.kind, test_accuracy=ev.data.get("test_accuracy"), wall=ev.data.get("wall"))
+    return info
+
+
+def store_for(ctx: Context) -> RunStore:
+    if "store" not in ctx.cache:
+        ctx.cache["store"] = RunStore(Path(ctx.tmp) / "bench-runs.sqlite")
+    return ctx.cache["store"]
+
+
+def epoch_rows(ctx: Context) -> list[Result]:
+    """Rows 1 and 2 from one interleaved measurement: trainer, plain loop, DataLoader loop."""
+    data, store = ctx.mnist(), store_for(ctx)
+    steps = QUICK_STEPS if ctx.quick else None
+    cfg = row1_config(max_steps=steps)
+    infos: list[dict] = []
+    kw = dict(batch=64, lr=0.05, momentum=0.9, max_steps=steps)
+    x, y = data.x_train, data.y_train
+    t = interleaved({"ours": lambda: infos.append(trainer_run(cfg, data, store)),
+                     "plain": lambda: plain_epoch(x, y, SIZES, **kw),
+                     "loader": lambda: dataloader_epoch(x, y, SIZES, **kw)}, ctx.repeats)
+    timed = sorted(i["epoch_seconds"] for i in infos[1:])  # infos[0] is the warm-up
+    loop_only = timed[len(timed) // 2]
+    what = f"{steps} steps (--quick)" if steps else f"one epoch ({len(x):,} rows, {-(-len(x) // 64)} steps)"
+    details = {k: v.summary() for k, v in t.items()}
+    details["trainer_epoch_event_seconds_median"] = loop_only
+    ours, plain, loader = t["ours"].median, t["plain"].median, t["loader"].median
+    note = (f"{what}; ours = whole train() run incl. val eval + test report + store; "
+            f"its loop alone (epoch event 'seconds'): {loop_only:.2f} s")
+    return [
+        Result("1", ROWS["1"], ours, plain, "s", "≤ 1.15×", ours / plain <= 1.15, noise(t["ours"], t["plain"]),
+               note, details),
+        Result("2", ROWS["2"], ours, loader, "s", "≥ 1.5× faster (ratio ≤ 0.67)", loader / ours >= 1.5,
+               noise(t["ours"], t["loader"]), f"DataLoader is {loader / ours:.2f}× the trainer's time", {}),
+    ]
+
+
+def accuracy_row(ctx: Context) -> list[Result]:
+    if ctx.quick:
+        return [Result("7", ROWS["7"], unit="%", target="≥ 97.5 %", note="skipped (--quick)")]
+    info = trainer_run(row1_config(epochs=5), ctx.mnist(), store_for(ctx))
+    acc = 100 * info["test_accuracy"]
+    return [Result("7", ROWS["7"], acc, None, "%", "≥ 97.5 %", acc >= 97.5, "",
+                   f"official 10 000-image test set; 5 epochs took {info['wall']:.1f} s", info)]
+
+
+def threads_row(ctx: Context) -> list[Result]:
+    """The same trainer run at 1 and at 2 intra-op threads, interleaved (ours = 1 thread)."""
+    data, store = ctx.mnist(), store_for(ctx)
+    cfg = row1_config(max_steps=QUICK_STEPS if ctx.quick else None)
+
+    def at(n):
+        with num_threads(n):
+            trainer_run(cfg, data, store)
+
+    t = interleaved({"1": lambda: at(1), "2": lambda: at(2)}, ctx.repeats)
+    return [Result("9a", ROWS["9a"], t["1"].median, t["2"].median, "s", "info", None, noise(t["1"], t["2"]),
+                   "ours = 1 thread, baseline = 2 threads; ratio < 1 means one thread is faster here",
+                   {k: v.summary() for k, v in t.items()})]
+
+
+GROUPS = [(("1", "2"), epoch_rows), (("7",), accuracy_row), (("9a",), threads_row)]
