@@ -3,9 +3,11 @@ from pathlib import Path
 
 import streamlit as st
 
+from engine.device import configure_threads
 from ui.sidebar import render_sidebar
 
 st.set_page_config(page_title="Backprop Lab", page_icon=":material/device_hub:", layout="wide")
+configure_threads()
 
 ROOT = Path(__file__).parent
 PAGES = [  # (script, title, icon); a page whose script is not there yet is left out

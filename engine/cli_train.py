@@ -29,9 +29,15 @@ def _batch(text: str):
         raise argparse.ArgumentTypeError(f"batch size must be a whole number or 'full', got {text!r}") from None
 
 
+def _one_line_error(message: str):
+    print(f"error: {message} (see python -m engine train --help)", file=sys.stderr)
+    raise SystemExit(2)
+
+
 def add_parser(sub) -> None:
     p = sub.add_parser("train", help="train a network and store the run",
                        description="Train a fully connected network; the run goes into the run store.")
+    p.error = _one_line_error  # bad arguments: one clear line on stderr and exit 2, not the whole usage
     p.add_argument("--dataset", choices=DATASETS, required=True)
     p.add_argument("--n-samples", type=int, default=1000)
     p.add_argument("--noise", type=float, default=0.1)

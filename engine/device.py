@@ -34,3 +34,14 @@ def device_label(device: torch.device | None = None) -> str:
     if device.type == "mps":
         return "Apple MPS"
     return f"CPU ({torch.get_num_threads()} threads)"
+
+
+def configure_threads(device: torch.device | None = None) -> int:
+    """On a CPU box with ≤ 2 cores use one intra-op thread: the app trains on a background thread while
+    pages rerun, and torch's parallel ops stall whenever another thread holds a core (bench row 9)."""
+    import os
+
+    device = device or pick_device()
+    if device.type == "cpu" and (os.cpu_count() or 1) <= 2:
+        torch.set_num_threads(1)
+    return torch.get_num_threads()

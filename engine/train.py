@@ -25,7 +25,7 @@ from engine import health
 from engine.data import Dataset, load_dataset
 from engine.device import pick_device
 from engine.evaluate import evaluate, test_report
-from engine.model import build_model, check_fit, correct_count, loss_fn, targets
+from engine.model import build_model, check_fit, loss_fn, predictions, targets
 from engine.optim import make_optimizer
 from engine.train_config import TrainConfig
 
@@ -70,7 +70,10 @@ class _Run:
 
 
 def _to(t: torch.Tensor, device: torch.device, pin: bool) -> torch.Tensor:
-    return (t.pin_memory() if pin else t).to(device, non_blocking=pin)
+    """One bulk copy to the device; pinned host memory lets it run as a DMA transfer on CUDA."""
+    if t.device == device:
+        return t
+    return (t.pin_memory() if pin and t.device.type == "cpu" else t).to(device, non_blocking=pin)
 
 
 def train(cfg: TrainConfig, *, stop: threading.Event | None = None, data: Dataset | None = None,
@@ -91,7 +94,7 @@ def train(cfg: TrainConfig, *, stop: threading.Event | None = None, data: Datase
         yield Event("histograms", {"epoch": epoch, "rows": health.histograms(run.model)})
         if cfg.max_steps and run.step >= cfg.max_steps:
             break
-    yield _final(run, "finished", "training finished")
+    yield _final(run, "finished", "training finished", epoch)
 
 
 def _epoch(run: _Run, epoch: int, stop) -> Iterator[Event]:
@@ -99,25 +102,29 @@ def _epoch(run: _Run, epoch: int, stop) -> Iterator[Event]:
     cfg, model, opt = run.cfg, run.model, run.opt
     run.epoch_start = time.perf_counter()
     perm = torch.randperm(len(run.x), generator=run.order).to(run.device)
-    run.losses = torch.empty(run.n_batches, device=run.device)
-    run.correct = torch.zeros((), dtype=torch.long, device=run.device)
+    # per-step results stay on the device as a list of tensors: stacked only when the host reads them
+    run.losses, run.hits = [], []
     synced = 0  # batches of this epoch whose losses the host has seen
     for b in range(run.n_batches):
         idx = perm[b * run.batch:(b + 1) * run.batch]
+        yb = run.labels[idx]
+        tb = yb if run.t is run.labels else run.t[idx]
         record = run.step % cfg.stats_every == 0
         out, zs = model(run.x[idx], record=True) if record else (model(run.x[idx]), None)
-        loss = run.loss(out, run.t[idx])
+        loss = run.loss(out, tb)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         pre = health.pre_step_stats(model, zs, _outputs(model, zs)) if record else None
         opt.step()
-        run.losses[b] = loss.detach()  # train_loss: each batch's loss before its own step
+        run.losses.append(loss.detach())  # train_loss: each batch's loss before its own step
         if run.classify:
-            run.correct += correct_count(out.detach(), run.labels[idx])
+            run.hits.append(predictions(out.detach()) == yb)
         run.step += 1
         if record:
-            yield Event("layers", {"step": run.step, "epoch": epoch,
-                                   "rows": health.layer_stats(model, pre[0], pre[1], run.step, epoch)})
+            rows = health.layer_stats(model, pre[0], pre[1], run.step, epoch)
+            if not math.isfinite(loss.item()):  # diverged: end the run here, never emit NaN/inf layer rows
+                return (yield from _sync_losses(run, epoch, synced, b + 1))
+            yield Event("layers", {"step": run.step, "epoch": epoch, "rows": rows})
         last = b == run.n_batches - 1
         if run.step % cfg.log_every == 0 or last or (cfg.max_steps and run.step >= cfg.max_steps):
             end = yield from _sync_losses(run, epoch, synced, b + 1)
@@ -141,7 +148,7 @@ def _outputs(model, zs):
 
 def _sync_losses(run: _Run, epoch: int, lo: int, hi: int) -> Iterator[Event]:
     """Copy losses[lo:hi] to the host once; emit step events; stop the run at the first non-finite one."""
-    values = run.losses[lo:hi].tolist()
+    values = torch.stack(run.losses[lo:hi]).tolist()
     first_step = run.step - (hi - lo) + 1
     for i, v in enumerate(values):
         if not math.isfinite(v):
@@ -159,10 +166,9 @@ def _sync_losses(run: _Run, epoch: int, lo: int, hi: int) -> Iterator[Event]:
 
 def _epoch_event(run: _Run, epoch: int, snapshots: bool) -> Event:
     n_done = getattr(run, "n_done", run.n_batches)
-    train_loss = run.losses[:n_done].mean().item()
-    rows_seen = min(n_done * run.batch, len(run.x))
+    train_loss = torch.stack(run.losses[:n_done]).mean().item()
     data = {"epoch": epoch, "step": run.step, "train_loss": train_loss,
-            "train_accuracy": run.correct.item() / rows_seen if run.classify else None,
+            "train_accuracy": torch.cat(run.hits).float().mean().item() if run.classify else None,
             "seconds": time.perf_counter() - run.epoch_start}
     val = evaluate(run, run.data.x_val, run.data.y_val)
     data.update({"val_loss": val["loss"], "val_accuracy": val["accuracy"], "wall": run.wall()})

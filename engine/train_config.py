@@ -112,6 +112,12 @@ def _problems(c: TrainConfig) -> list[str]:
         found.append(f"unknown device {c.device!r}; use one of {', '.join(DEVICE_CHOICES)}")
     if not (isinstance(c.lr, (int, float)) and math.isfinite(c.lr) and 0 < c.lr <= 100):
         found.append(f"learning rate must be > 0 and ≤ 100, got {c.lr!r}")
+    for name in ("momentum", "weight_decay"):
+        value = getattr(c, name)
+        if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
+            found.append(f"{name} must be a number ≥ 0, got {value!r}")
+    if c.max_steps is not None and not (isinstance(c.max_steps, int) and c.max_steps >= 1):
+        found.append(f"max_steps must be a whole number ≥ 1 (or unset for no limit), got {c.max_steps!r}")
     if c.nesterov and (c.optimizer != "sgd" or c.momentum <= 0):
         found.append("nesterov needs the sgd optimizer with momentum > 0")
     if c.batch_size != "full" and not (isinstance(c.batch_size, int) and 1 <= c.batch_size <= MAX_BATCH_SIZE):

@@ -1,0 +1,160 @@
+"""Gradient health: per-layer stats equal an independent computation, flags fire at the documented
+thresholds, histograms count every weight."""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from engine import health
+from engine.model import build_model
+from engine.train import load_data, train
+from engine.train_config import TrainConfig
+
+CFG = dict(dataset="moons", n_samples=100, noise=0.1, layers="6:relu,5:tanh,2:identity", loss="cross_entropy",
+           optimizer="sgd", lr=0.2, momentum=0.9, batch_size=20, epochs=2, val_fraction=0.2, stats_every=3,
+           log_every=4, seed=7)
+
+
+def _reference_rows(cfg: TrainConfig) -> dict[int, list[dict]]:
+    """Per-layer stats at every stats step from a plain nn.Linear loop with hooks on each layer's output."""
+    data = load_data(cfg)
+    init = build_model(cfg, data.input_size, torch.device("cpu"))
+    linears = [nn.Linear(lin.in_features, lin.out_features) for lin in init.linears]
+    for ref, lin in zip(linears, init.linears, strict=True):
+        ref.load_state_dict(lin.state_dict())
+    acts = [nn.ReLU(), nn.Tanh(), nn.Identity()]
+    net = nn.Sequential(*[m for pair in zip(linears, acts, strict=True) for m in pair])
+    zs: dict[int, torch.Tensor] = {}
+    for i, lin in enumerate(linears):
+        lin.register_forward_hook(lambda mod, inp, out, i=i: zs.__setitem__(i, out.detach()))
+    opt = torch.optim.SGD(net.parameters(), lr=cfg.lr, momentum=cfg.momentum)
+    order = torch.Generator().manual_seed(cfg.seed + 1)
+    rows, step = {}, 0
+    for _ in range(cfg.epochs):
+        perm = torch.randperm(len(data.x_train), generator=order)
+        for i in range(0, len(perm), cfg.batch_size):
+            idx = perm[i:i + cfg.batch_size]
+            loss = nn.functional.cross_entropy(net(data.x_train[idx]), data.y_train[idx])
+            opt.zero_grad()
+            loss.backward()
+            before = [lin.weight.detach().clone() for lin in linears]
+            grads = [lin.weight.grad.clone() for lin in linears]
+            opt.step()
+            step += 1
+            if (step - 1) % cfg.stats_every:
+                continue
+            rows[step] = []
+            for k, (lin, act) in enumerate(zip(linears, acts, strict=True)):
+                a = act(zs[k])
+                rows[step].append({
+                    "grad_norm": grads[k].pow(2).sum().sqrt().item(),
+                    "weight_norm": before[k].pow(2).sum().sqrt().item(),
+                    "update_ratio": ((lin.weight.detach() - before[k]).pow(2).sum().sqrt()
+                                     / before[k].pow(2).sum().sqrt()).item(),
+                    "dead_fraction": (zs[k].max(dim=0).values <= 0).float().mean().item() if k == 0 else 0.0,
+                    "act_mean": a.mean().item(), "act_std": a.std(unbiased=False).item()})
+    return rows
+
+
+def test_layer_stats_equal_an_independent_hooked_computation():
+    cfg = TrainConfig(**CFG)
+    got = {ev.data["step"]: ev.data["rows"] for ev in train(cfg) if ev.kind == "layers"}
+    expected = _reference_rows(cfg)
+    assert sorted(got) == sorted(expected) == [1, 4, 7]  # 4 steps per epoch, stats every 3rd step
+    for step, rows in got.items():
+        assert [r["layer"] for r in rows] == [1, 2, 3] and all(r["step"] == step for r in rows)
+        assert [r["epoch"] for r in rows] == [1 if step <= 4 else 2] * 3
+        for row, ref in zip(rows, expected[step], strict=True):
+            for key, value in ref.items():
+                assert row[key] == pytest.approx(value, rel=1e-5, abs=1e-7), (step, row["layer"], key)
+
+
+def test_a_relu_layer_forced_dead_is_flagged():
+    cfg = TrainConfig(**{**CFG, "stats_every": 1, "epochs": 1})
+    rows = []
+    for ev in train(cfg):
+        if ev.kind == "start":  # paused before the first step: kill layer 1 with a big negative bias
+            with torch.no_grad():
+                ev.data["model"].linears[0].bias.fill_(-100.0)
+        elif ev.kind == "layers":
+            rows.append(ev.data["rows"][0])
+    assert len(rows) == 4
+    for row in rows:
+        assert row["dead_fraction"] == 1.0
+        assert row["grad_norm"] == 0.0  # a dead layer passes no gradient to its weights
+        assert row["act_mean"] == 0.0 and row["act_std"] == 0.0
+        flags = health.flags(row)
+        assert any("100% of ReLUs dead" in f for f in flags)
+        assert any("vanishing gradient" in f for f in flags)
+
+
+def test_a_saturated_sigmoid_layer_is_flagged():
+    cfg = TrainConfig(**{**CFG, "layers": "6:sigmoid,2:identity", "stats_every": 1, "epochs": 1})
+    rows = []
+    for ev in train(cfg):
+        if ev.kind == "start":
+            with torch.no_grad():
+                ev.data["model"].linears[0].bias.fill_(50.0)  # σ(z) ≈ 1, σ'(z) ≈ 0 everywhere
+        elif ev.kind == "layers":
+            rows.append(ev.data["rows"][0])
+    assert all(r["saturated_fraction"] == 1.0 and r["dead_fraction"] == 0.0 for r in rows)
+    assert any("100% saturated" in f for f in health.flags(rows[0]))
+
+
+@pytest.mark.parametrize("row,expected", [
+    ({"grad_norm": 1e-3, "update_ratio": 1e-3, "dead_fraction": 0.1}, []),
+    ({"grad_norm": 0.9e-6}, ["vanishing gradient"]),
+    ({"grad_norm": 1.1e-6}, []),
+    ({"grad_norm": 1.1e3}, ["exploding gradient"]),
+    ({"grad_norm": 0.9e3}, []),
+    ({"grad_norm": 1.0, "update_ratio": 0.11}, ["updates too large"]),
+    ({"grad_norm": 1.0, "update_ratio": 0.09}, []),
+    ({"grad_norm": 1.0, "dead_fraction": 0.51}, ["51% of ReLUs dead"]),
+    ({"grad_norm": 1.0, "dead_fraction": 0.5}, []),
+    ({"grad_norm": 1.0, "saturated_fraction": 0.75}, ["75% saturated"]),
+    ({"grad_norm": float("nan"), "update_ratio": None, "dead_fraction": None}, []),
+    ({"grad_norm": 1e-9, "update_ratio": 0.5, "dead_fraction": 0.9}, ["vanishing", "updates too large", "dead"]),
+])
+def test_flags_fire_at_the_documented_thresholds(row, expected):
+    flags = health.flags(row)
+    assert len(flags) == len(expected)
+    for flag, want in zip(flags, expected, strict=True):
+        assert want in flag
+
+
+def test_thresholds_are_the_documented_ones():
+    assert (health.VANISHING, health.EXPLODING, health.UPDATE_TOO_LARGE, health.DEAD_TOO_MANY) == (1e-6, 1e3, 0.1, 0.5)
+
+
+@pytest.mark.parametrize("init", ["kaiming", "zeros"])
+def test_histograms_count_every_weight_and_gradient(init):
+    cfg = TrainConfig(**{**CFG, "init": init, "epochs": 2})
+    evs = list(train(cfg))
+    hists = [ev.data for ev in evs if ev.kind == "histograms"]
+    assert [h["epoch"] for h in hists] == [1, 2]
+    model = evs[-1].data["model"]
+    for h in hists:
+        assert sorted((r["layer"], r["kind"]) for r in h["rows"]) == [(i, k) for i in (1, 2, 3)
+                                                                       for k in ("grad", "weight")]
+        for r in h["rows"]:
+            assert sum(r["counts"]) == model.linears[r["layer"] - 1].weight.numel()
+            assert len(r["counts"]) == health.HIST_BINS and len(r["edges"]) == health.HIST_BINS + 1
+            assert all(a < b for a, b in zip(r["edges"], r["edges"][1:], strict=False))
+    last = {(r["layer"], r["kind"]): r for r in hists[-1]["rows"]}
+    for i, lin in enumerate(model.linears, start=1):
+        w = lin.weight.detach()
+        edges = last[(i, "weight")]["edges"]
+        if w.min() < w.max():
+            assert edges[0] == pytest.approx(w.min().item()) and edges[-1] == pytest.approx(w.max().item())
+
+
+def test_histograms_skip_missing_or_nonfinite_gradients():
+    lin = nn.Linear(3, 2)
+    model = nn.Module()
+    model.linears = nn.ModuleList([lin])
+    assert [r["kind"] for r in health.histograms(model)] == ["weight"]  # no gradient yet
+    lin.weight.grad = torch.full_like(lin.weight, math.inf)
+    assert [r["kind"] for r in health.histograms(model)] == ["weight"]
