@@ -46,5 +46,5 @@ def spec_from_args(args: argparse.Namespace) -> NetworkSpec:
 
 def run(args: argparse.Namespace) -> int:
     t = trace(spec_from_args(args), numerical=not args.no_numerical)
-    print(json.dumps(trace_to_dict(t)) if args.json else trace_to_text(t))
+    print(json.dumps(trace_to_dict(t), allow_nan=False) if args.json else trace_to_text(t))
     return 0

@@ -48,6 +48,8 @@ class _Tail:
             if self.acts[j - 1] in ("relu", "leaky_relu"):
                 # a sign change between the base point and θ ± h means the segment touches the kink at 0
                 crossed |= (torch.sign(z) != self.net.signs[j - 1][self.rows]).any(dim=1)
+            if j == len(self.w) and self.loss == "bce" and self.acts[j - 1] == "sigmoid":
+                return _bce_from_logits(z, self.y), crossed
             z = _activate(self.acts[j - 1], z)
         return _row_loss(self.loss, z, self.y), crossed
 
@@ -98,6 +100,16 @@ def _row_loss(name: str, a: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return a.sum(dim=1)
 
 
+def _bce_from_logits(z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """ℓ_r of bce on σ(z), from the logits: −log σ(z) = softplus(−z), −log(1 − σ(z)) = softplus(z).
+
+    Computing log(1 − a) from a = σ(z) ≈ 1 loses ~ε/(1 − a) relative precision, which the difference
+    quotient divides by h; the logit form is exact to ε. Clamped at 100 as nn.BCELoss clamps log at −100.
+    """
+    sp = torch.nn.functional.softplus
+    return (y * torch.clamp(sp(-z), max=100) + (1 - y) * torch.clamp(sp(z), max=100)).sum(dim=1)
+
+
 def _differences(net: _Net, l: int, base: torch.Tensor, from_a: bool, rows, cols, shift):
     """ℓ(+) − ℓ(−) and "either side crossed a kink" for perturbations k: row rows[k] of base (z_l, or a_l
     when from_a) with column cols[k] moved by ±shift[k]. ± go in one block, chunked to CHUNK_ELEMENTS."""
@@ -133,7 +145,7 @@ def numerical_gradients(weights, biases, activations, loss, x, y, zs, as_) -> li
     """
     with torch.no_grad():
         net = _Net(weights, biases, activations, loss, zs, y)
-        a_grads = [_grad_a(net, l, as_[l]) for l in range(len(weights) + 1)]
+        a_grads = [_grad_a(net, l, as_[l], zs[l] if l < len(weights) else None) for l in range(len(weights) + 1)]
         layers = []
         for l in range(1, len(weights) + 1):
             weight, bias, z = _grad_layer(net, l, zs[l - 1], as_[l - 1])
@@ -146,12 +158,46 @@ def _every_element(rows: int, n: int) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.arange(rows).repeat_interleave(n), torch.arange(n).repeat(rows)
 
 
-def _grad_a(net: _Net, l: int, a: torch.Tensor):
-    """∂L/∂a_l (B, n_l) and its kink mask."""
+def _grad_a(net: _Net, l: int, a: torch.Tensor, z_next: torch.Tensor | None):
+    """∂L/∂a_l (B, n_l) and its kink mask. z_next = z_{l+1} (None for the output layer)."""
     rows, n = a.shape
     r, c = _every_element(rows, n)
-    diff, kink = _differences(net, l, a, True, r, c, torch.full((rows * n,), H, dtype=torch.float64))
-    return (diff * net.scale / (2 * H)).view(rows, n), kink.view(rows, n)
+    if z_next is not None:  # a_l[r, i] ± h moves row r of z_{l+1} by ±h·W_{l+1}[:, i]
+        diff, kink = _dense_differences(net, l + 1, z_next, r, H * net.w[l].T[c])
+        return (diff * net.scale / (2 * H)).view(rows, n), kink.view(rows, n)
+    h, unreliable = _output_steps(net, a.flatten())
+    diff, kink = _differences(net, l, a, True, r, c, h)
+    return (diff * net.scale / (2 * h)).view(rows, n), (kink | unreliable).view(rows, n)
+
+
+def _output_steps(net: _Net, a: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Steps h for ∂L/∂a_L, and where the difference cannot be trusted.
+
+    bce is defined on a ∈ (0, 1) only: the step must stay inside, and it must shrink with the distance
+    d = min(a, 1 − a) to the edge, since the error of the quotient grows like (h/d)². Within 1e-4 of the
+    edge the float64 quotient is no longer reliable to 1e-6: those elements are reported like kinks.
+    """
+    h = torch.full_like(a, H)
+    if net.loss != "bce":
+        return h, torch.zeros_like(a, dtype=torch.bool)
+    d = torch.minimum(a, 1 - a)
+    return torch.minimum(h, 1e-3 * d).clamp(min=1e-300), d < 1e-4
+
+
+def _dense_differences(net: _Net, l: int, z: torch.Tensor, rows: torch.Tensor, vectors: torch.Tensor):
+    """ℓ(+) − ℓ(−) and kinks for perturbations k: row rows[k] of z_l moved by ±vectors[k] (K, n_l)."""
+    n = len(rows)
+    diff, kink = torch.empty(n, dtype=torch.float64), torch.empty(n, dtype=torch.bool)
+    step = max(1, CHUNK_ELEMENTS // (2 * net.widest[l]))
+    for start in range(0, n, step):
+        part = slice(start, min(n, start + step))
+        m = part.stop - part.start
+        r = rows[part].repeat(2)
+        block = z[r] + torch.cat([vectors[part], -vectors[part]])  # (2m, n_l)
+        value, crossed = _Tail(net, r).loss_from_z(l, block)
+        diff[part] = value[:m] - value[m:]
+        kink[part] = crossed[:m] | crossed[m:]
+    return diff, kink
 
 
 def _grad_layer(net: _Net, l: int, z: torch.Tensor, a_prev: torch.Tensor):
@@ -173,15 +219,29 @@ def _grad_layer(net: _Net, l: int, z: torch.Tensor, a_prev: torch.Tensor):
         (d_z * c, k_z)
 
 
+def numerical_work(sizes: list[int], batch: int) -> int:
+    """An upper bound on the elements the perturbed rows occupy on their way to the loss (± counted).
+
+    Layer l: B·n_l z-perturbations and at most B·n_{l-1}·n_l weight perturbations, each a row that runs
+    through widths n_l … n_L; a_l perturbations (l < L) enter at z_{l+1}; a_L ones at the loss.
+    """
+    L = len(sizes) - 1
+    tail = [sum(sizes[l:]) for l in range(L + 1)]  # Σ_{j ≥ l} n_j
+    work = 2 * batch * sizes[L] * sizes[L]
+    for l in range(1, L + 1):
+        work += 2 * batch * (sizes[l] + sizes[l - 1] * sizes[l]) * tail[l]
+        work += 2 * batch * sizes[l - 1] * tail[l]
+    return work
+
+
 def numerical_skip_reason(sizes: list[int], batch: int) -> str | None:
     """Why finite differences are skipped for this net, or None when they run."""
     n_params = sum(sizes[i] * sizes[i + 1] + sizes[i + 1] for i in range(len(sizes) - 1))
     if n_params > MAX_NUMERICAL_PARAMETERS:
         return (f"finite differences skipped: {n_params:,} parameters is over the "
                 f"{MAX_NUMERICAL_PARAMETERS:,} limit (2 forward passes per parameter)")
-    perturbations = n_params + batch * sum(sizes)
-    work = perturbations * batch * sum(sizes[1:])
+    work = numerical_work(sizes, batch)
     if work > MAX_WORK:
-        return (f"finite differences skipped: {perturbations:,} perturbations × batch {batch} "
-                "is too much work; use a smaller batch")
+        return (f"finite differences skipped: about {work:,} numbers to push through the network "
+                f"(limit {MAX_WORK:,}); use a smaller batch or narrower layers")
     return None

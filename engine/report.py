@@ -1,6 +1,8 @@
 """A Trace as JSON-ready data (the CLI contract) and as a readable per-layer text table."""
 from __future__ import annotations
 
+import math
+
 from engine.backprop import GRAD_NAMES, GradComparison, Trace
 
 GRAD_LABELS = {"weight": "dL/dW", "bias": "dL/db", "z": "delta=dL/dz", "a": "dL/da", "input": "dL/da_prev"}
@@ -20,9 +22,21 @@ def _comparison_dict(g: GradComparison) -> dict:
     }
 
 
+def finite_or_none(value):
+    """JSON has no NaN or Infinity: non-finite numbers (an overflowing forward pass) become null."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, list):
+        return [finite_or_none(v) for v in value]
+    if isinstance(value, dict):
+        return {k: finite_or_none(v) for k, v in value.items()}
+    return value
+
+
 def trace_to_dict(t: Trace) -> dict:
-    """The `python -m engine inspect --json` object. Layers are numbered from 1; grads.z is δ_l."""
-    return {
+    """The `python -m engine inspect --json` object. Layers are numbered from 1; grads.z is δ_l.
+    Non-finite numbers are null, so the output is strict JSON."""
+    return finite_or_none({
         "spec": t.spec.to_dict(),
         "loss": t.loss,
         "loss_autograd": t.loss_autograd,
@@ -44,7 +58,7 @@ def trace_to_dict(t: Trace) -> dict:
             }
             for lt in t.layers
         ],
-    }
+    })
 
 
 def _fmt(values, width: int = 60) -> str:

@@ -101,7 +101,7 @@ class NetworkSpec:
 
     @property
     def n_rows(self) -> int:
-        return len(self.x) if self.x is not None else self.batch
+        return len(self.x) if isinstance(self.x, list) else self.batch  # a malformed x is reported by check()
 
     def check(self) -> NetworkSpec:
         """Raise SpecError listing every problem; return self when valid."""

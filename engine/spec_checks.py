@@ -38,7 +38,7 @@ def _structure(spec: NetworkSpec) -> list[str]:
     if not isinstance(spec.layers, list) or not 1 <= len(spec.layers) <= MAX_LAYERS:
         n = len(spec.layers) if isinstance(spec.layers, list) else spec.layers
         found.append(f"the network needs 1–{MAX_LAYERS} layers, got {n}")
-    if spec.loss not in LOSSES:
+    if not isinstance(spec.loss, str) or spec.loss not in LOSSES:
         found.append(f"unknown loss {spec.loss!r}; use one of {', '.join(LOSSES)}")
     if spec.init not in INITS:
         found.append(f"unknown init {spec.init!r}; use one of {', '.join(INITS)}")
@@ -57,7 +57,7 @@ def _layers(spec: NetworkSpec) -> list[str]:
     for i, layer in enumerate(spec.layers, start=1):
         if not _int_in(layer.units, 1, MAX_UNITS):
             found.append(f"layer {i} has {layer.units!r} units; use 1–{MAX_UNITS}")
-        if layer.activation not in ACTIVATIONS:
+        if not isinstance(layer.activation, str) or layer.activation not in ACTIVATIONS:
             found.append(f"layer {i}: unknown activation {layer.activation!r}; use one of {', '.join(ACTIVATIONS)}")
         elif layer.activation == "softmax" and i != last:
             found.append(f"layer {i}: softmax is only allowed on the output layer (layer {last})")
