@@ -49,7 +49,7 @@ def build_model(cfg: TrainConfig, input_size: int, device: torch.device) -> MLP:
     with torch.no_grad():
         for i, lin in enumerate(model.linears):
             lin.weight.copy_(init_weight(cfg.init, sizes[i + 1], sizes[i], gen, torch.float32))
-            lin.bias.copy_(init_bias(cfg.init, sizes[i + 1], gen, torch.float32))
+            lin.bias.copy_(init_bias(cfg.init, sizes[i + 1], gen, torch.float32, sizes[i]))
     return model.to(device)
 
 

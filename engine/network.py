@@ -35,13 +35,17 @@ def init_weight(init: str, fan_out: int, fan_in: int, gen: torch.Generator, dtyp
         return (torch.rand(fan_out, fan_in, generator=gen, dtype=dtype) * 2 - 1) * bound
     if init == "normal":  # N(0, 1) as in the from-scratch tutorials: too large for deep nets
         return torch.randn(fan_out, fan_in, generator=gen, dtype=dtype)
+    if init == "torch":  # nn.Linear's default (kaiming_uniform with a = √5): U(±1/√fan_in)
+        return (torch.rand(fan_out, fan_in, generator=gen, dtype=dtype) * 2 - 1) / math.sqrt(fan_in)
     return torch.zeros(fan_out, fan_in, dtype=dtype)
 
 
-def init_bias(init: str, n: int, gen: torch.Generator, dtype) -> torch.Tensor:
-    """Zero biases, except the tutorials' `normal` scheme which draws them N(0, 1) too."""
+def init_bias(init: str, n: int, gen: torch.Generator, dtype, fan_in: int = 1) -> torch.Tensor:
+    """Zero biases, except the tutorials' `normal` scheme (N(0, 1)) and nn.Linear's (U(±1/√fan_in))."""
     if init == "normal":
         return torch.randn(n, generator=gen, dtype=dtype)
+    if init == "torch":
+        return (torch.rand(n, generator=gen, dtype=dtype) * 2 - 1) / math.sqrt(fan_in)
     return torch.zeros(n, dtype=dtype)
 
 
@@ -63,7 +67,7 @@ def materialize(spec: NetworkSpec) -> Materialized:
     weights, biases = [], []
     for i, layer in enumerate(spec.layers, start=1):
         w = init_weight(spec.init, sizes[i], sizes[i - 1], gen, dtype)
-        b = init_bias(spec.init, sizes[i], gen, dtype)
+        b = init_bias(spec.init, sizes[i], gen, dtype, sizes[i - 1])
         weights.append(torch.tensor(layer.weight, dtype=dtype) if layer.weight is not None else w)
         biases.append(torch.tensor(layer.bias, dtype=dtype) if layer.bias is not None else b)
     rows = spec.n_rows

@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, field
 
 from engine.functional import ACTIVATIONS, LOSSES
 
-INITS = ("kaiming", "xavier", "normal", "zeros")
+INITS = ("kaiming", "xavier", "normal", "zeros", "torch")
 DTYPES = ("float32", "float64")
 
 MAX_LAYERS = 12
@@ -40,7 +40,8 @@ class NetworkSpec:
     input_size: int  # width of x
     layers: list[LayerSpec]  # layer 1 … L
     loss: str = "mse"  # one of functional.LOSSES
-    init: str = "kaiming"  # kaiming = N(0, 2/fan_in); xavier = U(±√(6/(fan_in+fan_out))); normal = N(0, 1)
+    init: str = "kaiming"  # kaiming = N(0, 2/fan_in); xavier = U(±√(6/(fan_in+fan_out))); normal = N(0, 1);
+    # torch = nn.Linear's default U(±1/√fan_in) for W and b
     seed: int = 0  # draws every parameter, x and y that is not given explicitly
     dtype: str = "float64"
     batch: int = 4  # rows of x drawn when x is not given

@@ -113,7 +113,7 @@ def test_dtypes_and_target_kinds():
     assert ce_float_index.y.dtype == torch.int64 and ce_float_index.y.tolist() == [1, 0]
 
 
-@pytest.mark.parametrize("init", ["kaiming", "xavier", "normal", "zeros"])
+@pytest.mark.parametrize("init", ["kaiming", "xavier", "normal", "zeros", "torch"])
 def test_init_schemes_have_their_documented_scale(init):
     fan_in, fan_out = 300, 200
     m = materialize(NetworkSpec(fan_in, [LayerSpec(fan_out, "identity")], init=init, seed=1))
@@ -123,12 +123,16 @@ def test_init_schemes_have_their_documented_scale(init):
         assert not w.any() and not b.any()
         return
     expected_std = {"kaiming": math.sqrt(2 / fan_in), "xavier": math.sqrt(6 / (fan_in + fan_out)) / math.sqrt(3),
-                    "normal": 1.0}[init]
+                    "normal": 1.0, "torch": 1 / math.sqrt(3 * fan_in)}[init]  # U(±c) has std c/√3
     assert w.std().item() == pytest.approx(expected_std, rel=0.02)
     assert abs(w.mean().item()) < 0.02 * expected_std * 3
     if init == "xavier":
         assert w.abs().max().item() <= math.sqrt(6 / (fan_in + fan_out))
-    if init == "normal":
+    if init == "torch":  # nn.Linear's default: W and b both U(±1/√fan_in)
+        bound = 1 / math.sqrt(fan_in)
+        assert w.abs().max().item() <= bound and b.abs().max().item() <= bound
+        assert b.std().item() == pytest.approx(bound / math.sqrt(3), rel=0.25)
+    elif init == "normal":
         assert b.std().item() == pytest.approx(1.0, rel=0.25)  # 200 draws of N(0, 1)
     else:
         assert not b.any()
