@@ -27,8 +27,9 @@ $(VENV)/.app: $(VENV)/bin/python requirements.txt requirements-nodeps.txt
 	$(PIP) --no-deps -r requirements-nodeps.txt
 	touch $@
 
-$(VENV)/.dev: $(VENV)/.app requirements-dev.txt
+$(VENV)/.dev: $(VENV)/.app requirements-dev.txt requirements-ray.txt
 	$(PIP) -r requirements-dev.txt
+	$(PIP) -r requirements-ray.txt
 	touch $@
 
 clean:

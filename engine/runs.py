@@ -112,6 +112,17 @@ class RunStore:
 
     # ---- writers ------------------------------------------------------------------------------
 
+    def set_origin(self, run_id: str, *, created: float, duration: float, host: str, pid: int) -> None:
+        """Where and when a run really ran, for runs recorded elsewhere and replayed here (Ray sweeps):
+        start time (unix s), training duration (s), host and pid of the worker."""
+        with self._write() as conn:
+            cur = conn.execute(
+                "UPDATE runs SET created = ?, finished = CASE WHEN finished IS NULL THEN NULL ELSE ? END,"
+                " heartbeat = ?, duration = ?, host = ?, pid = ? WHERE run_id = ?",
+                (created, created + duration, created + duration, duration, host, pid, run_id))
+            if cur.rowcount == 0:
+                raise StoreError(f"no run {run_id!r} in {self.path}")
+
     def create_run(self, config: dict, *, device: str, name: str | None = None,
                    sweep_id: str | None = None) -> str:
         """Record a new "running" run with its config, this process's pid and host; return its id."""

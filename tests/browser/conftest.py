@@ -1,0 +1,121 @@
+"""Browser-test fixtures: the app served by `streamlit run app.py`, and a Playwright page on the system Chromium.
+
+`app_home` is the BACKPROP_LAB_HOME of the served app (one temporary directory per test module; its run store is
+`app_home / "runs.sqlite"`): write runs there before opening a page. `app_server` is the base URL, `browser_page`
+a fresh Playwright page. Without /usr/bin/chromium (or Playwright) the tests skip with the reason, unless
+BACKPROP_LAB_REQUIRE_BROWSER=1 (CI), where they fail instead.
+"""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync"]
+START_TIMEOUT = 90  # seconds for `streamlit run` to answer /_stcore/health on a busy 2-core machine
+
+
+def _unavailable(reason: str) -> None:
+    if os.environ.get("BACKPROP_LAB_REQUIRE_BROWSER") == "1":
+        pytest.fail(f"{reason} (BACKPROP_LAB_REQUIRE_BROWSER=1, so this fails instead of skipping)")
+    pytest.skip(reason)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_healthy(url: str, proc: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"streamlit exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.5)
+    raise RuntimeError(f"streamlit did not answer {url}/_stcore/health in {START_TIMEOUT}s:\n{log.read_text()[-3000:]}")
+
+
+@pytest.fixture(scope="module")
+def app_home(tmp_path_factory) -> Path:
+    """BACKPROP_LAB_HOME of the served app: an empty data directory per test module."""
+    return tmp_path_factory.mktemp("backprop-lab-home")
+
+
+@pytest.fixture(scope="module")
+def app_server(app_home: Path):
+    """`streamlit run app.py` on a free port with BACKPROP_LAB_HOME=app_home; yields the base URL."""
+    if not CHROMIUM.exists():
+        _unavailable(f"{CHROMIUM} is missing: install Debian's chromium to run the browser tests")
+    ARTIFACTS.mkdir(exist_ok=True)
+    port = _free_port()
+    env = {**os.environ, "BACKPROP_LAB_HOME": str(app_home), "BACKPROP_LAB_STORE": ""}
+    log = app_home / "streamlit.log"
+    cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.headless",
+           "true", "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
+           "--server.fileWatcherType", "none"]
+    with log.open("w") as out:
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_healthy(url, proc, log)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture(scope="session")
+def _browser():
+    if not CHROMIUM.exists():
+        _unavailable(f"{CHROMIUM} is missing: install Debian's chromium to run the browser tests")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _unavailable("playwright is not installed: pip install -r requirements-dev.txt")
+    pw = sync_playwright().start()
+    browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+    try:
+        yield browser
+    finally:
+        browser.close()
+        pw.stop()
+
+
+@pytest.fixture
+def browser_page(_browser):
+    """A fresh Playwright page (1400×1000) in its own context."""
+    context = _browser.new_context(viewport={"width": 1400, "height": 1000})
+    page = context.new_page()
+    page.set_default_timeout(30_000)
+    try:
+        yield page
+    finally:
+        context.close()
+
+
+@pytest.fixture(scope="session")
+def artifacts() -> Path:
+    """test-artifacts/ (screenshots land here)."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS

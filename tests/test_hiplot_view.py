@@ -1,0 +1,55 @@
+"""ui.hiplot_view: the HiPlot experiment carries the run ids as uids, lr on a log axis, the page's colours."""
+from __future__ import annotations
+
+import math
+
+import hiplot as hip
+import pandas as pd
+
+from ui.hiplot_view import brushed_runs, build_experiment, css_rgb, hiplot_selection, run_label
+
+
+def _runs() -> pd.DataFrame:
+    return pd.DataFrame({
+        "run_id": ["aaaaaa111111", "bbbbbb222222", "cccccc333333"], "name": ["sgd", "adam", "adam"],
+        "config.optimizer": ["sgd", "adam", "adam"], "config.lr": [0.01, 0.1, 0.001], "config.seed": [0, 0, 0],
+        "config.batch_size": [32, 32, "full"], "summary.final_val_loss": [0.512345678, math.nan, 0.25],
+        "summary.test_accuracy": [None, None, None]})
+
+
+def test_datapoints_are_the_runs_with_their_ids_as_uids():
+    exp = build_experiment(_runs(), {"aaaaaa111111": "#636EFA", "bbbbbb222222": "#EF553B"})
+    exp.validate()
+    assert [dp.uid for dp in exp.datapoints] == ["aaaaaa111111", "bbbbbb222222", "cccccc333333"]
+    first = exp.datapoints[0].values
+    assert first == {"run": "sgd [aaaaaa]", "optimizer": "sgd", "lr": 0.01, "batch_size": 32, "val_loss": 0.5123}
+    assert "val_loss" not in exp.datapoints[1].values  # NaN is left out: the page's JSON stays valid
+
+
+def test_lr_is_on_a_log_axis_and_constant_or_empty_columns_are_left_out():
+    exp = build_experiment(_runs())
+    assert exp.parameters_definition["lr"].type == hip.ValueType.NUMERIC_LOG
+    columns = set().union(*(dp.values for dp in exp.datapoints))
+    assert "seed" not in columns  # the same for every run
+    assert "test_accuracy" not in columns  # no run has it
+    assert exp.display_data(hip.Displays.PARALLEL_PLOT)["order"][-1] == "optimizer"  # leftmost axis
+
+
+def test_lines_take_the_pages_run_colours():
+    exp = build_experiment(_runs(), {"aaaaaa111111": "#636EFA"})
+    assert exp.colorby == "run"
+    assert exp.parameters_definition["run"].colors == {run_label("sgd", "aaaaaa111111"): "rgb(99, 110, 250)"}
+    assert css_rgb("rgb(1, 2, 3)") == "rgb(1, 2, 3)"
+
+
+def test_brushed_runs():
+    ids = ["a", "b", "c"]
+    assert brushed_runs(ids, None) == (ids, False)  # no Streamlit runtime: no brush
+    assert brushed_runs(ids, ["a", "b", "c"]) == (ids, False)
+    assert brushed_runs(ids, ["c", "a"]) == (["a", "c"], True)
+    assert brushed_runs(ids, []) == ([], True)  # a brush that holds no run
+    assert brushed_runs(ids, ["x", "y"]) == (ids, False)  # left over from other data: ignored
+
+
+def test_outside_streamlit_there_is_no_component_to_draw():
+    assert hiplot_selection(build_experiment(_runs()), key="k") is None

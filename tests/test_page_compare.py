@@ -1,0 +1,99 @@
+"""The Compare page headless (AppTest): empty store, stored runs, a deleted run, a sweep from the form."""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from engine.runs import RunStore
+from engine.sweep import expand_grid, run_sweep
+
+PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "compare.py")
+TINY = {"dataset": "moons", "n_samples": 120, "layers": "8:relu,2:identity", "epochs": 2, "batch_size": 32}
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    monkeypatch.setenv("BACKPROP_LAB_HOME", str(tmp_path))
+    monkeypatch.delenv("BACKPROP_LAB_STORE", raising=False)
+    return tmp_path
+
+
+def _sweep(home: Path, optimizers=("sgd", "adam")):
+    return run_sweep(expand_grid(TINY, {"optimizer": list(optimizers)}), RunStore(home / "runs.sqlite"))
+
+
+def _run() -> AppTest:
+    at = AppTest.from_file(PAGE, default_timeout=60).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def _figures(at) -> list[dict]:
+    return [json.loads(el.proto.spec) for el in at.get("plotly_chart")]
+
+
+def test_empty_store_says_how_to_make_runs(home):
+    at = _run()
+    assert not at.error
+    assert "No runs stored yet" in at.info[0].value and "python -m engine sweep" in at.info[0].value
+    assert len(at.get("form")) == 1  # the sweep form is offered
+
+
+def test_stored_runs_are_tabled_and_the_overlay_draws_the_stores_values(home):
+    _sweep(home)
+    at = _run()
+    store = RunStore(home / "runs.sqlite")
+    runs = store.runs()
+    assert at.dataframe[0].value["run_id"].tolist() == runs["run_id"].tolist()[::-1]
+    assert any("**2 runs selected**" in m.value for m in at.markdown)
+    overlay = _figures(at)[0]  # val_loss against epoch by default
+    epochs = store.epochs(runs["run_id"].tolist()[::-1])
+    for trace in overlay["data"]:
+        rows = epochs[epochs["run_id"] == trace["meta"]]
+        assert trace["y"] == rows["val_loss"].tolist() and trace["x"] == rows["epoch"].tolist()
+    assert "Controlled A/B" in at.success[0].value
+
+
+def test_deleting_a_run_needs_the_confirmation_and_then_it_is_gone(home):
+    result = _sweep(home)
+    at = _run()
+    doomed = result.points[0].run_id
+    at.multiselect[-1].set_value([doomed]).run()  # "Runs to delete" (the last multiselect on the page)
+    delete = next(b for b in at.button if b.label == "Delete")
+    assert delete.disabled  # not confirmed yet
+    next(c for c in at.checkbox if c.label.startswith("Yes, delete 1 run")).check().run()
+    next(b for b in at.button if b.label == "Delete").click().run()
+    assert not at.exception
+    assert "Deleted 1 run(s)." in [s.value for s in at.success]
+    assert RunStore(home / "runs.sqlite").runs()["run_id"].tolist() == [result.points[1].run_id]
+    assert doomed not in at.dataframe[0].value["run_id"].tolist()
+
+
+def test_a_sweep_started_from_the_form_lands_in_the_store(home):
+    at = _run()
+    at.multiselect[0].set_value(["sgd", "adam"])
+    at.number_input[1].set_value(1)  # epochs
+    at.number_input[0].set_value(100)  # samples
+    at.text_input[1].set_value("0.1")  # learning rates
+    at.button[0].click().run()  # "Start sweep" (the form's submit button)
+    assert not at.exception and not at.error
+    job = at.session_state["sweep_job"]
+    job.thread.join(timeout=120)
+    deadline = time.monotonic() + 30
+    while "sweep_job" in at.session_state and time.monotonic() < deadline:
+        at.run()  # the progress fragment notices the end and reruns the page
+    assert not at.exception
+    assert any(f"Sweep {job.sweep_id} finished: 2 of 2 runs stored." in s.value for s in at.success)
+    assert len(RunStore(home / "runs.sqlite").runs(sweep_id=job.sweep_id)) == 2
+
+
+def test_a_bad_learning_rate_is_an_error_message_not_a_traceback(home):
+    at = _run()
+    at.text_input[1].set_value("0.1, fast")
+    at.button[0].click().run()
+    assert not at.exception
+    assert "The sweep was not started" in at.error[0].value

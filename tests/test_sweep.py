@@ -1,0 +1,120 @@
+"""engine.sweep: grid expansion, and sweeps that land complete runs in the store (local, processes, Ray)."""
+from __future__ import annotations
+
+import pytest
+
+from engine.runs import RunStore
+from engine.sweep import MAX_POINTS, SweepError, SweepJob, expand_grid, parse_values, run_sweep
+from engine.train_config import ConfigError
+
+TINY = {"dataset": "moons", "n_samples": 120, "layers": "8:relu,2:identity", "epochs": 2, "batch_size": 32}
+
+
+def test_grid_is_the_product_in_order_with_each_config_right():
+    configs = expand_grid(TINY, {"optimizer": ["sgd", "adam"], "lr": [0.01, 0.1], "seed": [0, 1],
+                                 "batch_size": [16, "full"]})
+    assert len(configs) == 16
+    points = [(c.optimizer, c.lr, c.seed, c.batch_size) for c in configs]
+    assert points[:3] == [("sgd", 0.01, 0, 16), ("sgd", 0.01, 0, "full"), ("sgd", 0.01, 1, 16)]
+    assert len(set(points)) == 16
+    assert all(c.dataset == "moons" and c.epochs == 2 and c.layers == "8:relu,2:identity" for c in configs)
+    assert configs[-1].name == "adam lr=0.1 seed=1 bs=full"
+
+
+def test_any_trainconfig_field_can_be_swept_and_names_show_only_what_varies():
+    configs = expand_grid(TINY, {"optimizer": ["sgd"], "momentum": [0.0, 0.9]})
+    assert [c.momentum for c in configs] == [0.0, 0.9]
+    assert [c.name for c in configs] == ["mom=0", "mom=0.9"]
+
+
+@pytest.mark.parametrize("grid, message", [
+    ({"optimiser": ["sgd"]}, "unknown sweep setting"),
+    ({"lr": []}, "at least one value"),
+    ({"seed": list(range(MAX_POINTS + 1))}, "limit"),
+])
+def test_bad_grids_say_what_to_change(grid, message):
+    with pytest.raises(SweepError, match=message):
+        expand_grid(TINY, grid)
+
+
+def test_a_bad_value_is_caught_before_anything_runs():
+    with pytest.raises(ConfigError, match="unknown optimizer"):
+        expand_grid(TINY, {"optimizer": ["sgd", "adamm"]})
+
+
+def test_parse_values():
+    assert parse_values("0.01, 0.1", float) == [0.01, 0.1]
+    with pytest.raises(SweepError, match="comma-separated"):
+        parse_values("0.1,x", float, "lrs")
+
+
+def _check_sweep(store: RunStore, result, n: int) -> None:
+    runs = store.runs(sweep_id=result.sweep_id)
+    assert len(runs) == n
+    assert set(runs["status"]) == {"finished"}
+    assert sorted(runs["run_id"]) == sorted(p.run_id for p in result.points)
+    epochs = store.epochs(runs["run_id"].tolist())
+    assert epochs.groupby("run_id").size().tolist() == [TINY["epochs"]] * n
+    assert (runs["duration"] > 0).all()
+
+
+def test_local_sweep_of_8_points_lands_8_complete_runs(tmp_path):
+    store = RunStore(tmp_path / "runs.sqlite")
+    configs = expand_grid(TINY, {"optimizer": ["sgd", "adam"], "lr": [0.01, 0.1], "seed": [0, 1]})
+    seen = []
+    result = run_sweep(configs, store, progress=lambda done, total, p: seen.append((done, total, p.status)))
+    assert seen == [(i, 8, "finished") for i in range(1, 9)]
+    _check_sweep(store, result, 8)
+    runs = store.runs(sweep_id=result.sweep_id)
+    assert list(runs["config.optimizer"]) == [c.optimizer for c in configs]
+    assert list(runs["config.lr"]) == [c.lr for c in configs]
+
+
+def test_process_sweep_with_2_workers_matches_the_local_one(tmp_path):
+    store = RunStore(tmp_path / "runs.sqlite")
+    configs = expand_grid(TINY, {"optimizer": ["sgd", "adam"]})
+    local = run_sweep(configs, store)
+    procs = run_sweep(configs, store, executor="process", workers=2)
+    _check_sweep(store, procs, 2)
+    # same seed, same config ⇒ the same numbers, whichever process trained them
+    assert [p.summary["val_loss"] for p in procs.points] == [p.summary["val_loss"] for p in local.points]
+
+
+def test_a_failing_point_is_reported_and_the_rest_still_run(tmp_path, monkeypatch):
+    store = RunStore(tmp_path / "runs.sqlite")
+    configs = expand_grid({**TINY, "epochs": 1}, {"optimizer": ["sgd", "adam"]})
+    configs[0].dataset = "no-such-set"  # slips past expand_grid's check: fails inside the run
+    result = run_sweep(configs, store)
+    assert [p.status for p in result.points] == ["failed", "finished"]
+    assert "no-such-set" in result.points[0].message
+
+
+def test_unknown_executor_and_missing_ray_say_what_to_do(tmp_path, monkeypatch):
+    store = RunStore(tmp_path / "runs.sqlite")
+    configs = expand_grid(TINY, {"optimizer": ["sgd"]})
+    with pytest.raises(SweepError, match="unknown executor"):
+        run_sweep(configs, store, executor="slurm")
+    monkeypatch.setitem(__import__("sys").modules, "ray", None)  # as if ray were not installed
+    with pytest.raises(SweepError, match="pip install -r requirements-ray.txt"):
+        run_sweep(configs, store, executor="ray")
+
+
+def test_sweep_job_runs_in_the_background(tmp_path):
+    store = RunStore(tmp_path / "runs.sqlite")
+    job = SweepJob(expand_grid({**TINY, "epochs": 1}, {"optimizer": ["sgd", "adam"]}), store).start()
+    job.thread.join(timeout=120)
+    snap = job.snapshot()
+    assert (snap["status"], snap["done"], snap["total"]) == ("finished", 2, 2)
+    assert len(store.runs(sweep_id=job.sweep_id)) == 2
+
+
+@pytest.mark.slow
+def test_ray_sweep_on_a_local_instance_is_recorded_by_the_driver(tmp_path):
+    ray = pytest.importorskip("ray", reason="ray is not installed: pip install -r requirements-ray.txt")
+    store = RunStore(tmp_path / "runs.sqlite")
+    configs = expand_grid(TINY, {"optimizer": ["sgd", "adam"], "seed": [0, 1]})
+    result = run_sweep(configs, store, executor="ray")
+    assert not ray.is_initialized()  # the local instance it started is shut down again
+    _check_sweep(store, result, 4)
+    local = run_sweep(configs[:1], store)
+    assert result.points[0].summary["val_loss"] == local.points[0].summary["val_loss"]

@@ -1,0 +1,109 @@
+"""HiPlot parallel coordinates over runs (hyperparameters → final metrics), with the brush coming back.
+
+hiplot 0.1.33's `Experiment.to_streamlit` reads `st._is_running_with_streamlit`, which Streamlit removed
+(hiplot issue 273; the fix was never released). The component itself still works: we provide the flag from
+`streamlit.runtime.exists()` before calling it. Each run is a datapoint whose uid is its run_id, so the
+"selected_uids" the component returns are run ids.
+"""
+from __future__ import annotations
+
+import math
+
+import hiplot as hip
+import pandas as pd
+import streamlit as st
+import streamlit.runtime
+
+# (runs() column, HiPlot column): shown when they vary across the runs (optimizer and lr always)
+HYPER_COLUMNS = [("config.optimizer", "optimizer"), ("config.lr", "lr"), ("config.momentum", "momentum"),
+                 ("config.weight_decay", "weight_decay"), ("config.batch_size", "batch_size"),
+                 ("config.seed", "seed"), ("config.epochs", "epochs"), ("config.layers", "network"),
+                 ("config.dataset", "dataset"), ("config.n_samples", "n_samples")]
+METRIC_COLUMNS = [("summary.final_train_loss", "train_loss"), ("summary.final_val_loss", "val_loss"),
+                  ("summary.final_val_accuracy", "val_accuracy"), ("summary.test_accuracy", "test_accuracy")]
+ALWAYS = ("optimizer", "lr")
+
+
+def run_label(name: str, run_id: str) -> str:
+    """A unique label per run (names can repeat across sweeps)."""
+    return f"{name} [{run_id[:6]}]"
+
+
+def build_experiment(runs: pd.DataFrame, colors: dict[str, str] | None = None) -> hip.Experiment:
+    """One datapoint per run (uid = run_id): the hyperparameters that vary, then the final metrics.
+    lr is on a log axis; lines are coloured by run with the page's run colours."""
+    columns = _columns(runs)
+    exp = hip.Experiment()
+    for row in runs.to_dict("records"):
+        values = {"run": run_label(row["name"], row["run_id"])}
+        for source, title in columns:
+            value = _plain(row.get(source))
+            if value is not None:
+                values[title] = value
+        exp.datapoints.append(hip.Datapoint(uid=row["run_id"], values=values))
+    exp.parameters_definition["lr"].type = hip.ValueType.NUMERIC_LOG
+    for title in ("run", "seed", "batch_size", "epochs"):  # a handful of distinct values: one tick per value
+        if title == "run" or title in {t for _, t in columns}:
+            exp.parameters_definition[title].type = hip.ValueType.CATEGORICAL
+    if colors:
+        exp.parameters_definition["run"].colors = {run_label(n, r): css_rgb(colors[r])
+                                                   for n, r in zip(runs["name"], runs["run_id"], strict=True)
+                                                   if r in colors}
+    exp.colorby = "run"
+    exp.enabledDisplays = [hip.Displays.PARALLEL_PLOT, hip.Displays.TABLE]
+    exp.display_data(hip.Displays.PARALLEL_PLOT).update(
+        {"order": [t for _, t in columns][::-1], "hide": ["uid", "from_uid", "run"]})  # hiplot lays out right to left
+    exp.display_data(hip.Displays.TABLE).update({"hide": ["from_uid"], "order_by": [["uid", "asc"]]})
+    return exp
+
+
+def css_rgb(color: str) -> str:
+    """"#RRGGBB" → "rgb(R, G, B)": hiplot's line colouring only understands the rgb() form."""
+    if color.startswith("#") and len(color) == 7:
+        return "rgb({}, {}, {})".format(*(int(color[i:i + 2], 16) for i in (1, 3, 5)))
+    return color
+
+
+def _columns(runs: pd.DataFrame) -> list[tuple[str, str]]:
+    """Hyperparameters that vary across the runs (plus optimizer and lr), then metrics any run has."""
+    hyper = [(c, t) for c, t in HYPER_COLUMNS
+             if c in runs and (t in ALWAYS or runs[c].map(lambda v: str(_plain(v))).nunique() > 1)]
+    metrics = [(c, t) for c, t in METRIC_COLUMNS if c in runs and runs[c].map(_plain).notna().any()]
+    return hyper + metrics
+
+
+def _plain(value):
+    """A JSON-safe scalar (NaN → None, numpy → Python, floats to 4 significant digits, lists → text)."""
+    if value is None:
+        return None
+    if hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, float):
+        return float(f"{value:.4g}") if math.isfinite(value) else None  # 4 significant digits: readable table
+    if isinstance(value, (list, tuple, dict)):
+        return str(value)
+    return value
+
+
+def hiplot_selection(exp: hip.Experiment, *, key: str) -> list[str] | None:
+    """Draw the experiment as the HiPlot Streamlit component; return the run ids inside the brush (all of
+    them before any brushing), or None when there is no Streamlit runtime to draw in (bare script)."""
+    if not streamlit.runtime.exists():
+        return None
+    st._is_running_with_streamlit = True  # what hiplot's component helper checks (hiplot issue 273)
+    selected = exp.to_streamlit(key=key, ret="selected_uids").display()
+    return [str(uid) for uid in selected] if selected is not None else []
+
+
+def brushed_runs(candidates: list[str], selected: list[str] | None) -> tuple[list[str], bool]:
+    """Candidates kept by the brush, in candidate order, and whether the brush narrowed them.
+
+    A selection that names none of the candidates is left over from other data (the component answers
+    the previous experiment until it redraws): it is ignored rather than emptying the page."""
+    if selected is None:
+        return list(candidates), False
+    chosen = set(selected)
+    if chosen and not chosen & set(candidates):
+        return list(candidates), False
+    kept = [rid for rid in candidates if rid in chosen]
+    return kept, len(kept) < len(candidates)
