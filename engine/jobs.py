@@ -117,3 +117,12 @@ def start_job(cfg: TrainConfig, store: RunStore | None, *, name: str | None = No
     with _JOBS_LOCK:
         JOBS[job_id] = job
     return job_id
+
+
+def progress(step: int, total: int, elapsed: float) -> tuple[float, float | None]:
+    """(fraction done in [0, 1], seconds left assuming the remaining steps go as fast as the past ones)."""
+    if total <= 0:
+        return 0.0, None
+    frac = min(max(step / total, 0.0), 1.0)
+    eta = elapsed / step * (total - step) if 0 < step < total else (0.0 if step >= total else None)
+    return frac, eta

@@ -1,0 +1,246 @@
+"""Train: choose data, a network and an optimizer; watch the run live; every run lands in the run store."""
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from engine import boundary, health
+from engine.data import DataError
+from engine.jobs import JOBS, progress, start_job
+from engine.model import check_fit
+from engine.runs import RunStore, StoreError
+from engine.train import load_data
+from engine.train_config import ConfigError, TrainConfig
+from ui import train_form as F
+from ui import train_plots as P
+from ui.bootstrap import ensure_navigation
+
+ensure_navigation()
+
+POLL_SECONDS = 1.0  # the live view's refresh while a run goes on; it stops polling when the run ends
+JOB_KEY = "train_job"  # session state: the id of this session's job in engine.jobs.JOBS
+ENDED = ("finished", "diverged", "stopped", "failed")
+EPOCH_COLUMNS = ["epoch", "step", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "seconds"]
+
+HOW_IT_RUNS = f"""
+- **Where:** the whole dataset is copied to the device once (GPU when there is one) as tensors; each epoch
+  walks a seeded random permutation of the rows in batches — no DataLoader, no per-sample Python.
+- **Loss:** the mean over the batch. *train loss* of an epoch = the mean of its batch losses, each taken
+  before that batch's step; *validation* is measured after the epoch on rows the model never trains on.
+- **Background:** the run trains on a server thread, so you can open another page and come back.
+  Every run is written to the run store as it goes (open **Compare** to put runs side by side).
+- **Health flags** (checked every {TrainConfig().stats_every} steps, per layer):
+  - *vanishing*: ‖∂L/∂W‖ < {health.VANISHING:.0e} — the layer has all but stopped learning;
+  - *exploding*: ‖∂L/∂W‖ > {health.EXPLODING:.0e};
+  - *updates too large*: ‖ΔW‖/‖W‖ > {health.UPDATE_TOO_LARGE:.0e} (about 1e-3 is healthy);
+  - *dead ReLUs*: more than {health.DEAD_TOO_MANY:.0%} of a layer's ReLUs output 0 for the whole batch;
+  - *saturated*: more than {health.DEAD_TOO_MANY:.0%} of sigmoid/tanh outputs sit where φ′ < 0.01.
+"""
+HISTOGRAM_HINT = ("**Reading the histograms:** healthy weights keep a smooth spread that shifts slowly from epoch "
+                  "to epoch, and gradients centre on 0. All gradients squeezed at 0 means the layer has stopped "
+                  "learning (vanishing); long tails or a spread that keeps growing means updates are too big.")
+
+
+def _start(cfg) -> None:
+    """Load the data (errors show here, not in the worker), check the output layer fits, start the job."""
+    try:
+        with st.spinner(f"Loading {cfg.dataset} …"):
+            data = load_data(cfg)
+        check_fit(cfg, data)
+        st.session_state[JOB_KEY] = start_job(cfg, RunStore(), name=cfg.name, data=data)
+    except (ConfigError, DataError, StoreError, ValueError) as err:
+        st.error(f"Cannot start: {err}")
+
+
+def _status(job, snap) -> None:
+    """Progress with ETA and a Stop button while running; the outcome once it ended."""
+    stored = f"Stored as run `{snap.run_id}`." if snap.run_id else "Not stored."
+    if snap.status == "starting":
+        st.info("Starting: moving the data to the device and building the model …")
+    elif snap.status == "running":
+        wall = snap.steps[-1]["wall"] if snap.steps else 0.0
+        frac, eta = progress(snap.step, snap.total_steps, wall)
+        epoch = snap.steps[-1]["epoch"] if snap.steps else 1
+        left = f" · about {eta:.0f} s left" if eta is not None else ""
+        bar, stop = st.columns([5, 1], vertical_alignment="bottom")
+        bar.progress(frac, text=f"Training on {snap.device}: epoch {epoch}/{job.cfg.epochs} · step {snap.step}/"
+                                f"{snap.total_steps} · {wall:.1f} s{left}")
+        if stop.button("Stop", key="train_stop", icon=":material/stop_circle:",
+                       help="Ends the run after the current step; what it learned so far stays in the store."):
+            job.stop()
+        if job.stop_event.is_set():
+            st.caption("Stopping after the current step …")
+    elif snap.status == "finished":
+        st.success(f"Finished on {snap.device}. {stored} Open **Compare** in the sidebar to see it next to "
+                   "other runs.")
+    elif snap.status == "stopped":
+        st.warning(f"{snap.message[:1].upper()}{snap.message[1:]}. {stored}")
+    elif snap.status == "diverged":
+        shown = " The curves below show only the finite values before it." if snap.steps else ""
+        st.error(f"Diverged: {snap.message}. {stored}{shown}")
+    else:
+        st.error(f"The run failed: {snap.message}")
+
+
+def _metrics(snap) -> None:
+    if not snap.epochs:
+        return
+    last = snap.epochs[-1]
+    cells = [("epochs done", f"{last['epoch']}"), ("train loss", _fmt(last.get("train_loss"))),
+             ("validation loss", _fmt(last.get("val_loss"))),
+             ("validation accuracy", _pct(last.get("val_accuracy")))]
+    if snap.final.get("test_accuracy") is not None:
+        cells.append(("test accuracy (10 000 images)", _pct(snap.final["test_accuracy"])))
+    for col, (label, value) in zip(st.columns(len(cells)), cells, strict=True):
+        col.metric(label, value)
+
+
+def _fmt(v) -> str:
+    return "—" if v is None or v != v else f"{v:.4g}"
+
+
+def _pct(v) -> str:
+    return "—" if v is None or v != v else f"{v:.2%}"
+
+
+def _curves(snap, cfg, classify: bool) -> None:
+    left, right = st.columns(2)
+    log_y = left.toggle("log-scale loss", key="train_log_loss")
+    left.plotly_chart(P.loss_figure(snap.steps, snap.epochs, log_y=log_y))
+    if classify:
+        right.plotly_chart(P.accuracy_figure(snap.epochs))
+    else:
+        _regression_params(right, snap, cfg)
+
+
+def _regression_params(col, snap, cfg) -> None:
+    meta = snap.dataset.meta if snap.dataset is not None else {}
+    if snap.state is None or "true_w" not in meta:
+        col.caption("Learned vs true parameters appear after the first epoch (synthetic regression only).")
+        return
+    acts = [layer.activation for layer in cfg.layer_specs]
+    rows = boundary.compare_params(snap.state, acts, meta["true_w"], meta["true_b"])
+    if rows is None:
+        col.info("Learned vs true w and b need an all-linear network: every activation 'identity' "
+                 "(the 'no hidden layer' preset).")
+        return
+    col.plotly_chart(P.params_figure(rows))
+    col.dataframe(pd.DataFrame(rows), hide_index=True)
+
+
+def _health(snap) -> None:
+    if not snap.layers:
+        return
+    st.plotly_chart(P.health_figure(snap.layers))
+    flags = P.latest_flags(snap.layers)
+    for line in flags:
+        st.warning(line)
+    if not flags:
+        st.caption("No health flags on each layer's latest stats (thresholds: see *How a run works* above).")
+
+
+# Epoch-level figures change once per epoch: cache them so the 1 s polling stays cheap.
+@st.cache_data(max_entries=64, show_spinner=False)
+def _histogram_fig(job_id: str, epoch: int, _rows: list):
+    return P.histogram_figure(_rows, epoch)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def _boundary_fig(job_id: str, epoch: int, _snap, _cfg):
+    data = _snap.dataset
+    grid = boundary.boundary_grid(_snap.state, [layer.activation for layer in _cfg.layer_specs],
+                                  boundary.grid_bounds(data.x_train), loss=_cfg.loss)
+    x, y = P.first_points(data.x_train, data.y_train)
+    return P.boundary_figure(grid, x, y, epoch)
+
+
+def _histograms(col, job_id: str, snap, hint) -> None:
+    epochs = sorted(snap.histograms)
+    if not epochs:
+        return
+    hint.caption(HISTOGRAM_HINT)
+    epoch = epochs[-1] if len(epochs) == 1 else col.select_slider("Histogram epoch", epochs, value=epochs[-1])
+    col.plotly_chart(_histogram_fig(job_id, epoch, snap.histograms[epoch]))
+
+
+def _boundary(col, job_id: str, snap, cfg) -> bool:
+    """The decision boundary for 2-D classification sets; False where there is none to draw."""
+    data = snap.dataset
+    if snap.state is None or data is None or data.task != "classification" or data.input_size != 2:
+        return False
+    col.plotly_chart(_boundary_fig(job_id, snap.epochs[-1]["epoch"], snap, cfg))
+    return True
+
+
+def _test_report(snap) -> None:
+    final = snap.final
+    if not final.get("confusion"):
+        return
+    left, right = st.columns([2, 3])
+    left.plotly_chart(P.confusion_figure(final["confusion"], final.get("report_split", "validation")))
+    if final.get("misclassified") and snap.dataset.name == "mnist":
+        images, titles = P.misclassified_digits(snap.dataset.x_test, final["misclassified"])
+        right.plotly_chart(P.digits_figure(images, titles))
+    elif snap.dataset.name != "mnist":
+        right.caption(f"The confusion matrix counts the {final.get('report_split', 'validation')} rows "
+                      "(rows the model never trained on) by true and predicted class.")
+
+
+def _live(job_id: str) -> None:
+    job = JOBS.get(job_id)
+    if job is None:  # the server restarted: the run (if stored) is in Compare
+        st.session_state.pop(JOB_KEY, None)
+        return
+    every = None if job.done else POLL_SECONDS
+
+    @st.fragment(run_every=every)
+    def panel() -> None:
+        snap = job.snapshot()
+        if every is not None and snap.status in ENDED:
+            st.rerun()  # a full rerun redraws this panel without run_every: polling stops
+        _status(job, snap)
+        _metrics(snap)
+        if not (snap.steps or snap.epochs):
+            return
+        classify = snap.dataset is not None and snap.dataset.task == "classification"
+        _curves(snap, job.cfg, classify)
+        _health(snap)
+        left, right = st.columns(2)
+        if _boundary(left, job_id, snap, job.cfg):
+            _histograms(right, job_id, snap, hint=right)
+        else:  # no boundary: histograms on the left, how to read them on the right
+            _histograms(left, job_id, snap, hint=right)
+        _test_report(snap)
+        with st.expander("Per-epoch numbers"):
+            st.dataframe(pd.DataFrame(snap.epochs).reindex(columns=EPOCH_COLUMNS), hide_index=True)
+
+    panel()
+
+
+st.title("Train")
+st.caption("Pick a dataset and a network, start a run, and watch it learn: loss and accuracy, each layer's "
+           "gradient health, and what the model has learned — live, epoch by epoch.")
+with st.expander("How a run works"):
+    st.markdown(HOW_IT_RUNS)
+
+data_col, preview_col = st.columns([1, 1])
+with data_col:
+    st.subheader("1 · Data")
+    choice, preview = F.dataset_section(int(st.session_state.get("seed", 0)))
+if isinstance(preview, pd.DataFrame):
+    preview_col.dataframe(preview, hide_index=True)
+elif preview is not None:
+    preview_col.plotly_chart(P.data_figure(*preview, choice.task, "The data (first points)"))
+
+st.subheader("2 · Network, optimizer, schedule")
+F.preset_picker(choice)
+cfg = F.training_form(choice)
+current = JOBS.get(st.session_state.get(JOB_KEY, ""))
+if cfg is not None and current is not None and not current.done:
+    st.warning("A run is still going: press **Stop** below (or wait for it) before starting another.")
+elif cfg is not None:
+    _start(cfg)
+
+if st.session_state.get(JOB_KEY):
+    st.subheader("3 · Live view")
+    _live(st.session_state[JOB_KEY])

@@ -1,0 +1,162 @@
+"""The Train page, driven headless with AppTest: the form, a real run into the store, errors, Stop."""
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from engine.data import DataError
+from engine.jobs import JOBS
+from engine.runs import RunStore
+from engine.train_config import ConfigError
+from ui import train_form as F
+
+PAGE = str(Path(__file__).resolve().parent.parent / "pages" / "train.py")
+WAIT_S = 120  # a run of a few hundred steps; generous for a loaded CI machine
+
+
+@pytest.fixture(autouse=True)
+def _home(tmp_path, monkeypatch):
+    monkeypatch.setenv("BACKPROP_LAB_HOME", str(tmp_path))
+
+
+def _page() -> AppTest:
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    at.run()
+    assert not at.exception
+    return at
+
+
+def _submit(at: AppTest, **values) -> AppTest:
+    for key, value in values.items():
+        widget = next(w for kind in (at.number_input, at.text_input, at.selectbox)
+                      for w in kind if w.key == f"train_{key}")
+        widget.set_value(value)
+    at.button(key="train_submit").click()
+    at.run()
+    assert not at.exception
+    return at
+
+
+def _finish(at: AppTest):
+    """Wait for this session's job, then rerun the page so it draws the outcome."""
+    job = JOBS[at.session_state["train_job"]]
+    deadline = time.monotonic() + WAIT_S
+    while not job.done and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert job.done, "the job did not finish in time"
+    at.run()
+    assert not at.exception
+    return job.snapshot()
+
+
+def test_page_renders_its_form_with_moons_defaults():
+    at = _page()
+    assert at.title[0].value == "Train"
+    assert at.selectbox(key="train_dataset").value == "moons"
+    assert at.text_input(key="train_layers").value == "16:relu,16:relu,2:identity"
+    assert at.selectbox(key="train_loss").value == "cross_entropy"
+    assert at.number_input(key="train_seed").value == 0
+    assert not at.error and "train_job" not in at.session_state
+
+
+def test_switching_dataset_adapts_the_output_layer_and_loss():
+    at = _page()
+    at.selectbox(key="train_dataset").set_value("regression").run()
+    assert at.text_input(key="train_layers").value == "1:identity"
+    assert at.selectbox(key="train_loss").value == "mse"
+    at.selectbox(key="train_dataset").set_value("spiral").run()
+    at.number_input(key="train_classes").set_value(4).run()
+    assert at.text_input(key="train_layers").value == "16:relu,16:relu,4:identity"
+    at.selectbox(key="train_dataset").set_value("mnist").run()
+    assert at.text_input(key="train_layers").value == "128:relu,64:relu,10:identity"
+    assert not at.exception
+
+
+def test_tiny_moons_run_finishes_and_shows_the_stored_metrics():
+    at = _page()
+    at.number_input(key="train_n").set_value(200).run()
+    _submit(at, epochs=3)
+    snap = _finish(at)
+    assert snap.status == "finished" and snap.run_id
+    assert any(f"Stored as run `{snap.run_id}`" in s.value for s in at.success)
+    stored = RunStore().epochs([snap.run_id])
+    last = stored.iloc[-1]
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["epochs done"] == "3"
+    assert metrics["train loss"] == f"{last['train_loss']:.4g}"
+    assert metrics["validation loss"] == f"{last['val_loss']:.4g}"
+    assert metrics["validation accuracy"] == f"{last['val_accuracy']:.2%}"
+    table = next(d.value for d in at.dataframe if "val_accuracy" in d.value.columns)
+    for col in ("train_loss", "val_loss", "val_accuracy"):
+        assert table[col].tolist() == pytest.approx(stored[col].tolist(), rel=1e-6)
+    assert len(at.get("plotly_chart")) >= 5  # preview, loss, accuracy, health, boundary, histograms, confusion
+
+
+def test_diverging_run_shows_an_error_and_no_exception():
+    at = _page()
+    at.number_input(key="train_n").set_value(200).run()
+    _submit(at, epochs=3, lr=100.0, init="normal", loss="mse")
+    snap = _finish(at)
+    assert snap.status == "diverged"
+    assert any("Diverged" in e.value and "smaller learning rate" in e.value for e in at.error)
+
+
+@pytest.mark.parametrize("values, message", [
+    ({"layers": "16:relu,3:identity"}, "the last layer has 3 units but moons has 2 classes"),
+    ({"batch": "lots"}, "batch size must be a whole number"),
+    ({"layers": "16:relu,2:softmax"}, "softmax is not offered"),
+])
+def test_invalid_config_shows_what_to_change(values, message):
+    at = _submit(_page(), **values)
+    assert any(message in e.value for e in at.error), [e.value for e in at.error]
+    assert "train_job" not in at.session_state
+
+
+def test_stop_button_stops_a_running_job():
+    at = _page()
+    _submit(at, epochs=5000)
+    job = JOBS[at.session_state["train_job"]]
+    deadline = time.monotonic() + WAIT_S
+    while job.snapshot().status != "running" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    at.run()
+    at.button(key="train_stop").click().run()
+    assert job.stop_event.is_set()
+    snap = _finish(at)
+    assert snap.status == "stopped"
+    assert any(w.value.startswith("Stopped by request") for w in at.warning)
+    assert RunStore().run(snap.run_id)["status"] == "stopped"
+
+
+def test_regression_run_shows_learned_vs_true_parameters():
+    at = _page()
+    at.selectbox(key="train_dataset").set_value("regression").run()
+    at.number_input(key="train_n").set_value(300).run()
+    snap = _finish(_submit(at, epochs=2))
+    assert snap.status == "finished"
+    table = next(d.value for d in at.dataframe if "abs_error" in d.value.columns)
+    assert table["name"].tolist() == ["w1", "w2", "b"] and table["true"].tolist() == pytest.approx([2.0, -3.4, 4.2])
+    w = snap.state["linears.0.weight"][0].tolist()
+    assert table["learned"].tolist()[:2] == pytest.approx(w, rel=1e-6)
+
+
+def test_form_helpers_parse_and_build_a_config():
+    assert F.parse_numbers("2, -3.4", "true w") == (2.0, -3.4)
+    with pytest.raises(DataError, match="true w must be numbers"):
+        F.parse_numbers("2, x", "true w")
+    assert F.parse_batch(" Full ") == "full" and F.parse_batch("64") == 64
+    with pytest.raises(ConfigError):
+        F.parse_batch("-3")
+    assert F.with_output("8:relu", 1, "bce") == "8:relu,1:sigmoid"
+    assert F.with_output("", 3, "mse") == "3:identity"
+    values = {f"train_{k}": v for k, v in {
+        "layers": " 8:relu,2:identity ", "loss": "cross_entropy", "init": "xavier", "backward": "manual",
+        "optimizer": "adam", "impl": "manual", "lr": 0.01, "momentum": 0.0, "nesterov": False, "wd": 0.0,
+        "beta1": 0.8, "beta2": 0.99, "batch": "full", "epochs": 4, "val": 0.1, "seed": 7, "device": "cpu",
+        "name": ""}.items()}
+    cfg = F.build_config({"dataset": "xor", "n_samples": 50, "noise": 0.0, "n_classes": None}, values)
+    assert (cfg.layers, cfg.betas, cfg.batch_size, cfg.seed, cfg.name) == ("8:relu,2:identity", (0.8, 0.99),
+                                                                           "full", 7, None)
+    assert isinstance(pd.DataFrame([cfg.to_dict()]), pd.DataFrame)

@@ -1,0 +1,145 @@
+"""The Train page's figure builders draw exactly the numbers they are given, minus the non-finite ones."""
+import math
+
+import pytest
+import torch
+
+from engine import health
+from engine.boundary import BoundaryGrid
+from engine.jobs import progress
+from ui import train_plots as P
+
+NAN, INF = float("nan"), float("inf")
+
+
+def _trace(fig, name):
+    return next(t for t in fig.data if t.name == name)
+
+
+def test_finite_xy_drops_nan_inf_and_non_positive_on_log_axes():
+    assert P.finite_xy([1, 2, 3, 4], [0.5, NAN, INF, 2.0]) == ([1, 4], [0.5, 2.0])
+    assert P.finite_xy([1, 2, 3], [0.0, -1.0, 3.0], positive=True) == ([3], [3.0])
+    assert P.finite_xy([1, 2], [None, 1.0]) == ([2], [1.0])
+
+
+def test_loss_figure_draws_the_given_losses_and_drops_non_finite_ones():
+    steps = [{"step": 25, "loss": 0.9}, {"step": 50, "loss": 0.5}, {"step": 75, "loss": NAN}]
+    epochs = [{"epoch": 1, "step": 50, "train_loss": 0.7, "val_loss": 0.6},
+              {"epoch": 2, "step": 100, "train_loss": INF, "val_loss": 0.4}]
+    fig = P.loss_figure(steps, epochs)
+    batch = _trace(fig, "batch loss (logged steps)")
+    assert list(batch.x) == [25, 50] and list(batch.y) == [0.9, 0.5]
+    assert list(_trace(fig, "train loss (epoch mean)").y) == [0.7]
+    val = _trace(fig, "validation loss")
+    assert list(val.x) == [50, 100] and list(val.y) == [0.6, 0.4]
+    assert P.loss_figure(steps, epochs, log_y=True).layout.yaxis.type == "log"
+
+
+def test_accuracy_figure_plots_train_and_validation_accuracy_per_epoch():
+    epochs = [{"epoch": 1, "train_accuracy": 0.6, "val_accuracy": 0.7},
+              {"epoch": 2, "train_accuracy": 0.8, "val_accuracy": None}]
+    fig = P.accuracy_figure(epochs)
+    assert list(_trace(fig, "train accuracy").y) == [0.6, 0.8]
+    assert list(_trace(fig, "validation accuracy").x) == [1]
+
+
+def _stats(step, layer, grad_norm, ratio, dead=0.0):
+    return {"step": step, "epoch": 1, "layer": layer, "grad_norm": grad_norm, "update_ratio": ratio,
+            "dead_fraction": dead, "saturated_fraction": 0.0, "weight_norm": 1.0}
+
+
+def test_health_figure_has_one_log_trace_per_layer_and_metric_and_the_guide_lines():
+    rows = [_stats(1, 1, 0.5, 1e-3), _stats(1, 2, 0.1, 2e-3), _stats(51, 1, NAN, 5e-4), _stats(51, 2, 0.2, 0.0)]
+    fig = P.health_figure(rows)
+    grad = [t for t in fig.data if t.xaxis == "x"]
+    ratio = [t for t in fig.data if t.xaxis == "x2"]
+    assert [list(t.y) for t in grad] == [[0.5], [0.1, 0.2]]
+    assert [list(t.y) for t in ratio] == [[1e-3, 5e-4], [2e-3]]
+    assert fig.layout.yaxis.type == "log" and fig.layout.yaxis2.type == "log"
+    assert sorted(s.y0 for s in fig.layout.shapes) == [P.HEALTHY_RATIO, health.UPDATE_TOO_LARGE]
+    assert list(fig.layout.yaxis.range) == [-1, 0]  # grad norms 0.1–0.5: the decade 10^-1 … 10^0
+    assert list(fig.layout.yaxis2.range) == [-4, -1]  # ratios 5e-4 … 2e-3 and the guides 1e-3, 1e-1
+
+
+def test_latest_flags_use_each_layers_most_recent_row():
+    rows = [_stats(1, 1, 1e-9, 1e-3), _stats(51, 1, 0.5, 1e-3), _stats(51, 2, 1e-9, 0.5, dead=0.9)]
+    lines = P.latest_flags(rows)
+    assert all(line.startswith("layer 2 (step 51): ") for line in lines)
+    assert [line.split(": ", 1)[1] for line in lines] == health.flags(rows[2])
+    assert P.latest_flags([_stats(1, 1, 0.5, 1e-3)]) == []
+
+
+def test_histogram_figure_draws_counts_at_bin_centres():
+    rows = [{"layer": 1, "kind": "weight", "counts": [1, 3], "edges": [0.0, 1.0, 2.0]},
+            {"layer": 1, "kind": "grad", "counts": [2, 0], "edges": [-1.0, 0.0, 1.0]},
+            {"layer": 2, "kind": "weight", "counts": [5, 5], "edges": [0.0, 0.5, 1.0]}]
+    fig = P.histogram_figure(rows, epoch=3)
+    assert [list(b.y) for b in fig.data] == [[1, 3], [2, 0], [5, 5]]
+    assert list(fig.data[0].x) == [0.5, 1.5] and list(fig.data[2].width) == [0.5, 0.5]
+    assert fig.data[1].xaxis == "x2" and fig.data[2].xaxis == "x3"
+    assert "epoch 3" in fig.layout.title.text
+
+
+def _rows(z):
+    return [list(r) for r in z]
+
+
+def _grid(probs, kind="softmax"):
+    n = probs.shape[0]
+    return BoundaryGrid([0.0, 1.0, 2.0][:n], [0.0, 1.0, 2.0][:n], probs, probs.argmax(-1), kind)
+
+
+def test_boundary_figure_shows_p_class_1_for_two_classes_and_the_points():
+    p1 = torch.tensor([[0.1, 0.9], [0.4, 0.6]])
+    fig = P.boundary_figure(_grid(torch.stack([1 - p1, p1], -1)), [[0.0, 0.0], [1.0, 1.0]], [0, 1], epoch=2)
+    heat = fig.data[0]
+    assert heat.type == "heatmap" and _rows(heat.z) == p1.tolist()
+    assert [t.name for t in fig.data[1:]] == ["class 0", "class 1"]
+    assert list(fig.data[2].x) == [1.0]
+
+
+def test_boundary_figure_shows_the_predicted_class_for_more_classes_or_scores():
+    probs = torch.tensor([[[0.2, 0.7, 0.1], [0.1, 0.1, 0.8]], [[0.9, 0.05, 0.05], [0.3, 0.4, 0.3]]])
+    fig = P.boundary_figure(_grid(probs), [[0.0, 0.0]], [2], epoch=1)
+    assert _rows(fig.data[0].z) == [[1, 2], [0, 1]]
+    scores = torch.tensor([[[0.2, 0.7], [0.9, 0.1]], [[0.4, 0.5], [0.6, 0.3]]])
+    assert _rows(P.boundary_figure(_grid(scores, "scores"), [[0.0, 0.0]], [0], 1).data[0].z) == [[1, 0], [1, 0]]
+
+
+def test_params_figure_puts_true_next_to_learned():
+    rows = [{"name": "w1", "true": 2.0, "learned": 1.9, "abs_error": 0.1},
+            {"name": "b", "true": 4.2, "learned": 4.0, "abs_error": 0.2}]
+    fig = P.params_figure(rows)
+    assert list(_trace(fig, "true").y) == [2.0, 4.2] and list(_trace(fig, "learned").y) == [1.9, 4.0]
+    assert list(_trace(fig, "learned").x) == ["w1", "b"]
+
+
+def test_confusion_figure_holds_the_counts():
+    fig = P.confusion_figure([[5, 1], [2, 7]], "val")
+    assert _rows(fig.data[0].z) == [[5, 1], [2, 7]] and "val" in fig.layout.title.text
+
+
+def test_misclassified_digits_reshape_rows_to_28_by_28_with_titles():
+    x = torch.arange(3 * 784, dtype=torch.float32).reshape(3, 784)
+    rows = [{"index": 2, "label": 7, "pred": 1}, {"index": 0, "label": 3, "pred": 5}]
+    images, titles = P.misclassified_digits(x, rows)
+    assert titles == ["7 → 1", "3 → 5"]
+    assert images[0][0][0] == 2 * 784 and images[0][1][0] == 2 * 784 + 28 and len(images[1]) == 28
+    fig = P.digits_figure(images, titles, cols=8)
+    assert len(fig.data) == 2 and [a.text for a in fig.layout.annotations] == titles
+
+
+def test_progress_fraction_and_eta():
+    assert progress(25, 100, 5.0) == (0.25, pytest.approx(15.0))
+    assert progress(0, 100, 0.0) == (0.0, None)
+    assert progress(100, 100, 9.0) == (1.0, 0.0)
+    frac, eta = progress(3, 0, 1.0)
+    assert frac == 0.0 and eta is None
+
+
+def test_data_figure_scatters_classes_and_regression():
+    fig = P.data_figure([[0.0, 1.0], [2.0, 3.0], [4.0, 5.0]], [1, 0, 1], "classification", "t")
+    assert [t.name for t in fig.data] == ["class 0", "class 1"] and list(fig.data[1].y) == [1.0, 5.0]
+    fig = P.data_figure([[1.0, 9.0], [2.0, 9.0]], [[3.0], [4.0]], "regression", "t")
+    assert list(fig.data[0].x) == [1.0, 2.0] and list(fig.data[0].y) == [3.0, 4.0]
+    assert not any(math.isnan(v) for v in fig.data[0].y)
