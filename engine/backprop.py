@@ -75,23 +75,25 @@ def autograd_pass(m: Materialized, activations: list[str], loss: str):
     zs, acts = [], [x]
     for w, b, name in zip(weights, biases, activations, strict=True):
         z = F.linear(acts[-1], w, b)
-        a = _torch_activation(name, z)
+        a = torch_activation(name, z)
         z.retain_grad()
         a.retain_grad()
         zs.append(z)
         acts.append(a)
-    value = _torch_loss(loss, acts[-1], m.y)
+    value = torch_loss(loss, acts[-1], m.y)
     value.backward()
     return (value.detach(), [z.detach() for z in zs], [a.detach() for a in acts],
             [z.grad for z in zs], [a.grad for a in acts], [w.grad for w in weights], [b.grad for b in biases])
 
 
-def _torch_activation(name: str, z: torch.Tensor) -> torch.Tensor:
+def torch_activation(name: str, z: torch.Tensor) -> torch.Tensor:
+    """φ by torch's own ops (the reference the hand-written ones are checked against)."""
     return {"identity": lambda t: t * 1, "relu": torch.relu, "leaky_relu": lambda t: F.leaky_relu(t, 0.01),
             "sigmoid": torch.sigmoid, "tanh": torch.tanh, "softmax": lambda t: torch.softmax(t, dim=1)}[name](z)
 
 
-def _torch_loss(name: str, a: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+def torch_loss(name: str, a: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """The loss by torch.nn.functional, mean reductions."""
     if name == "mse":
         return F.mse_loss(a, y)
     if name == "cross_entropy":

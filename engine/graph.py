@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
+from engine.backprop import torch_activation, torch_loss
 from engine.network import materialize
 from engine.spec import NetworkSpec
 
@@ -38,19 +39,7 @@ class AutogradGraph:
 
 def _activation(name: str, z: torch.Tensor) -> torch.Tensor:
     """torch's own φ; identity adds no op so the graph shows only real operations."""
-    ops = {"relu": torch.relu, "leaky_relu": lambda t: F.leaky_relu(t, 0.01), "sigmoid": torch.sigmoid,
-           "tanh": torch.tanh, "softmax": lambda t: torch.softmax(t, dim=1)}
-    return ops[name](z) if name in ops else z
-
-
-def _loss(name: str, a: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    if name == "mse":
-        return F.mse_loss(a, y)
-    if name == "cross_entropy":
-        return F.cross_entropy(a, y)
-    if name == "bce":
-        return F.binary_cross_entropy(a, y)
-    return a.sum()
+    return z if name == "identity" else torch_activation(name, z)
 
 
 def _forward(spec: NetworkSpec) -> tuple[torch.Tensor, dict[int, str]]:
@@ -61,7 +50,7 @@ def _forward(spec: NetworkSpec) -> tuple[torch.Tensor, dict[int, str]]:
         w, b = w.clone().requires_grad_(True), b.clone().requires_grad_(True)
         names[id(w)], names[id(b)] = f"W{l}", f"b{l}"
         a = _activation(layer.activation, F.linear(a, w, b))  # (B, n_{l-1}) → (B, n_l)
-    return _loss(spec.loss, a, m.y), names
+    return torch_loss(spec.loss, a, m.y), names
 
 
 def autograd_graph(spec: NetworkSpec) -> AutogradGraph:

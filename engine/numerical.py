@@ -110,6 +110,22 @@ def _bce_from_logits(z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return (y * torch.clamp(sp(-z), max=100) + (1 - y) * torch.clamp(sp(z), max=100)).sum(dim=1)
 
 
+def _in_blocks(net: _Net, l: int, n: int, build, from_a: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """Evaluate n ± perturbations in chunks of ≤ CHUNK_ELEMENTS: build(part) → (rows, block) holds the +h copies
+    of perturbations `part` then the −h ones. Returns ℓ(+) − ℓ(−) and "either side crossed a kink"."""
+    diff, kink = torch.empty(n, dtype=torch.float64), torch.empty(n, dtype=torch.bool)
+    step = max(1, CHUNK_ELEMENTS // (2 * net.widest[l]))
+    for start in range(0, n, step):
+        part = slice(start, min(n, start + step))
+        m = part.stop - part.start
+        r, block = build(part)
+        tail = _Tail(net, r)
+        value, crossed = tail.loss_from_a(l, block) if from_a else tail.loss_from_z(l, block)
+        diff[part] = value[:m] - value[m:]
+        kink[part] = crossed[:m] | crossed[m:]
+    return diff, kink
+
+
 def _differences(net: _Net, l: int, base: torch.Tensor, from_a: bool, rows, cols, shift):
     """ℓ(+) − ℓ(−) and "either side crossed a kink" for perturbations k: row rows[k] of base (z_l, or a_l
     when from_a) with column cols[k] moved by ±shift[k]. ± go in one block, chunked to CHUNK_ELEMENTS."""
@@ -121,19 +137,15 @@ def _differences(net: _Net, l: int, base: torch.Tensor, from_a: bool, rows, cols
         at = base[rows, cols]
         live = torch.nonzero(~((at + shift < 0) & (at - shift < 0))).squeeze(1)
         rows, cols, shift = rows[live], cols[live], shift[live]
-    n = len(rows)
-    d, k = torch.empty(n, dtype=torch.float64), torch.empty(n, dtype=torch.bool)
-    step = max(1, CHUNK_ELEMENTS // (2 * net.widest[l]))
-    for start in range(0, n, step):
-        part = slice(start, min(n, start + step))
+
+    def build(part: slice):
         m = part.stop - part.start
         r, c = rows[part].repeat(2), cols[part].repeat(2)
         block = base[r]  # a copy: (2m, n_l)
         block[torch.arange(2 * m), c] += torch.cat([shift[part], -shift[part]])
-        tail = _Tail(net, r)
-        value, crossed = tail.loss_from_a(l, block) if from_a else tail.loss_from_z(l, block)
-        d[part] = value[:m] - value[m:]
-        k[part] = crossed[:m] | crossed[m:]
+        return r, block
+
+    d, k = _in_blocks(net, l, len(rows), build, from_a)
     diff[live], kink[live] = d, k
     return diff, kink
 
@@ -186,17 +198,12 @@ def _output_steps(net: _Net, a: torch.Tensor) -> tuple[torch.Tensor, torch.Tenso
 
 def _dense_differences(net: _Net, l: int, z: torch.Tensor, rows: torch.Tensor, vectors: torch.Tensor):
     """ℓ(+) − ℓ(−) and kinks for perturbations k: row rows[k] of z_l moved by ±vectors[k] (K, n_l)."""
-    n = len(rows)
-    diff, kink = torch.empty(n, dtype=torch.float64), torch.empty(n, dtype=torch.bool)
-    step = max(1, CHUNK_ELEMENTS // (2 * net.widest[l]))
-    for start in range(0, n, step):
-        part = slice(start, min(n, start + step))
-        m = part.stop - part.start
+
+    def build(part: slice):
         r = rows[part].repeat(2)
-        block = z[r] + torch.cat([vectors[part], -vectors[part]])  # (2m, n_l)
-        value, crossed = _Tail(net, r).loss_from_z(l, block)
-        diff[part] = value[:m] - value[m:]
-        kink[part] = crossed[:m] | crossed[m:]
+        return r, z[r] + torch.cat([vectors[part], -vectors[part]])  # (2m, n_l)
+
+    diff, kink = _in_blocks(net, l, len(rows), build, False)
     return diff, kink
 
 
