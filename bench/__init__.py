@@ -36,7 +36,7 @@ class Context:
     cache: dict = field(default_factory=dict)
 
     def mnist(self):
-        """Real MNIST split as the row-1 config splits it (train 48 000 / val 12 000 / test 10 000), loaded once."""
+        """Real MNIST as the row-1 config takes it (train 60 000 / test 10 000), loaded once."""
         if "mnist" not in self.cache:
             from bench.rows_mnist import row1_config
             from engine.train import load_data

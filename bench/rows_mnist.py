@@ -25,7 +25,7 @@ ROWS = {
 def row1_config(**changes) -> TrainConfig:
     base = dict(dataset="mnist", layers="128:relu,64:relu,10:identity", loss="cross_entropy", optimizer="sgd",
                 impl="torch", backward="autograd", lr=0.05, momentum=0.9, batch_size=64, epochs=1, seed=0,
-                device="cpu")
+                device="cpu", val_fraction=0.0)  # the official split: all 60 000 to train, the 10 000 to test
     return TrainConfig(**{**base, **changes})
 
 
