@@ -157,3 +157,49 @@ def test_runs_cli_lists_renames_and_deletes(tmp_path: Path, capsys):
     assert code == 2 and "rename takes RUN_ID NEW_NAME" in err
     assert run_main(capsys, "runs", "delete", run_id, "--store", store)[1].strip() == "deleted 1 run(s)"
     assert json.loads(run_main(capsys, "runs", "list", "--json", "--store", store)[1]) == []
+
+
+def test_csv_dataset_through_the_cli(tmp_path: Path, capsys):
+    """A CSV named on the command line: y = 3·x1 − 2·x2 + 1 exactly, so a linear layer must find (3, −2, 1)
+    in the raw units (standardisation off) and the loss must fall to ~0."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(400, 2))
+    path = tmp_path / "plane.csv"
+    rows = ["x1,x2,y"] + [f"{a},{b},{3 * a - 2 * b + 1}" for a, b in x]
+    path.write_text("\n".join(rows) + "\n")
+    code, out, _ = run_main(capsys, "train", "--dataset", "csv", "--csv", str(path), "--target", "y",
+                            "--no-standardize", "--layers", "1:identity", "--loss", "mse", "--optimizer", "sgd",
+                            "--lr", "0.1", "--batch-size", "20", "--epochs", "20", "--val-fraction", "0.25",
+                            "--no-store", "--json", "--dump-params")
+    assert code == 0
+    result = json.loads(out)
+    assert result["epochs"][-1]["val_loss"] < 1e-6
+    (layer,) = result["parameters"]["layers"]
+    assert layer["weight"][0] == pytest.approx([3.0, -2.0], abs=1e-3)
+    assert layer["bias"][0] == pytest.approx(1.0, abs=1e-3)
+
+
+def test_csv_with_a_missing_target_column_is_one_clear_line(tmp_path: Path, capsys):
+    path = tmp_path / "t.csv"
+    path.write_text("a,b\n1,2\n3,4\n")
+    code, out, err = run_main(capsys, "train", "--dataset", "csv", "--csv", str(path), "--target", "nope",
+                              "--layers", "1:identity", "--loss", "mse", "--lr", "0.1", "--no-store")
+    assert code == 2 and out == ""
+    assert len(err.strip().splitlines()) == 1 and "nope" in err and "Traceback" not in err
+
+
+def test_mnist_dir_of_idx_files_through_the_cli(tmp_path: Path, capsys):
+    """--mnist-dir with the four IDX files (here small ones the test writes): the run reads them, trains, and
+    reports the accuracy on that folder's test images."""
+    from tests.test_mnist import tiny_mnist, write_idx_dir
+
+    write_idx_dir(tmp_path / "idx", tiny_mnist(n_train=64, n_test=16), gz=True)
+    code, out, _ = run_main(capsys, "train", "--dataset", "mnist", "--mnist-dir", str(tmp_path / "idx"),
+                            "--layers", "10:identity", "--loss", "cross_entropy", "--lr", "0.1", "--batch-size",
+                            "16", "--epochs", "1", "--val-fraction", "0", "--no-store", "--json")
+    assert code == 0
+    result = json.loads(out)
+    assert result["status"] == "finished" and result["config"]["mnist_dir"] == str(tmp_path / "idx")
+    assert result["test_accuracy"] is not None and 0.0 <= result["test_accuracy"] <= 1.0
