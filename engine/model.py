@@ -53,8 +53,16 @@ def build_model(cfg: TrainConfig, input_size: int, device: torch.device) -> MLP:
     return model.to(device)
 
 
+MAX_TRAIN_PARAMETERS = 20_000_000  # a typo like 4096 units × 12 layers (200M) must not exhaust the server
+
+
 def check_fit(cfg: TrainConfig, data: Dataset) -> None:
-    """The output layer must match the dataset: one unit per class, or per regression target."""
+    """The network must fit the dataset: one output unit per class or regression target, and a sane size."""
+    sizes = [data.input_size] + [layer.units for layer in cfg.layer_specs]
+    n_params = sum(sizes[i] * sizes[i + 1] + sizes[i + 1] for i in range(len(sizes) - 1))
+    if n_params > MAX_TRAIN_PARAMETERS:
+        raise ConfigError(f"the network has {n_params:,} parameters on {data.name}'s {data.input_size} inputs; "
+                          f"the limit is {MAX_TRAIN_PARAMETERS:,}: use fewer or narrower layers")
     out = cfg.layer_specs[-1].units
     fix = f"make the last layer {{}}:{cfg.layer_specs[-1].activation} (e.g. --layers ...,{{}}:identity)"
     if data.task == "regression":

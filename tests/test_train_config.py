@@ -94,6 +94,13 @@ def test_output_units_must_equal_the_number_of_classes(moons):
     check_fit(TrainConfig(**GOOD), moons)
 
 
+def test_an_absurd_network_is_refused_before_anything_is_allocated(moons):
+    # moons has 2 inputs: (2·4096 + 4096) + 10·(4096² + 4096) + (4096·2 + 2) = 167,833,602 parameters
+    huge = ",".join(["4096:relu"] * 11 + ["2:identity"])
+    with pytest.raises(ConfigError, match=r"167,833,602 parameters.*limit is 20,000,000"):
+        check_fit(TrainConfig(**{**GOOD, "layers": huge}), moons)
+
+
 def test_regression_needs_mse_and_one_output_per_target(regression):
     with pytest.raises(ConfigError, match="regression set: use the mse loss, not cross_entropy"):
         check_fit(TrainConfig(**{**GOOD, "dataset": "regression", "layers": "1:identity"}), regression)
