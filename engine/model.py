@@ -100,8 +100,3 @@ def loss_fn(name: str):
 def predictions(output: torch.Tensor) -> torch.Tensor:
     """Predicted class per row: the argmax, or p > 0.5 for a single sigmoid unit."""
     return (output[:, 0] > 0.5).long() if output.shape[1] == 1 else output.argmax(dim=1)
-
-
-def correct_count(output: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Number of right predictions (a device tensor: no host sync). y holds class indices."""
-    return (predictions(output) == y).sum()
