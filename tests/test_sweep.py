@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import pytest
+from extras import import_extra
 
 from engine.runs import RunStore
 from engine.sweep import MAX_POINTS, SweepError, SweepJob, expand_grid, parse_values, run_sweep
@@ -110,7 +111,7 @@ def test_sweep_job_runs_in_the_background(tmp_path):
 
 @pytest.mark.slow
 def test_ray_sweep_on_a_local_instance_is_recorded_by_the_driver(tmp_path):
-    ray = pytest.importorskip("ray", reason="ray is not installed: pip install -r requirements-ray.txt")
+    ray = import_extra("ray", "ray is not installed: make ray (pip install -r requirements-ray.txt)")
     store = RunStore(tmp_path / "runs.sqlite")
     configs = expand_grid(TINY, {"optimizer": ["sgd", "adam"], "seed": [0, 1]})
     result = run_sweep(configs, store, executor="ray")

