@@ -72,7 +72,8 @@ lock: $(VENV)/.dev
 	@{ echo "# Constraints for every install by make run / make test (pip install -c requirements.lock)."; \
 	  echo "# Written by 'make lock': pip freeze of a .venv that passed make test ($$($(PY) -V), $$(uname -sm))."; \
 	  echo "# Left out: torch and its CUDA wheels (tools/install_torch.py picks the build for each machine)."; \
-	  $(PY) -m pip freeze --exclude-editable | grep -v -i -E '^(torch|triton|nvidia-[a-z0-9-]+|cuda-[a-z0-9-]+)=='; \
+	  $(PY) -m pip freeze --all --exclude-editable \
+	    | grep -v -i -E '^(pip|torch|triton|nvidia-[a-z0-9-]+|cuda-[a-z0-9-]+)=='; \
 	} > requirements.lock.tmp && mv requirements.lock.tmp requirements.lock
 	@echo "wrote requirements.lock ($$(grep -c '==' requirements.lock) pins)"
 
