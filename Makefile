@@ -30,7 +30,7 @@ bench: $(VENV)/.app
 # Up front, before anything is installed: the interpreter's version, then whether it can make a venv.
 $(VENV)/bin/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || { echo "make: Backprop Lab" \
-	  "needs Python 3.11 or newer; '$(PYTHON)' is $$($(PYTHON) -V 2>&1 || echo missing). Install python3.11+" \
+	  "needs Python 3.11 or newer; '$(PYTHON)' is $$($(PYTHON) -V 2>/dev/null || echo missing). Install python3.11+" \
 	  "(Debian/Ubuntu: sudo apt install python3.11 python3.11-venv) and run: make PYTHON=python3.11" >&2; exit 1; }
 	@$(PYTHON) -m venv $(VENV) >/dev/null 2>&1 || { rm -rf $(VENV); echo "make: '$(PYTHON) -m venv' failed;" \
 	  "install the venv module (Debian/Ubuntu: sudo apt install python3-venv, or python3.X-venv for your" \
