@@ -3,7 +3,7 @@
     python tools/install_torch.py [--constraint FILE] [--dry-run]
 
 What each machine gets (TORCH_INDEX_URL overrides the choice):
-  Linux, `nvidia-smi -L` lists a GPU -> the default index: PyPI's Linux torch is the CUDA build
+  Linux, `nvidia-smi -L` lists a GPU -> the default index: PyPI's Linux torch is the CUDA build (2.13: CUDA 13.0)
   Linux without an NVIDIA GPU         -> the CPU build (+cpu) from https://download.pytorch.org/whl/cpu,
                                          not PyPI's CUDA build with its GBs of nvidia-* wheels
   macOS (and anything else)           -> the default index: macOS wheels are CPU + MPS (Apple GPU)
