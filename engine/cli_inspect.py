@@ -8,7 +8,10 @@ from pathlib import Path
 from engine.backprop import trace
 from engine.presets import PRESETS, preset
 from engine.report import trace_to_dict, trace_to_text
-from engine.spec import NetworkSpec, SpecError, parse_layers
+from engine.safe_io import read_text
+from engine.spec import NetworkSpec, parse_layers
+
+MAX_SPEC_BYTES = 1 << 20  # ~50 000 explicit weights; larger networks draw theirs from the seed
 
 
 def add_parser(sub) -> None:
@@ -34,11 +37,7 @@ def spec_from_args(args: argparse.Namespace) -> NetworkSpec:
     if args.preset:
         return preset(args.preset)
     if args.spec:
-        try:
-            text = args.spec.read_text()
-        except OSError as err:
-            raise SpecError([f"cannot read spec file {args.spec}: {err.strerror}"]) from None
-        return NetworkSpec.from_json(text)
+        return NetworkSpec.from_json(read_text(args.spec, MAX_SPEC_BYTES, "spec file"))
     spec = NetworkSpec(args.input_size, parse_layers(args.layers), loss=args.loss, init=args.init,
                        seed=args.seed, dtype=args.dtype, batch=args.batch)
     return spec.check()

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 
 from engine.data import DATASETS
 from engine.runs import RunStore
@@ -16,12 +15,6 @@ from engine.sweep import (
     parse_values,
     run_sweep,
 )
-
-
-def _one_line_error(message: str):
-    """Bad arguments: one line on stderr and exit status 2 (no usage block)."""
-    print(f"error: {message} (see python -m engine sweep --help)", file=sys.stderr)
-    sys.exit(2)
 
 
 def add_parser(sub) -> None:
@@ -49,7 +42,6 @@ def add_parser(sub) -> None:
     p.add_argument("--store", help="the run store's SQLite file (default: BACKPROP_LAB_STORE or .backprop-lab)")
     p.add_argument("--json", action="store_true", help="print one JSON object at the end")
     p.set_defaults(run=run)
-    p.error = _one_line_error
 
 
 def grid_from_args(args: argparse.Namespace) -> dict:

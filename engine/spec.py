@@ -19,6 +19,17 @@ MAX_BATCH = 4096  # rows of x for inspection
 MAX_PARAMETERS = 2_000_000  # 12 layers of 4096 units would be 200M parameters: refuse before allocating
 
 
+MAX_INT_DIGITS = 30  # longer integers are a typo or an attack (Python refuses > 4300 digits with a hint)
+
+
+def _parse_int(digits: str) -> int:
+    """json's int hook: refuse absurdly long numbers before converting them."""
+    if len(digits.lstrip("-")) > MAX_INT_DIGITS:
+        raise SpecError([f"number too long ({len(digits.lstrip('-'))} digits) in the spec; "
+                         f"use at most {MAX_INT_DIGITS} digits"])
+    return int(digits)
+
+
 class SpecError(ValueError):
     """A spec a user wrote is invalid; the message lists every problem and how to fix it."""
 
@@ -81,9 +92,12 @@ class NetworkSpec:
     @classmethod
     def from_json(cls, text: str) -> NetworkSpec:
         try:
-            return cls.from_dict(json.loads(text))
+            data = json.loads(text, parse_int=_parse_int)
         except json.JSONDecodeError as err:
             raise SpecError([f"not valid JSON: {err}"]) from None
+        except RecursionError:  # e.g. 100 000 "[": the decoder recurses once per level
+            raise SpecError(["the spec JSON is nested too deeply; a spec is an object of layers"]) from None
+        return cls.from_dict(data)
 
     # ---- shape helpers ----
     @property
