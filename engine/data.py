@@ -14,11 +14,15 @@ import numpy as np
 import pandas as pd
 import torch
 
+from engine.safe_io import UnsafeFileError, check_size, open_regular
+
 DATASETS = ("regression", "moons", "circles", "spiral", "xor", "blobs", "csv", "mnist")
 _TWO_CLASS = ("moons", "circles", "xor")  # fixed two-class shapes
 MAX_SAMPLES = 1_000_000
 MAX_CLASSES = 20  # spiral / blobs arms; also the "few distinct integers" bound for a CSV target
 MAX_CSV_CLASSES = 100  # a text target with more labels than this is almost surely not a class
+MAX_VALUES = 20_000_000  # rows × (features + targets): 80 MB as float32; 1000 × 1e6 asked for 4 GB
+MAX_CSV_BYTES = 100 << 20  # checked before reading; pandas peaks near 10× the file size
 
 
 class DataError(ValueError):
@@ -74,6 +78,17 @@ def _check_synthetic(name: str, n_samples: int, noise: float, n_classes: int | N
         raise DataError(f"{name} has a fixed number of classes; leave n_classes unset, got {n_classes!r}")
 
 
+def check_dataset_args(name: str, *, n_samples: int = 1000, noise: float = 0.1, n_classes: int | None = None,
+                       csv_path=None, val_fraction: float = 0.0) -> None:
+    """The checks load_dataset makes before it builds anything (the seed aside), without building:
+    a sweep runs them once up front instead of failing every point."""
+    _check_common(name, val_fraction, 0)
+    if name == "csv" and csv_path is None:
+        raise DataError("dataset 'csv' needs csv_path: a file path or an uploaded file")
+    if name not in ("csv", "mnist"):
+        _check_synthetic(name, n_samples, noise, n_classes)
+
+
 # ---------------------------------------------------------------- synthetic sets
 
 def make_regression(n: int, true_w, true_b, noise: float, gen: torch.Generator):
@@ -88,6 +103,11 @@ def make_regression(n: int, true_w, true_b, noise: float, gen: torch.Generator):
         raise DataError(f"true_w must have shape (d,) or (d, k) with d 1–1000, k 1–100; got {tuple(w.shape)}")
     if b.numel() not in (1, w.shape[1]) or not (w.isfinite().all() and b.isfinite().all()):
         raise DataError(f"true_b must be one finite number or {w.shape[1]} of them, got {true_b!r}")
+    d, k = w.shape
+    if n * (d + k) > MAX_VALUES:  # refuse before allocating X (n, d)
+        raise DataError(f"the dataset would be {n} rows × ({d} features + {k} target{'s' * (k > 1)}) = "
+                        f"{n * (d + k):,} values; the limit is {MAX_VALUES:,}: the largest n_samples here is "
+                        f"{MAX_VALUES // (d + k)}")
     x = torch.randn(n, w.shape[0], generator=gen)
     y = x @ w + b + noise * torch.randn(n, w.shape[1], generator=gen)
     meta = {"true_w": w.squeeze(1).tolist() if w.shape[1] == 1 else w.tolist(),
@@ -154,19 +174,35 @@ def make_classification_2d(name: str, n: int, noise: float, n_classes: int | Non
 # ---------------------------------------------------------------- CSV
 
 def _read_csv(csv_path: str | Path | IO) -> pd.DataFrame:
+    """A user's CSV, bounded: a path must be a regular file ≤ MAX_CSV_BYTES; rows are capped while reading
+    (never more than MAX_SAMPLES, nor MAX_VALUES / columns), so a huge file is refused, not loaded."""
     if csv_path is None:
         raise DataError("dataset 'csv' needs csv_path: a file path or an uploaded file")
+    if isinstance(csv_path, str | Path):
+        try:
+            with open_regular(csv_path, "CSV file") as f:
+                check_size(f, csv_path, MAX_CSV_BYTES, "CSV file")
+                return _parse_csv(f)
+        except UnsafeFileError as e:
+            raise DataError(str(e)) from None
+    return _parse_csv(csv_path)
+
+
+def _parse_csv(source) -> pd.DataFrame:
     try:
-        df = pd.read_csv(csv_path)
-    except FileNotFoundError as e:
-        raise DataError(f"CSV file not found: {csv_path}; check the path") from e
+        n_columns = len(pd.read_csv(source, nrows=0).columns)
+        source.seek(0)
+        max_rows = min(MAX_SAMPLES, MAX_VALUES // max(n_columns, 1))
+        df = pd.read_csv(source, nrows=max_rows + 1)  # one more row tells us the file is over the limit
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, OSError) as e:
-        raise DataError(f"could not read the CSV ({e}); upload a comma-separated file with a header row") from e
+        problem = " ".join(str(e).split())  # pandas messages end in a newline
+        raise DataError(f"could not read the CSV ({problem}); upload a comma-separated file with a header row") from e
     df.columns = [str(c).strip() for c in df.columns]
     if len(df) == 0 or df.shape[1] < 2:
         raise DataError(f"the CSV has {len(df)} rows and {df.shape[1]} columns; need ≥ 1 row and ≥ 2 columns")
-    if len(df) > MAX_SAMPLES:
-        raise DataError(f"the CSV has {len(df)} rows; the limit is {MAX_SAMPLES}, so sample it first")
+    if len(df) > max_rows:
+        raise DataError(f"the CSV has more than {max_rows} rows; the limit is {max_rows} for {n_columns} columns, "
+                        "so sample it first")
     return df
 
 

