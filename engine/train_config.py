@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field
 
-from engine.data import DATASETS
+from engine.data import DATASETS, DataError, check_dataset_args
 from engine.device import DEVICE_CHOICES
 from engine.functional import ACTIVATIONS
 from engine.spec import INITS, MAX_LAYERS, MAX_UNITS, LayerSpec, SpecError, parse_layers
@@ -97,6 +97,12 @@ def _problems(c: TrainConfig) -> list[str]:
     found = []
     if c.dataset not in DATASETS:
         found.append(f"unknown dataset {c.dataset!r}; use one of {', '.join(DATASETS)}")
+    else:
+        try:
+            check_dataset_args(c.dataset, n_samples=c.n_samples, noise=c.noise, n_classes=c.n_classes,
+                               csv_path=c.csv_path, val_fraction=c.val_fraction)
+        except DataError as err:
+            found.append(str(err))
     found += _layer_problems(c)
     if c.loss not in TRAIN_LOSSES:
         found.append(f"unknown loss {c.loss!r}; use one of {', '.join(TRAIN_LOSSES)}")
@@ -149,6 +155,9 @@ def _layer_problems(c: TrainConfig) -> list[str]:
             found.append(f"layer {i}: softmax is not offered for training; cross_entropy applies it to the logits")
     if layers and c.loss == "cross_entropy" and layers[-1].activation != "identity":
         found.append("cross_entropy takes logits: make the last layer 'identity'")
+    if layers and c.dataset == "mnist" and c.loss != "bce" and layers[-1].units != 10:
+        found.append(f"MNIST has 10 classes: make the last layer 10 units, not {layers[-1].units} "
+                     "(e.g. --layers 128:relu,10:identity)")
     if layers and c.loss == "bce" and layers[-1].activation != "sigmoid":
         found.append("bce works on probabilities: make the last layer 'sigmoid'")
     return found
