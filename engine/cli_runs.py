@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
+from engine import paths
 from engine.runs import RunStore
 
 _COLUMNS = ("run_id", "name", "status", "created", "duration", "device", "sweep_id")
@@ -20,7 +22,13 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    store = RunStore(args.store)
+    path = Path(args.store) if args.store else paths.default_store_path()
+    if args.action == "list":
+        if not path.exists():  # a listing never creates anything, not even the folder
+            print("[]" if args.json else "no stored runs")
+            return 0
+        return _list(RunStore(path, readonly=True), args)
+    store = RunStore(path, create=False)
     if args.action == "delete":
         print(f"deleted {store.delete(args.run_ids)} run(s)")
         return 0
@@ -29,6 +37,10 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError("rename takes RUN_ID NEW_NAME")
         store.rename(*args.run_ids)
         return 0
+    raise AssertionError(args.action)  # argparse's choices allow nothing else
+
+
+def _list(store: RunStore, args: argparse.Namespace) -> int:
     df = store.runs(sweep_id=args.sweep)
     if args.json:
         rows = [{"run_id": r.run_id, "name": r.name, "status": r.status, "created": r.created.isoformat(),

@@ -8,7 +8,7 @@ import time
 
 from engine.data import DATASETS
 from engine.recorder import END_KINDS, record
-from engine.runs import RunStore
+from engine.runs import RunStore, StoreError
 from engine.train import train
 from engine.train_config import TrainConfig
 
@@ -29,15 +29,9 @@ def _batch(text: str):
         raise argparse.ArgumentTypeError(f"batch size must be a whole number or 'full', got {text!r}") from None
 
 
-def _one_line_error(message: str):
-    print(f"error: {message} (see python -m engine train --help)", file=sys.stderr)
-    raise SystemExit(2)
-
-
 def add_parser(sub) -> None:
     p = sub.add_parser("train", help="train a network and store the run",
                        description="Train a fully connected network; the run goes into the run store.")
-    p.error = _one_line_error  # bad arguments: one clear line on stderr and exit 2, not the whole usage
     p.add_argument("--dataset", choices=DATASETS, required=True)
     p.add_argument("--n-samples", type=int, default=1000)
     p.add_argument("--noise", type=float, default=0.1)
@@ -85,14 +79,17 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 
 def run(args: argparse.Namespace) -> int:
     cfg = config_from_args(args)
-    store = None if args.no_store else RunStore(args.store)
+    store, reason = _open_store(args)
     result = {"run_id": None, "status": None, "device": None, "config": cfg.to_dict(), "epochs": [],
-              "test_accuracy": None, "message": None}
+              "test_accuracy": None, "message": None, "stored": store is not None, "not_stored_reason": reason}
     progress = _Progress(enabled=not args.json)
     for ev in record(train(cfg), store, cfg, name=cfg.name):
+        if ev.data.get("store_error") and result["stored"]:  # the run trains on; the store says why it stopped
+            result.update(stored=False, not_stored_reason=ev.data["store_error"])
+            progress.store_failed(ev.kind, ev.data["store_error"])
         if ev.kind == "start":
             result.update(run_id=ev.data["run_id"], device=ev.data["device"])
-            progress.begin(ev.data, cfg)
+            progress.begin(ev.data, cfg, result["not_stored_reason"])
         elif ev.kind == "step":
             progress.update(ev.data["step"])
         elif ev.kind == "epoch":
@@ -109,6 +106,16 @@ def run(args: argparse.Namespace) -> int:
     return 0 if result["status"] in ("finished", "stopped") else 1
 
 
+def _open_store(args: argparse.Namespace) -> tuple[RunStore | None, str | None]:
+    """The run store, or None and why not: a store that cannot be opened does not stop the training."""
+    if args.no_store:
+        return None, "--no-store"
+    try:
+        return RunStore(args.store), None
+    except StoreError as err:
+        return None, str(err)
+
+
 def _parameters(model) -> dict:
     return {"layers": [{"weight": lin.weight.detach().cpu().tolist(), "bias": lin.bias.detach().cpu().tolist()}
                        for lin in model.linears]}
@@ -120,13 +127,19 @@ class _Progress:
     def __init__(self, enabled: bool):
         self.enabled, self.total, self.t0 = enabled, 1, time.perf_counter()
 
-    def begin(self, data: dict, cfg: TrainConfig) -> None:
+    def begin(self, data: dict, cfg: TrainConfig, not_stored: str | None) -> None:
         self.total = data["steps_per_epoch"] * cfg.epochs
         if cfg.max_steps:
             self.total = min(self.total, cfg.max_steps)
         if self.enabled:
-            print(f"run {data.get('run_id') or '(not stored)'} on {data['device']}: {data['n_train']} train rows, "
+            why = "" if not_stored in (None, "--no-store") else f": {not_stored}"
+            run = data.get("run_id") or f"(not stored{why})"
+            print(f"run {run} on {data['device']}: {data['n_train']} train rows, "
                   f"{data['n_parameters']:,} parameters, {self.total} steps", flush=True)
+
+    def store_failed(self, kind: str, reason: str) -> None:
+        if self.enabled and kind != "start":  # at start, begin() says it
+            print(f"warning: recording stopped ({reason}); training continues", file=sys.stderr, flush=True)
 
     def update(self, step: int) -> None:
         if not self.enabled or not sys.stderr.isatty():

@@ -54,8 +54,10 @@ def record(events: Iterable[Event], store: RunStore | None, cfg: TrainConfig, *,
             elif ev.kind in END_KINDS and run_id:
                 _flush(store, run_id, steps, layers, None)
                 store.finish(run_id, ev.kind, summary=summary_of(epochs, ev.data), message=ev.data.get("message"))
-        except StoreError as err:  # the run was deleted or the disk is gone: keep training, stop recording
+        except StoreError as err:  # locked, deleted, disk gone: keep training, stop recording
             ev.data["store_error"] = str(err)
+            if ev.kind == "start":
+                ev.data["run_id"] = None
             run_id = None
         yield ev
 

@@ -29,7 +29,10 @@ from engine.runs_schema import (
     HISTOGRAM_KINDS,
     STATUSES_FINAL,
     StoreError,
+    check_schema,
+    check_store_path,
     connect,
+    connect_readonly,
     ensure_schema,
     pid_alive,
     translated_errors,
@@ -50,21 +53,28 @@ class RunStore:
     """Runs and their metrics in one SQLite file; safe across threads and processes."""
 
     def __init__(self, path: str | Path | None = None, *, busy_timeout: float = 10.0,
-                 stale_after: float = 120.0):
-        """Open (creating if needed) the store. busy_timeout: seconds a write waits for a lock;
-        stale_after: seconds without a heartbeat after which a "running" run counts as interrupted."""
+                 stale_after: float = 120.0, create: bool = True, readonly: bool = False):
+        """Open the store. busy_timeout: seconds a write waits for a lock; stale_after: seconds without a
+        heartbeat after which a "running" run counts as interrupted. create: make the file (and its folder)
+        when missing, else StoreError. readonly: never write (a listing; works in a read-only folder)."""
         self.path = Path(path) if path is not None else paths.default_store_path()
         self.busy_timeout = busy_timeout
         self.stale_after = stale_after
+        self.readonly = readonly
         self._local = threading.local()
+        check_store_path(self.path, create=create and not readonly)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with translated_errors(self.path):
-            ensure_schema(self._conn(), self.path)
+            if readonly:
+                check_schema(self._conn(), self.path)
+            else:
+                ensure_schema(self._conn(), self.path)
 
     # Pickle only the settings, so a store can be handed to a spawned worker process; each
     # process opens its own connections.
     def __getstate__(self) -> dict:
-        return {"path": self.path, "busy_timeout": self.busy_timeout, "stale_after": self.stale_after}
+        return {"path": self.path, "busy_timeout": self.busy_timeout, "stale_after": self.stale_after,
+                "readonly": self.readonly}
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
@@ -80,7 +90,7 @@ class RunStore:
             conn = None
         if conn is None:
             with translated_errors(self.path):
-                conn = connect(self.path, self.busy_timeout)
+                conn = (connect_readonly if self.readonly else connect)(self.path, self.busy_timeout)
             self._local.conn, self._local.pid = conn, os.getpid()
         return conn
 
@@ -209,11 +219,8 @@ class RunStore:
     def reap_interrupted(self, stale_after: float | None = None) -> int:
         """Mark "running" runs whose process is gone (same host, pid dead) or whose heartbeat is
         older than stale_after seconds as "interrupted", keeping their metrics; return how many."""
-        stale = self.stale_after if stale_after is None else stale_after
-        host, now = socket.gethostname(), time.time()
-        rows = self._query("SELECT run_id, host, pid, heartbeat FROM runs WHERE status = 'running'")
-        dead = [r[0] for r in rows if (r[1] == host and not pid_alive(r[2])) or now - r[3] > stale]
-        if not dead:
+        dead = self._dead_runs(stale_after)
+        if not dead or self.readonly:
             return 0  # the common case: readers take no write lock
         with self._write() as conn:
             # status re-checked under the lock: the run may have finished since we looked
@@ -221,6 +228,13 @@ class RunStore:
                 f"UPDATE runs SET status = 'interrupted', duration = heartbeat - created,"
                 f" message = COALESCE(message, 'process ended without finishing the run')"
                 f" WHERE status = 'running' AND run_id IN ({_marks(dead)})", dead).rowcount
+
+    def _dead_runs(self, stale_after: float | None = None) -> list[str]:
+        """Ids of "running" runs whose process is gone (same host) or whose heartbeat is stale."""
+        stale = self.stale_after if stale_after is None else stale_after
+        host, now = socket.gethostname(), time.time()
+        rows = self._query("SELECT run_id, host, pid, heartbeat FROM runs WHERE status = 'running'")
+        return [r[0] for r in rows if (r[1] == host and not pid_alive(r[2])) or now - r[3] > stale]
 
     # ---- readers ------------------------------------------------------------------------------
 
@@ -231,11 +245,15 @@ class RunStore:
         device, host, pid, sweep_id, message, config (dict), summary (dict), then one column per
         top-level config key named "config.<key>" and per summary key named "summary.<key>"
         (one level: nested values stay dicts/lists; keys a run lacks are NaN)."""
-        self.reap_interrupted()
+        dead = self._dead_runs() if self.readonly else []
+        if not self.readonly:
+            self.reap_interrupted()
         where, params = ("WHERE sweep_id = ?", [sweep_id]) if sweep_id is not None else ("", [])
         rows = self._query(f"SELECT {', '.join(_RUN_COLUMNS)} FROM runs {where}"
                            " ORDER BY created, rowid", params)
         df = _runs_frame(rows)
+        if dead:  # read-only: show what reaping would write, without writing it
+            df.loc[df["run_id"].isin(dead), "status"] = "interrupted"
         flat = [pd.DataFrame(list(df[col]), index=df.index).add_prefix(f"{col}.")
                 for col in ("config", "summary") if len(df)]
         return pd.concat([df, *flat], axis=1) if flat else df

@@ -12,6 +12,7 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import quote
 
 SCHEMA_VERSION = 1  # PRAGMA user_version; bump and add a step to MIGRATIONS to change the schema
 STATUSES_FINAL = ("finished", "diverged", "stopped", "failed")
@@ -107,6 +108,32 @@ def translated_errors(path: Path) -> Iterator[None]:
         ) from e
 
 
+def check_store_path(path: Path, *, create: bool) -> None:
+    """The store must be a regular file (sqlite on /dev/null or a folder fails with obscure errors);
+    a missing one is created only when `create` (a listing never creates anything)."""
+    if path.is_dir():
+        raise StoreError(f"run store {path} is a directory; give a .sqlite file path")
+    if path.exists() and not path.is_file():
+        raise StoreError(f"run store {path} is not a regular file; give a .sqlite file path")
+    if not create and not path.exists():
+        raise StoreError(f"no run store at {path}; train a run first or check --store / BACKPROP_LAB_STORE")
+
+
+def connect_readonly(path: Path, busy_timeout: float) -> sqlite3.Connection:
+    """A read-only connection. WAL readers need the -shm file; in a read-only folder where it is missing,
+    open the file as immutable (nobody can write there, so nothing can change under us)."""
+    uri = f"file:{quote(str(path.resolve()))}"
+    conn = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=busy_timeout, isolation_level=None)
+    try:
+        conn.execute("PRAGMA user_version").fetchone()
+    except sqlite3.OperationalError as e:
+        if "unable to open" not in str(e).lower():
+            raise
+        conn.close()
+        conn = sqlite3.connect(f"{uri}?immutable=1", uri=True, isolation_level=None)
+    return conn
+
+
 def connect(path: Path, busy_timeout: float) -> sqlite3.Connection:
     """A connection in autocommit mode (we issue BEGIN ourselves) with per-connection pragmas."""
     conn = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None)
@@ -138,6 +165,14 @@ def ensure_schema(conn: sqlite3.Connection, path: Path) -> None:
         if conn.in_transaction:
             conn.execute("ROLLBACK")
         raise
+
+
+def check_schema(conn: sqlite3.Connection, path: Path) -> None:
+    """For a read-only store: the schema must already be this version (a read-only store cannot migrate)."""
+    version = _user_version(conn)
+    if version != SCHEMA_VERSION:
+        how = "upgrade Backprop Lab" if version > SCHEMA_VERSION else "open it once with write access"
+        raise StoreError(f"run store {path} has schema v{version}, this Backprop Lab reads v{SCHEMA_VERSION}; {how}")
 
 
 def _user_version(conn: sqlite3.Connection) -> int:
