@@ -1,5 +1,6 @@
 """Write a run's events into the RunStore as they pass: the run row at start, metrics at least every epoch,
-the final status at the end. A killed process leaves the run 'interrupted' with every finished epoch kept."""
+the final status at the end. A killed process leaves the run 'interrupted' with every finished epoch kept and
+the summary of the last one (written with each epoch), so it still shows final metrics."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
@@ -45,8 +46,8 @@ def record(events: Iterable[Event], store: RunStore | None, cfg: TrainConfig, *,
                 layers.extend(ev.data["rows"])
             elif ev.kind == "epoch":
                 epochs.append({k: v for k, v in ev.data.items() if k != "state"})
-                if run_id:
-                    _flush(store, run_id, steps, layers, epochs[-1])
+                if run_id:  # the summary so far goes with each epoch: a killed run keeps its last metrics
+                    _flush(store, run_id, steps, layers, epochs[-1], summary_of(epochs, {}))
             elif ev.kind == "histograms" and run_id:
                 for row in ev.data["rows"]:
                     store.log_histograms(run_id, ev.data["epoch"], row["layer"], row["kind"], row["counts"],
@@ -62,13 +63,14 @@ def record(events: Iterable[Event], store: RunStore | None, cfg: TrainConfig, *,
         yield ev
 
 
-def _flush(store: RunStore, run_id: str, steps: list, layers: list, epoch_row: dict | None) -> None:
+def _flush(store: RunStore, run_id: str, steps: list, layers: list, epoch_row: dict | None,
+           summary: dict | None = None) -> None:
     if steps:
         store.log_steps(run_id, steps)
     if layers:
         store.log_layer_stats(run_id, layers)
     if epoch_row is not None:
-        store.log_epoch(run_id, {k: v for k, v in epoch_row.items() if v is not None})
+        store.log_epoch(run_id, {k: v for k, v in epoch_row.items() if v is not None}, summary=summary)
     steps.clear()
     layers.clear()
 

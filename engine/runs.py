@@ -157,13 +157,17 @@ class RunStore:
             conn.executemany("INSERT INTO steps VALUES (?, ?, ?, ?, ?, ?)", records)
             _touch(conn, run_id)
 
-    def log_epoch(self, run_id: str, row: dict) -> None:
-        """Store one epoch row {"epoch", "train_loss", "val_loss", ...}; refreshes the heartbeat."""
+    def log_epoch(self, run_id: str, row: dict, *, summary: dict | None = None) -> None:
+        """Store one epoch row {"epoch", "train_loss", "val_loss", ...}; refreshes the heartbeat. summary: the
+        run's summary so far, written in the same transaction, so a run killed later still has one."""
         epoch = int(row["epoch"])
         records = [(run_id, epoch, key, value) for key, value in _metrics(row, ("epoch",))]
         with self._write() as conn:
             conn.executemany("INSERT INTO epochs VALUES (?, ?, ?, ?)", records)
             _touch(conn, run_id)
+            if summary is not None:
+                conn.execute("UPDATE runs SET summary = ? WHERE run_id = ?",
+                             (json.dumps(summary, default=str), run_id))
 
     def log_layer_stats(self, run_id: str, rows: list[dict]) -> None:
         """Store per-layer rows {"step", "epoch", "layer", "grad_norm", ...} in one transaction."""
@@ -189,15 +193,17 @@ class RunStore:
 
     def finish(self, run_id: str, status: str, *, summary: dict | None = None,
                message: str | None = None) -> None:
-        """Close a run: final status, summary metrics (JSON), message, duration since creation."""
+        """Close a run: final status, summary metrics (JSON; None keeps the one log_epoch last wrote),
+        message, duration since creation."""
         if status not in STATUSES_FINAL:
             raise ValueError(f"finish status {status!r} is not one of {STATUSES_FINAL}")
         now = time.time()
+        summary_json = None if summary is None else json.dumps(summary, default=str)
         with self._write() as conn:
             cur = conn.execute(
-                "UPDATE runs SET status = ?, summary = ?, message = ?, finished = ?, heartbeat = ?,"
-                " duration = ? - created WHERE run_id = ?",
-                (status, json.dumps(summary or {}, default=str), message, now, now, now, run_id))
+                "UPDATE runs SET status = ?, summary = COALESCE(?, summary, '{}'), message = ?, finished = ?,"
+                " heartbeat = ?, duration = ? - created WHERE run_id = ?",
+                (status, summary_json, message, now, now, now, run_id))
             _require_run(cur, run_id, self.path)
 
     def heartbeat(self, run_id: str) -> None:

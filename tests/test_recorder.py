@@ -153,6 +153,9 @@ def test_a_killed_trainer_leaves_the_run_interrupted_with_its_epochs(tmp_path: P
     epochs = store.epochs([run["run_id"]])
     assert len(epochs) >= done and list(epochs["epoch"]) == list(range(1, len(epochs) + 1))
     assert epochs["train_loss"].notna().all()
+    # the summary was written with each epoch, so the killed run still has final metrics
+    assert run["summary"]["epochs_done"] == len(epochs)
+    assert run["summary"]["final_train_loss"] == epochs["train_loss"].iloc[-1]
 
 
 def test_two_trainers_writing_one_store_while_a_reader_polls_lose_nothing(tmp_path: Path):
@@ -184,3 +187,40 @@ def test_two_trainers_writing_one_store_while_a_reader_polls_lose_nothing(tmp_pa
         logged = sorted(set(range(25, 161, 25)) | set(range(20, 161, 20)))
         assert list(steps["step"]) == logged and steps["loss"].notna().all()
         assert len(store.histograms(run_id)) == 8 * 2 * 2
+
+
+def test_a_run_that_never_ends_is_summarised_by_its_last_epoch(tmp_path: Path):
+    """A trainer killed (here: abandoned) after epoch 2 leaves an interrupted run whose summary is epoch 2's
+    metrics, so Compare can still show its final losses."""
+    store = RunStore(tmp_path / "runs.sqlite")
+    cfg = TrainConfig(**CFG)
+    for ev in record(train(cfg), store, cfg):
+        if ev.kind == "epoch" and ev.data["epoch"] == 2:
+            break  # no end event: like a killed process
+    assert store.reap_interrupted(stale_after=0) == 1
+    run = store.runs().iloc[0]
+    epochs = store.epochs([run["run_id"]])
+    assert run["status"] == "interrupted" and len(epochs) == 2
+    summary = run["summary"]
+    assert summary["epochs_done"] == 2
+    assert summary["final_train_loss"] == epochs["train_loss"].iloc[-1]
+    assert summary["final_val_loss"] == epochs["val_loss"].iloc[-1]
+    assert summary["final_val_accuracy"] == epochs["val_accuracy"].iloc[-1]
+
+
+def test_a_failed_run_keeps_the_summary_of_its_last_epoch(tmp_path: Path):
+    store = RunStore(tmp_path / "runs.sqlite")
+    cfg = TrainConfig(**CFG)
+
+    def broken():
+        for ev in train(cfg):
+            yield ev
+            if ev.kind == "epoch":
+                raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        list(record(broken(), store, cfg))
+    run = store.runs().iloc[0]
+    epochs = store.epochs([run["run_id"]])
+    assert run["status"] == "failed" and run["summary"]["epochs_done"] == 1
+    assert run["summary"]["final_train_loss"] == epochs["train_loss"].iloc[0]

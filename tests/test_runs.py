@@ -314,3 +314,38 @@ def test_sweeps_group_runs_and_runs_filters_by_sweep(store: RunStore):
     assert sweeps["statuses"].tolist() == [{"finished": 1, "running": 1}, {"diverged": 1}]
     assert store.runs(sweep_id="sweep-a")["run_id"].tolist() == [a1, a2]
     assert store.runs(sweep_id="nothing").empty
+
+
+def test_log_epoch_can_carry_a_running_summary_that_finish_keeps_without_one(store: RunStore):
+    run_id = store.create_run({}, device="cpu")
+    store.log_epoch(run_id, {"epoch": 1, "train_loss": 0.5}, summary={"final_train_loss": 0.5, "epochs_done": 1})
+    assert store.run(run_id)["summary"] == {"final_train_loss": 0.5, "epochs_done": 1}
+    store.finish(run_id, "failed", message="boom")  # no summary given: the running one stays
+    assert store.run(run_id)["summary"] == {"final_train_loss": 0.5, "epochs_done": 1}
+    store.finish(run_id, "finished", summary={"final_train_loss": 0.25})
+    assert store.run(run_id)["summary"] == {"final_train_loss": 0.25}
+
+
+def test_a_read_only_store_lists_without_writing(store: RunStore):
+    """Reaping would write 'interrupted'; a read-only store shows it and leaves the file alone."""
+    run_id = store.create_run({}, device="cpu")
+    with sqlite3.connect(store.path) as conn:  # as if its process had died long ago
+        conn.execute("UPDATE runs SET heartbeat = heartbeat - 1000, pid = 999999999")
+    store.close()
+    reader = RunStore(store.path, readonly=True)
+    assert reader.runs()["status"].tolist() == ["interrupted"]
+    with pytest.raises(StoreError, match="readonly|read-only"):
+        reader.rename(run_id, "x")
+    assert RunStore(store.path).run(run_id)["status"] == "running"  # nothing was written
+
+
+def test_a_store_that_is_not_a_regular_file_or_missing_is_refused(tmp_path: Path):
+    with pytest.raises(StoreError, match="is a directory"):
+        RunStore(tmp_path)
+    with pytest.raises(StoreError, match="/dev/null is not a regular file"):
+        RunStore("/dev/null")
+    with pytest.raises(StoreError, match="no run store at"):
+        RunStore(tmp_path / "a" / "b.sqlite", create=False)
+    with pytest.raises(StoreError, match="no run store at"):
+        RunStore(tmp_path / "a" / "b.sqlite", readonly=True)
+    assert not (tmp_path / "a").exists()
