@@ -8,7 +8,7 @@ import time
 
 from engine.data import DATASETS
 from engine.recorder import END_KINDS, record
-from engine.runs import RunStore, StoreError
+from engine.runs import RunStore
 from engine.train import train
 from engine.train_config import TrainConfig
 
@@ -107,13 +107,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _open_store(args: argparse.Namespace) -> tuple[RunStore | None, str | None]:
-    """The run store, or None and why not: a store that cannot be opened does not stop the training."""
+    """The run store, or None and why not. A bad store path is an error (exit 2) before training; a store
+    that is busy later (locked by another writer) only stops the recording: the recorder says so."""
     if args.no_store:
         return None, "--no-store"
-    try:
-        return RunStore(args.store), None
-    except StoreError as err:
-        return None, str(err)
+    return RunStore(args.store), None
 
 
 def _parameters(model) -> dict:
