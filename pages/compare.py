@@ -18,6 +18,7 @@ from engine.train_config import OPTIMIZER_NAMES, TRAIN_LOSSES, ConfigError
 from ui import compare_plots as cp
 from ui.bootstrap import ensure_navigation
 from ui.hiplot_view import brushed_runs, build_experiment, hiplot_selection
+from ui.text import TEXT_CHARS, plain_markdown
 
 ensure_navigation()
 
@@ -77,7 +78,7 @@ def _start_sweep(store: RunStore, v: dict) -> None:
         base = {k: v[k] for k in ("dataset", "n_samples", "layers", "loss", "epochs")}
         configs = expand_grid(base, grid)
     except (SweepError, ConfigError, ValueError) as err:
-        st.error(f"The sweep was not started: {err}")
+        st.error(f"The sweep was not started: {plain_markdown(err, TEXT_CHARS)}")
         return
     options = {"executor": v["executor"], "ray_address": v["ray_address"].strip() or None, "workers": 2}
     st.session_state["sweep_job"] = SweepJob(configs, store, **options).start()
@@ -105,9 +106,10 @@ def _sweep_report(snap: dict) -> None:
     failed = [p for p in points if p.status == "failed"]
     text = f"Sweep {snap['sweep_id']} {snap['status']}: {len(points) - len(failed)} of {snap['total']} runs stored."
     if snap["message"]:
-        st.error(f"{text} {snap['message']}")
+        st.error(f"{text} {plain_markdown(snap['message'], TEXT_CHARS)}")
     elif failed:
-        st.warning(f"{text} Failed: " + "; ".join(f"{p.name}: {p.message}" for p in failed[:3]))
+        st.warning(f"{text} Failed: " + "; ".join(plain_markdown(f"{p.name}: {p.message}", TEXT_CHARS)
+                                                 for p in failed[:3]))
     else:
         st.success(text)
     st.button("Show this sweep", on_click=_pick_sweep, args=(snap["sweep_id"],), key="show_sweep")
@@ -154,7 +156,7 @@ def manage_section(store: RunStore, runs, ticked: list[str]) -> None:
                            format_func=label.get, key=f"rename_id_{tag}")
         new = c1.text_input("New name", key=f"rename_to_{tag}")
         if c1.button("Rename", disabled=not new.strip()):
-            _act(lambda: store.rename(rid, new.strip()), f"Renamed to {new.strip()!r}.")
+            _act(lambda: store.rename(rid, new.strip()), f"Renamed to “{plain_markdown(new.strip())}”.")
         doomed = c2.multiselect("Runs to delete", ids, default=ticked, format_func=label.get, key=f"delete_{tag}")
         sure = c2.checkbox(f"Yes, delete {len(doomed)} run(s) and all their metrics", key=f"delete_ok_{tag}")
         if c2.button("Delete", type="primary", disabled=not (doomed and sure)):
@@ -165,7 +167,7 @@ def _act(action, message: str) -> None:
     try:
         action()
     except StoreError as err:
-        st.error(str(err))
+        st.error(plain_markdown(err, TEXT_CHARS))
         return
     st.session_state["compare_flash"] = message
     st.session_state["table_version"] = st.session_state.get("table_version", 0) + 1

@@ -5,6 +5,7 @@ from ui.bootstrap import ensure_navigation
 from ui.inspector_build import init_state, render_builder, render_presets
 from ui.inspector_tools import SHARE_KEY, render_graph, render_math, render_share, render_step, sync_query_params
 from ui.inspector_views import cached_trace, render_backward, render_diagram, render_forward
+from ui.text import TEXT_CHARS, plain_markdown
 
 ensure_navigation()
 
@@ -18,7 +19,7 @@ st.caption("Build a small network, run one batch through it, and see each layer'
 
 link_error = init_state(st.query_params.get(SHARE_KEY))
 if link_error:
-    st.error(link_error + ". Showing the default example instead.")
+    st.error(plain_markdown(link_error, TEXT_CHARS) + ". Showing the default example instead.")
 
 render_presets()
 with st.expander("Build or edit the network", expanded=False):
@@ -26,14 +27,15 @@ with st.expander("Build or edit the network", expanded=False):
 
 if problems:
     st.error("This network cannot be built yet — change the settings above:\n\n"
-             + "\n".join(f"- {p}" for p in problems))
+             + "\n".join(f"- {plain_markdown(p, TEXT_CHARS)}" for p in problems))
     st.stop()
 
 spec_json = spec.to_json()
 t = cached_trace(spec_json)
 code = sync_query_params(spec)
 sizes = " → ".join(str(n) for n in spec.sizes)
-st.markdown(f"**{spec.name or 'your network'}**: {sizes} · {', '.join(a.activation for a in spec.layers)} · "
+title = plain_markdown(spec.name) if spec.name else "your network"  # a link's name is text, capped
+st.markdown(f"**{title}**: {sizes} · {', '.join(a.activation for a in spec.layers)} · "
             f"loss {spec.loss} = **{t.loss:.6g}** · batch {t.x.shape[0]} · {spec.dtype} · "
             + ("gradients agree :green-badge[✓ pass]" if t.agree else "gradients disagree :red-badge[✗ fail]"))
 

@@ -12,6 +12,8 @@ import plotly.graph_objects as go
 from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
+from ui.text import safe_text
+
 PALETTE = qualitative.Plotly + qualitative.D3[1:4] + qualitative.Dark2  # 20 distinct colours, then repeats
 X_AXES = {"step": "step", "epoch": "epoch", "wall": "wall time (s since the run started)"}
 GRAD_STATS = {"grad_norm": "‖∂L/∂W‖ (gradient norm)", "update_ratio": "‖ΔW‖/‖W‖ (update ratio)",
@@ -83,15 +85,17 @@ def overlay_source(steps: pd.DataFrame, epochs: pd.DataFrame, metric: str) -> pd
 
 def overlay_figure(source: pd.DataFrame, metric: str, x: str, names: dict[str, str], colors: dict[str, str], *,
                    log_y: bool = False, smoothing: float = 0.0) -> go.Figure:
-    """One line per run (names: run_id → label, in drawing order). With smoothing, the raw line stays, faint."""
+    """One line per run (names: run_id → label, in drawing order). With smoothing, the raw line stays, faint.
+    Labels are users' run names: HTML-escaped in the legend, and the hover reads them from the trace
+    (%{data.name}) so a name never becomes hovertemplate syntax."""
     fig = go.Figure()
     for rid, label in names.items():
         rows = source[source["run_id"] == rid].sort_values(x) if metric in source else source.iloc[0:0]
         ys = rows[metric].tolist() if len(rows) else []
         if not ys or all(math.isnan(y) for y in ys):
             continue  # this run never logged the metric (e.g. accuracy of a regression)
-        xs, line = rows[x].tolist(), dict(color=colors.get(rid), width=2)
-        hover = f"{label}<br>{x}=%{{x:.6g}}<br>{metric}=%{{y:.6g}}<extra></extra>"
+        xs, line, label = rows[x].tolist(), dict(color=colors.get(rid), width=2), safe_text(label)
+        hover = f"%{{data.name}}<br>{x}=%{{x:.6g}}<br>{metric}=%{{y:.6g}}<extra></extra>"
         if smoothing > 0:
             fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", name=f"{label} (raw)", legendgroup=rid, meta=rid,
                                      showlegend=False, opacity=0.25, line=dict(color=colors.get(rid), width=1),
@@ -122,9 +126,9 @@ def grad_health_figure(layer_stats: pd.DataFrame, names: dict[str, str], colors:
             rows = layer_stats[(layer_stats["run_id"] == rid) & (layer_stats["layer"] == layer)].sort_values(x)
             if not len(rows) or stat not in rows:
                 continue
-            fig.add_trace(go.Scatter(x=rows[x].tolist(), y=rows[stat].tolist(), mode="lines", name=label,
+            fig.add_trace(go.Scatter(x=rows[x].tolist(), y=rows[stat].tolist(), mode="lines", name=safe_text(label),
                                      legendgroup=rid, meta=rid, showlegend=(i == 0), line=dict(color=colors.get(rid)),
-                                     hovertemplate=f"{label}<br>layer {layer}<br>{x}=%{{x}}<br>"
+                                     hovertemplate=f"%{{data.name}}<br>layer {layer}<br>{x}=%{{x}}<br>"
                                                    f"{stat}=%{{y:.3g}}<extra></extra>"),
                           row=i // ncols + 1, col=i % ncols + 1)
     fig.update_yaxes(type="log")

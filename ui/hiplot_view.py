@@ -14,6 +14,8 @@ import pandas as pd
 import streamlit as st
 import streamlit.runtime
 
+from ui.text import TEXT_CHARS, safe_text
+
 # (runs() column, HiPlot column): shown when they vary across the runs (optimizer and lr always)
 HYPER_COLUMNS = [("config.optimizer", "optimizer"), ("config.lr", "lr"), ("config.momentum", "momentum"),
                  ("config.weight_decay", "weight_decay"), ("config.batch_size", "batch_size"),
@@ -25,8 +27,9 @@ ALWAYS = ("optimizer", "lr")
 
 
 def run_label(name: str, run_id: str) -> str:
-    """A unique label per run (names can repeat across sweeps)."""
-    return f"{name} [{run_id[:6]}]"
+    """A unique label per run (names can repeat across sweeps), HTML-escaped and capped: HiPlot's table
+    inserts cell text as HTML, so a name like <img onerror=…> would run in every visitor's browser."""
+    return f"{safe_text(name)} [{safe_text(run_id[:6])}]"
 
 
 def build_experiment(runs: pd.DataFrame, colors: dict[str, str] | None = None) -> hip.Experiment:
@@ -73,15 +76,16 @@ def _columns(runs: pd.DataFrame) -> list[tuple[str, str]]:
 
 
 def _plain(value):
-    """A JSON-safe scalar (NaN → None, numpy → Python, floats to 4 significant digits, lists → text)."""
+    """A JSON-safe scalar (NaN → None, numpy → Python, floats to 4 significant digits, lists → text);
+    text is HTML-escaped and capped (config values such as dataset or layers come from users)."""
     if value is None:
         return None
     if hasattr(value, "item"):
         value = value.item()
     if isinstance(value, float):
         return float(f"{value:.4g}") if math.isfinite(value) else None  # 4 significant digits: readable table
-    if isinstance(value, (list, tuple, dict)):
-        return str(value)
+    if isinstance(value, (list, tuple, dict, str)):
+        return safe_text(value, TEXT_CHARS)
     return value
 
 

@@ -14,6 +14,7 @@ from engine.stepper import MAX_LR, STEP_OPTIMIZERS, run_steps
 from ui.inspector_build import load_spec
 from ui.inspector_views import cached_dot, keep_in_options, keep_in_range
 from ui.matrix import show_values
+from ui.text import TEXT_CHARS, plain_markdown
 
 UI_MAX_STEPS = 500
 SHARE_KEY = "spec"  # the query parameter that carries the network
@@ -130,7 +131,7 @@ def apply_upload(data: bytes) -> str | None:
     try:
         load_spec(spec_from_upload(data))
     except SpecError as err:
-        return "That file is not a usable network — " + "; ".join(err.problems)
+        return "That file is not a usable network — " + plain_markdown("; ".join(err.problems), TEXT_CHARS)
     return None
 
 
