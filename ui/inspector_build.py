@@ -12,13 +12,17 @@ import streamlit as st
 from engine.functional import ACTIVATIONS, LOSSES
 from engine.network import materialize
 from engine.presets import PRESETS, preset
-from engine.share import decode_spec
+from engine.share import LINK_FRIENDLY_CHARS, decode_spec
 from engine.spec import DTYPES, INITS, MAX_BATCH, MAX_LAYERS, NetworkSpec, SpecError
+from ui.text import NAME_CHARS, clip
 
 SPEC = "insp_spec"
 DEFAULT_PRESET = "two-layer"
 UI_MAX_UNITS = 64  # widget cap; uploads and links may go up to the engine's MAX_UNITS
 UI_MAX_BATCH = 64
+# The app itself never writes a longer ?spec= (bigger networks are shared as files), so a longer link is
+# refused before it is decoded: 19.5 KB of link once unpacked to a 15 MB name.
+MAX_LINK_CHARS = LINK_FRIENDLY_CHARS
 SEEDED, TABLE = "drawn from the seed", "typed in a table"
 PRESET_HELP = {
     "line": "ŷ = w·x + b with w = b = 1, x = 2, y = 10: the gradients are −28 and −14 by hand",
@@ -59,6 +63,8 @@ def load_spec(spec: NetworkSpec) -> None:
     """Make `spec` the current network and set every builder widget to show it (callbacks, or before widgets)."""
     ss = st.session_state
     ss[SPEC] = spec.to_dict()
+    if ss[SPEC].get("name"):
+        ss[SPEC]["name"] = clip(ss[SPEC]["name"], NAME_CHARS)  # a name is a label: links and files cannot grow it
     ss.update(_widget_values(ss[SPEC]))
     ss["insp_table"] = {"sig": _table_sig(spec), "df": _table_frame(spec),
                         "version": ss.get("insp_table", {}).get("version", 0) + 1}
@@ -76,7 +82,10 @@ def init_state(code: str | None) -> str | None:
         return None
     ss["insp_side_seed"] = side_seed
     error = None
-    if code:
+    if code and len(code) > MAX_LINK_CHARS:
+        error = (f"The link's network could not be loaded — the link has {len(code):,} characters (limit "
+                 f"{MAX_LINK_CHARS:,}); share bigger networks as a JSON file")
+    elif code:
         try:
             load_spec(decode_spec(code))
             return None
