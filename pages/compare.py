@@ -10,7 +10,7 @@ import hashlib
 
 import streamlit as st
 
-from engine import paths
+from engine import paths, settings
 from engine.data import DATASETS
 from engine.runs import RunStore, StoreError
 from engine.sweep import EXECUTORS, SweepError, SweepJob, batch_size_value, expand_grid, parse_values
@@ -58,11 +58,11 @@ def _sweep_inputs() -> dict:
     v["lrs"] = c4.text_input("Learning rates (comma-separated)", "0.01, 0.1")
     v["seeds"] = c5.text_input("Seeds (comma-separated)", "0")
     v["batch_sizes"] = c6.text_input("Batch sizes (comma-separated, or full)", "32")
-    c7, c8 = st.columns([1, 2])
-    v["executor"] = c7.radio("Run on", EXECUTORS, horizontal=True,
+    ray_where = "the operator's Ray cluster" if settings.ray_address() else "a local Ray instance"
+    v["executor"] = st.radio("Run on", EXECUTORS, horizontal=True,
                              help="local: one run after another in the server; process: 2 worker processes; "
-                                  "ray: Ray tasks (pip install -r requirements-ray.txt)")
-    v["ray_address"] = c8.text_input("Ray cluster address (ray only; empty: start a local Ray instance)", "")
+                                  f"ray: Ray tasks on {ray_where} (pip install -r requirements-ray.txt). The "
+                                  f"cluster is the operator's choice ({settings.RAY_ADDRESS_ENV}), not the form's.")
     return v
 
 
@@ -80,7 +80,8 @@ def _start_sweep(store: RunStore, v: dict) -> None:
     except (SweepError, ConfigError, ValueError) as err:
         st.error(f"The sweep was not started: {plain_markdown(err, TEXT_CHARS)}")
         return
-    options = {"executor": v["executor"], "ray_address": v["ray_address"].strip() or None, "workers": 2}
+    # the Ray address comes only from the operator's setting: a form never reaches an arbitrary address
+    options = {"executor": v["executor"], "ray_address": settings.ray_address(), "workers": 2}
     st.session_state["sweep_job"] = SweepJob(configs, store, **options).start()
     st.session_state.pop("sweep_done", None)
 

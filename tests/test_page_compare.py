@@ -97,3 +97,42 @@ def test_a_bad_learning_rate_is_an_error_message_not_a_traceback(home):
     at.button[0].click().run()
     assert not at.exception
     assert "The sweep was not started" in at.error[0].value
+
+
+class _FakeSweepJob:
+    """Stands in for engine.sweep.SweepJob: records the options the form passed, runs nothing."""
+    seen: list[dict] = []
+
+    def __init__(self, configs, store, **options):
+        _FakeSweepJob.seen.append(options)
+
+    def start(self):
+        return self
+
+    def stop(self):
+        pass
+
+    def snapshot(self):
+        return {"status": "finished", "sweep_id": "sw-fake", "done": 1, "total": 1, "points": [], "message": ""}
+
+
+@pytest.mark.parametrize("operator_address", [None, "10.1.2.3:6379"])
+def test_the_sweep_form_uses_only_the_operators_ray_address(home, monkeypatch, operator_address):
+    """A web form never reaches an address a visitor typed: Ray is local, or the operator's setting."""
+    import engine.sweep
+    if operator_address:
+        monkeypatch.setenv("BACKPROP_LAB_RAY_ADDRESS", operator_address)
+    else:
+        monkeypatch.delenv("BACKPROP_LAB_RAY_ADDRESS", raising=False)
+    monkeypatch.setattr(engine.sweep, "SweepJob", _FakeSweepJob)
+    _FakeSweepJob.seen.clear()
+    at = _run()
+    assert not [t.label for t in at.text_input if "address" in t.label.lower() or "ray" in t.label.lower()]
+    for t in at.text_input:  # whatever a visitor types anywhere in the form stays out of ray.init
+        if "address" in t.label.lower():
+            t.set_value("evil.example.invalid:6379")
+    next(r for r in at.radio if r.label == "Run on").set_value("ray")
+    at.button[0].click().run()
+    assert not at.exception
+    assert [o["ray_address"] for o in _FakeSweepJob.seen] == [operator_address]
+    assert [o["executor"] for o in _FakeSweepJob.seen] == ["ray"]
