@@ -27,6 +27,7 @@ import pandas as pd
 from engine import paths
 from engine.runs_schema import (
     HISTOGRAM_KINDS,
+    SCHEMA_VERSION,
     STATUSES_FINAL,
     StoreError,
     check_schema,
@@ -41,7 +42,7 @@ from engine.runs_schema import (
 __all__ = ["RunStore", "StoreError"]
 
 _RUN_COLUMNS = ["run_id", "name", "created", "finished", "heartbeat", "duration", "status", "device",
-                "host", "pid", "sweep_id", "message", "config", "summary"]
+                "host", "pid", "sweep_id", "message", "config", "summary", "owner"]
 _TIME_COLUMNS = ["created", "finished", "heartbeat"]
 _COORDINATES = ["run_id", "step", "epoch", "layer", "wall"]  # column order of the wide readers
 # Connections inherited through fork() must never be closed by the child: closing would run
@@ -53,32 +54,40 @@ class RunStore:
     """Runs and their metrics in one SQLite file; safe across threads and processes."""
 
     def __init__(self, path: str | Path | None = None, *, busy_timeout: float = 10.0,
-                 stale_after: float = 120.0, create: bool = True, readonly: bool = False):
+                 stale_after: float = 120.0, create: bool = True, readonly: bool = False,
+                 owner: str | None = None):
         """Open the store. busy_timeout: seconds a write waits for a lock; stale_after: seconds without a
         heartbeat after which a "running" run counts as interrupted. create: make the file (and its folder)
-        when missing, else StoreError. readonly: never write (a listing; works in a read-only folder)."""
+        when missing, else StoreError. readonly: never write (a listing; works in a read-only folder).
+        owner: recorded on every run this store object creates (the app's browser session or user)."""
         self.path = Path(path) if path is not None else paths.default_store_path()
         self.busy_timeout = busy_timeout
         self.stale_after = stale_after
         self.readonly = readonly
+        self.owner = owner
         self._local = threading.local()
         check_store_path(self.path, create=create and not readonly)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with translated_errors(self.path):
             if readonly:
-                check_schema(self._conn(), self.path)
+                self._version = check_schema(self._conn(), self.path)
             else:
                 ensure_schema(self._conn(), self.path)
+                self._version = SCHEMA_VERSION
 
     # Pickle only the settings, so a store can be handed to a spawned worker process; each
     # process opens its own connections.
     def __getstate__(self) -> dict:
         return {"path": self.path, "busy_timeout": self.busy_timeout, "stale_after": self.stale_after,
-                "readonly": self.readonly}
+                "readonly": self.readonly, "owner": self.owner, "_version": self._version}
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
         self._local = threading.local()
+
+    def _run_columns(self) -> str:
+        """The runs columns to SELECT; a v1 store (read-only, not migrated) has no owner: NULL, nobody's."""
+        return ", ".join("NULL AS owner" if c == "owner" and self._version < 2 else c for c in _RUN_COLUMNS)
 
     # ---- connections and transactions -------------------------------------------------------
 
@@ -143,9 +152,9 @@ class RunStore:
         with self._write() as conn:
             conn.execute(
                 "INSERT INTO runs (run_id, name, created, heartbeat, duration, status, device, host,"
-                " pid, sweep_id, config) VALUES (?, ?, ?, ?, 0, 'running', ?, ?, ?, ?, ?)",
+                " pid, sweep_id, config, owner) VALUES (?, ?, ?, ?, 0, 'running', ?, ?, ?, ?, ?, ?)",
                 (run_id, name or f"run-{run_id[:6]}", now, now, str(device), socket.gethostname(),
-                 os.getpid(), sweep_id, config_json),
+                 os.getpid(), sweep_id, config_json, self.owner),
             )
         return run_id
 
@@ -211,15 +220,19 @@ class RunStore:
         with self._write() as conn:
             _require_run(_touch(conn, run_id), run_id, self.path)
 
-    def rename(self, run_id: str, name: str) -> None:
+    def rename(self, run_id: str, name: str, *, by: str | None = None) -> None:
+        """Rename a run. by: the owner asking (the app's visitor); None: anyone's run (CLI, operator)."""
         with self._write() as conn:
+            _require_owned(conn, [run_id], by, "rename")
             _require_run(conn.execute("UPDATE runs SET name = ? WHERE run_id = ?", (name, run_id)),
                          run_id, self.path)
 
-    def delete(self, run_ids: list[str]) -> int:
-        """Delete runs and every row they own (cascade); return how many runs were deleted."""
+    def delete(self, run_ids: list[str], *, by: str | None = None) -> int:
+        """Delete runs and every row they own (cascade); return how many runs were deleted.
+        by: the owner asking — if any of the runs is someone else's, nothing is deleted (StoreError)."""
         ids = _ids(run_ids)
         with self._write() as conn:
+            _require_owned(conn, ids, by, "delete")
             return conn.execute(f"DELETE FROM runs WHERE run_id IN ({_marks(ids)})", ids).rowcount
 
     def reap_interrupted(self, stale_after: float | None = None) -> int:
@@ -255,7 +268,7 @@ class RunStore:
         if not self.readonly:
             self.reap_interrupted()
         where, params = ("WHERE sweep_id = ?", [sweep_id]) if sweep_id is not None else ("", [])
-        rows = self._query(f"SELECT {', '.join(_RUN_COLUMNS)} FROM runs {where}"
+        rows = self._query(f"SELECT {self._run_columns()} FROM runs {where}"
                            " ORDER BY created, rowid", params)
         df = _runs_frame(rows)
         if dead:  # read-only: show what reaping would write, without writing it
@@ -266,7 +279,7 @@ class RunStore:
 
     def run(self, run_id: str) -> dict:
         """One run as a dict (the runs() base columns); StoreError if it does not exist."""
-        rows = self._query(f"SELECT {', '.join(_RUN_COLUMNS)} FROM runs WHERE run_id = ?", [run_id])
+        rows = self._query(f"SELECT {self._run_columns()} FROM runs WHERE run_id = ?", [run_id])
         if not rows:
             raise StoreError(f"no run {run_id!r} in {self.path}; it may have been deleted")
         return _runs_frame(rows).to_dict("records")[0]
@@ -346,6 +359,7 @@ def _runs_frame(rows: list[tuple]) -> pd.DataFrame:
     df["config"] = [json.loads(c) for c in df["config"]]
     # a NULL summary (run not finished) may come back as NaN, not None, in a pandas string column
     df["summary"] = [json.loads(s) if isinstance(s, str) else {} for s in df["summary"]]
+    df["owner"] = pd.Series([o if isinstance(o, str) else None for o in df["owner"]], index=df.index, dtype=object)
     return df
 
 
@@ -379,6 +393,18 @@ def _touch(conn, run_id: str):
 def _require_run(cursor, run_id: str, path: Path) -> None:
     if cursor.rowcount == 0:
         raise StoreError(f"no run {run_id!r} in {path}; it may have been deleted")
+
+
+def _require_owned(conn, ids: list[str], by: str | None, verb: str) -> None:
+    """Inside the caller's transaction: StoreError unless every existing run of ids belongs to `by`
+    (by=None asks for no check). Unowned runs (NULL: CLI runs, runs from before owners) are nobody's."""
+    if by is None or not ids:
+        return
+    others = conn.execute(f"SELECT COUNT(*) FROM runs WHERE run_id IN ({_marks(ids)})"
+                          " AND (owner IS NULL OR owner != ?)", [*ids, by]).fetchone()[0]
+    if others:
+        raise StoreError(f"{others} of these runs belong to another session (or to nobody); you can {verb} "
+                         "only the runs you started here — the operator can allow more (BACKPROP_LAB_ADMIN=1)")
 
 
 def _ids(run_ids: list[str] | str) -> list[str]:

@@ -14,7 +14,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import quote
 
-SCHEMA_VERSION = 1  # PRAGMA user_version; bump and add a step to MIGRATIONS to change the schema
+SCHEMA_VERSION = 2  # PRAGMA user_version; bump and add a step to MIGRATIONS to change the schema
+READABLE_SINCE = 1  # the oldest schema a read-only store is listed from without migrating
 STATUSES_FINAL = ("finished", "diverged", "stopped", "failed")
 HISTOGRAM_KINDS = ("weight", "grad")
 
@@ -80,8 +81,13 @@ CREATE TABLE histograms (
 );
 """
 
+# v2: who may rename or delete a run. owner is the creating browser session's token ("session:…"), a
+# signed-in user ("user:…"), or NULL: runs from the CLI, sweeps run outside the app, and every run of a
+# v1 store, which belong to nobody — only the operator (BACKPROP_LAB_ADMIN=1, or the CLI) changes them.
+_SCHEMA_V2 = "ALTER TABLE runs ADD COLUMN owner TEXT"
+
 # MIGRATIONS[v] turns a version-(v-1) database into version v.
-MIGRATIONS = {1: _SCHEMA_V1}
+MIGRATIONS = {1: _SCHEMA_V1, 2: _SCHEMA_V2}
 
 
 @contextmanager
@@ -167,12 +173,14 @@ def ensure_schema(conn: sqlite3.Connection, path: Path) -> None:
         raise
 
 
-def check_schema(conn: sqlite3.Connection, path: Path) -> None:
-    """For a read-only store: the schema must already be this version (a read-only store cannot migrate)."""
+def check_schema(conn: sqlite3.Connection, path: Path) -> int:
+    """For a read-only store, which cannot migrate: its schema version, which must be one this code reads
+    (v1 stores lack only runs.owner, which readers then take as NULL)."""
     version = _user_version(conn)
-    if version != SCHEMA_VERSION:
+    if not READABLE_SINCE <= version <= SCHEMA_VERSION:
         how = "upgrade Backprop Lab" if version > SCHEMA_VERSION else "open it once with write access"
         raise StoreError(f"run store {path} has schema v{version}, this Backprop Lab reads v{SCHEMA_VERSION}; {how}")
+    return version
 
 
 def _user_version(conn: sqlite3.Connection) -> int:

@@ -18,7 +18,8 @@ from engine.train_config import OPTIMIZER_NAMES, TRAIN_LOSSES, ConfigError
 from ui import compare_plots as cp
 from ui.bootstrap import ensure_navigation
 from ui.hiplot_view import brushed_runs, build_experiment, hiplot_selection
-from ui.text import TEXT_CHARS, plain_markdown
+from ui.owner import acting_owner, session_owner
+from ui.text import NAME_CHARS, TEXT_CHARS, plain_markdown
 
 ensure_navigation()
 
@@ -82,7 +83,8 @@ def _start_sweep(store: RunStore, v: dict) -> None:
         return
     # the Ray address comes only from the operator's setting: a form never reaches an arbitrary address
     options = {"executor": v["executor"], "ray_address": settings.ray_address(), "workers": 2}
-    st.session_state["sweep_job"] = SweepJob(configs, store, **options).start()
+    mine = RunStore(store.path, owner=session_owner())  # the sweep's runs are this visitor's
+    st.session_state["sweep_job"] = SweepJob(configs, mine, **options).start()
     st.session_state.pop("sweep_done", None)
 
 
@@ -147,21 +149,29 @@ def table_section(runs, table):
 
 
 def manage_section(store: RunStore, runs, ticked: list[str]) -> None:
-    """Rename one run; delete runs after a confirmation."""
-    label = dict(zip(runs["run_id"], runs["name"] + " [" + runs["run_id"].str[:6] + "]", strict=True))
-    ids = runs["run_id"].tolist()[::-1]
+    """Rename one run; delete runs after a confirmation — only the visitor's own runs, unless the operator
+    set BACKPROP_LAB_ADMIN=1 (everyone sees every run; changing one is its owner's call)."""
+    by = acting_owner()
+    mine = runs if by is None else runs[runs["owner"] == by]
+    label = dict(zip(mine["run_id"], mine["name"] + " [" + mine["run_id"].str[:6] + "]", strict=True))
+    ids = mine["run_id"].tolist()[::-1]
+    ticked = [rid for rid in ticked if rid in label]
     tag = hashlib.sha1(",".join(ticked).encode()).hexdigest()[:8]  # defaults follow the ticked rows
-    with st.expander("Rename or delete runs"):
+    with st.expander("Rename or delete runs" if by is None else f"Rename or delete your runs ({len(ids)})"):
+        if not ids:
+            st.caption("You can rename or delete the runs started in this browser session (on Train, or by a "
+                       "sweep here); there are none yet. Other visitors' runs are read-only to you.")
+            return
         c1, c2 = st.columns(2)
         rid = c1.selectbox("Run to rename", ids, index=ids.index(ticked[0]) if ticked else 0,
                            format_func=label.get, key=f"rename_id_{tag}")
-        new = c1.text_input("New name", key=f"rename_to_{tag}")
+        new = c1.text_input("New name", key=f"rename_to_{tag}", max_chars=NAME_CHARS)
         if c1.button("Rename", disabled=not new.strip()):
-            _act(lambda: store.rename(rid, new.strip()), f"Renamed to “{plain_markdown(new.strip())}”.")
+            _act(lambda: store.rename(rid, new.strip(), by=by), f"Renamed to “{plain_markdown(new.strip())}”.")
         doomed = c2.multiselect("Runs to delete", ids, default=ticked, format_func=label.get, key=f"delete_{tag}")
         sure = c2.checkbox(f"Yes, delete {len(doomed)} run(s) and all their metrics", key=f"delete_ok_{tag}")
         if c2.button("Delete", type="primary", disabled=not (doomed and sure)):
-            _act(lambda: store.delete(doomed), f"Deleted {len(doomed)} run(s).")
+            _act(lambda: store.delete(doomed, by=by), f"Deleted {len(doomed)} run(s).")
 
 
 def _act(action, message: str) -> None:

@@ -14,6 +14,7 @@ from engine.train_config import ConfigError, TrainConfig
 from ui import train_form as F
 from ui import train_plots as P
 from ui.bootstrap import ensure_navigation
+from ui.owner import session_owner
 from ui.text import TEXT_CHARS, plain_markdown
 
 ensure_navigation()
@@ -48,7 +49,7 @@ def _start(cfg) -> None:
         with st.spinner(f"Loading {cfg.dataset} …"):
             data = load_data(cfg)
         check_fit(cfg, data)
-        st.session_state[JOB_KEY] = start_job(cfg, RunStore(), name=cfg.name, data=data)
+        st.session_state[JOB_KEY] = start_job(cfg, RunStore(owner=session_owner()), name=cfg.name, data=data)
     except (ConfigError, DataError, StoreError, ValueError) as err:
         st.error(f"Cannot start: {plain_markdown(err, TEXT_CHARS)}")  # messages quote CSV paths and columns
 

@@ -22,12 +22,18 @@ def home(tmp_path, monkeypatch):
     return tmp_path
 
 
+OWNER = "session:compare-test"  # the AppTest session's owner token: the runs _sweep makes are its own
+
+
 def _sweep(home: Path, optimizers=("sgd", "adam")):
-    return run_sweep(expand_grid(TINY, {"optimizer": list(optimizers)}), RunStore(home / "runs.sqlite"))
+    store = RunStore(home / "runs.sqlite", owner=OWNER)
+    return run_sweep(expand_grid(TINY, {"optimizer": list(optimizers)}), store)
 
 
 def _run() -> AppTest:
-    at = AppTest.from_file(PAGE, default_timeout=60).run()
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    at.session_state["run_owner"] = OWNER
+    at.run()
     assert not at.exception, [e.value for e in at.exception]
     return at
 
@@ -88,7 +94,8 @@ def test_a_sweep_started_from_the_form_lands_in_the_store(home):
         at.run()  # the progress fragment notices the end and reruns the page
     assert not at.exception
     assert any(f"Sweep {job.sweep_id} finished: 2 of 2 runs stored." in s.value for s in at.success)
-    assert len(RunStore(home / "runs.sqlite").runs(sweep_id=job.sweep_id)) == 2
+    swept = RunStore(home / "runs.sqlite").runs(sweep_id=job.sweep_id)
+    assert len(swept) == 2 and swept["owner"].tolist() == [OWNER, OWNER]  # the visitor's own runs
 
 
 def test_a_bad_learning_rate_is_an_error_message_not_a_traceback(home):

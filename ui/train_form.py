@@ -16,6 +16,7 @@ from engine.mnist import offline_source
 from engine.paths import data_dir
 from engine.spec import INITS
 from engine.train_config import OPTIMIZER_NAMES, TRAIN_LOSSES, ConfigError, TrainConfig
+from ui.text import NAME_CHARS
 
 NO_OFFLINE_MNIST = (
     "No offline copy of MNIST on this server yet: the first run downloads it from the public mirrors (~11 MB, "
@@ -306,7 +307,7 @@ def _schedule_inputs(col) -> None:
                    help="Init, split and batch order derive from it; defaults to the sidebar seed.")
     a, b = col.columns(2)
     a.selectbox("Device", DEVICE_CHOICES, key="train_device", help="auto = cuda > mps > cpu.")
-    b.text_input("Run name (optional)", key="train_name")
+    b.text_input("Run name (optional)", key="train_name", max_chars=NAME_CHARS)
 
 
 def build_config(settings: dict, values) -> TrainConfig:
