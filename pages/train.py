@@ -79,9 +79,9 @@ def _status(job, snap) -> None:
         st.warning(f"{snap.message[:1].upper()}{snap.message[1:]}. {stored}")
     elif snap.status == "diverged":
         shown = " The curves below show only the finite values before it." if snap.steps else ""
-        st.error(f"Diverged: {snap.message}. {stored}{shown}")
+        st.error(f"Diverged: {plain_markdown(snap.message, TEXT_CHARS)}. {stored}{shown}")
     else:
-        st.error(f"The run failed: {snap.message}")
+        st.error(f"The run failed: {plain_markdown(snap.message, TEXT_CHARS)}")  # may quote CSV columns
 
 
 def _metrics(snap) -> None:

@@ -16,7 +16,7 @@ from engine.mnist import offline_source
 from engine.paths import data_dir
 from engine.spec import INITS
 from engine.train_config import OPTIMIZER_NAMES, TRAIN_LOSSES, ConfigError, TrainConfig
-from ui.text import NAME_CHARS
+from ui.text import NAME_CHARS, TEXT_CHARS, plain_markdown
 
 NO_OFFLINE_MNIST = (
     "No offline copy of MNIST on this server yet: the first run downloads it from the public mirrors (~11 MB, "
@@ -159,7 +159,7 @@ def dataset_section(sidebar_seed: int) -> tuple[DataChoice | None, object]:
             return _csv_inputs()
         return _synthetic_inputs(name, int(st.session_state["train_seed"]))
     except (DataError, ConfigError) as err:
-        st.error(f"{err}")
+        st.error(plain_markdown(err, TEXT_CHARS))  # quotes the upload's file and column names
         return None, None
 
 
@@ -255,7 +255,7 @@ def training_form(choice: DataChoice | None) -> TrainConfig | None:
     try:
         return build_config(choice.settings, st.session_state)
     except (ConfigError, DataError) as err:
-        st.error(f"Cannot start: {err}")
+        st.error(f"Cannot start: {plain_markdown(err, TEXT_CHARS)}")
         return None
 
 
