@@ -2,8 +2,9 @@
 
 `app_home` is the BACKPROP_LAB_HOME of the served app (one temporary directory per test module; its run store is
 `app_home / "runs.sqlite"`): write runs there before opening a page. `app_server` is the base URL, `browser_page`
-a fresh Playwright page. Without /usr/bin/chromium (or Playwright) the tests skip with the reason, unless
-BACKPROP_LAB_REQUIRE_BROWSER=1 (CI), where they fail instead.
+a fresh Playwright page (from the session's one Chromium, `_browser` in tests/conftest.py). Without
+/usr/bin/chromium (or Playwright) the tests skip with the reason, unless BACKPROP_LAB_REQUIRE_BROWSER=1 (CI),
+where they fail instead.
 """
 from __future__ import annotations
 
@@ -83,23 +84,6 @@ def app_server(app_home: Path):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-
-
-@pytest.fixture(scope="session")
-def _browser():
-    if not CHROMIUM.exists():
-        _unavailable(f"{CHROMIUM} is missing: install Debian's chromium to run the browser tests")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        _unavailable("playwright is not installed: pip install -r requirements-dev.txt")
-    pw = sync_playwright().start()
-    browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
-    try:
-        yield browser
-    finally:
-        browser.close()
-        pw.stop()
 
 
 @pytest.fixture

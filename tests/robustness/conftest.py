@@ -1,2 +1,3 @@
-"""The robustness suite reuses the browser fixtures (served app, Chromium page) of tests/browser/conftest.py."""
-from tests.browser.conftest import _browser, app_home, app_server, artifacts, browser_page  # noqa: F401
+"""The robustness suite's browser tests reuse tests/browser/conftest.py's fixtures (served app, page); the
+session's Chromium itself (`_browser`) is in tests/conftest.py, shared by both folders."""
+from tests.browser.conftest import app_home, app_server, artifacts, browser_page  # noqa: F401
