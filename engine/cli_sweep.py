@@ -1,4 +1,4 @@
-"""`python -m engine sweep`: a grid of runs (optimizers × lrs × seeds × batch sizes) into the run store."""
+"""`python -m engine sweep`: a grid of runs (inits × optimizers × lrs × seeds × batch sizes) into the run store."""
 from __future__ import annotations
 
 import argparse
@@ -19,19 +19,23 @@ from engine.sweep import (
 
 def add_parser(sub) -> None:
     p = sub.add_parser("sweep", help="run a grid of training runs",
-                       description="Run every combination of optimizers × learning rates × seeds × batch sizes; "
+                       description="Run every combination of inits × optimizers × learning rates × seeds × batch "
+                                   "sizes; "
                                    "each is a stored run grouped under one sweep id.")
     p.add_argument("--dataset", choices=DATASETS, required=True)
     p.add_argument("--n-samples", type=int, default=1000)
     p.add_argument("--noise", type=float, default=0.1)
     p.add_argument("--layers", required=True, help="UNITS:ACTIVATION,… e.g. 16:relu,2:identity")
     p.add_argument("--loss", default="cross_entropy")
-    p.add_argument("--init", default="kaiming")
+    p.add_argument("--inits", "--init", dest="inits", default="kaiming",
+                   help="comma-separated inits, e.g. kaiming,torch")
     p.add_argument("--optimizers", default="sgd", help="comma-separated, e.g. sgd,adam,rmsprop")
     p.add_argument("--lrs", default="0.1", help="comma-separated learning rates, e.g. 0.01,0.1")
     p.add_argument("--seeds", default="0", help="comma-separated seeds, e.g. 0,1,2")
     p.add_argument("--batch-sizes", default="32", help="comma-separated batch sizes (or 'full')")
     p.add_argument("--momentum", type=float, default=0.0)
+    p.add_argument("--nesterov", action="store_true", help="Nesterov momentum (sgd with --momentum > 0)")
+    p.add_argument("--val-fraction", type=float, default=0.2, help="rows held out for validation (0: none)")
     p.add_argument("--epochs", type=int, default=5)
     p.add_argument("--max-steps", type=int, help="stop each run after this many steps (a quick dry run)")
     p.add_argument("--device", default="auto")
@@ -45,7 +49,8 @@ def add_parser(sub) -> None:
 
 
 def grid_from_args(args: argparse.Namespace) -> dict:
-    return {"optimizer": parse_values(args.optimizers, str, "--optimizers"),
+    return {"init": parse_values(args.inits, str, "--inits"),
+            "optimizer": parse_values(args.optimizers, str, "--optimizers"),
             "lr": parse_values(args.lrs, float, "--lrs"),
             "seed": parse_values(args.seeds, int, "--seeds"),
             "batch_size": parse_values(args.batch_sizes, batch_size_value, "--batch-sizes")}
@@ -55,7 +60,8 @@ def run(args: argparse.Namespace) -> int:
     if args.ray_address and args.executor != "ray":
         raise ValueError("--ray-address needs --executor ray")
     base = {"dataset": args.dataset, "n_samples": args.n_samples, "noise": args.noise, "layers": args.layers,
-            "loss": args.loss, "init": args.init, "momentum": args.momentum, "epochs": args.epochs,
+            "loss": args.loss, "momentum": args.momentum, "nesterov": args.nesterov,
+            "val_fraction": args.val_fraction, "epochs": args.epochs,
             "max_steps": args.max_steps, "device": args.device}
     configs = expand_grid(base, grid_from_args(args))
     store = RunStore(args.store)
@@ -85,5 +91,5 @@ def _line(p: PointResult) -> str:
 
 def _json_point(p: PointResult, cfg) -> dict:
     return {"run_id": p.run_id, "name": p.name, "status": p.status, "message": p.message,
-            "optimizer": cfg.optimizer, "lr": cfg.lr, "seed": cfg.seed, "batch_size": cfg.batch_size,
+            "init": cfg.init, "optimizer": cfg.optimizer, "lr": cfg.lr, "seed": cfg.seed, "batch_size": cfg.batch_size,
             "summary": p.summary}

@@ -45,3 +45,15 @@ def test_bad_arguments_exit_2_with_one_line(tmp_path, capsys, extra, message):
     assert exit_info.value.code == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and message in err
+
+
+def test_inits_nesterov_and_val_fraction_reach_every_run(tmp_path, capsys):
+    # choosing the MNIST preset sweeps init too, with Nesterov momentum and the preset's validation split
+    args = [*ARGS, "--inits", "kaiming,torch", "--lrs", "0.05", "--momentum", "0.9", "--nesterov",
+            "--val-fraction", "0.25", "--store", str(tmp_path / "r.sqlite"), "--json"]
+    assert main(args) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert [r["init"] for r in out["runs"]] == ["kaiming", "torch"]
+    assert [r["name"] for r in out["runs"]] == ["init=kaiming", "init=torch"]
+    configs = RunStore(tmp_path / "r.sqlite").runs(sweep_id=out["sweep_id"])
+    assert set(configs["config.nesterov"]) == {True} and set(configs["config.val_fraction"]) == {0.25}
