@@ -20,8 +20,7 @@ from engine.sweep import (
 def add_parser(sub) -> None:
     p = sub.add_parser("sweep", help="run a grid of training runs",
                        description="Run every combination of inits × optimizers × learning rates × seeds × batch "
-                                   "sizes; "
-                                   "each is a stored run grouped under one sweep id.")
+                                   "sizes; each is a stored run grouped under one sweep id.")
     p.add_argument("--dataset", choices=DATASETS, required=True)
     p.add_argument("--n-samples", type=int, default=1000)
     p.add_argument("--noise", type=float, default=0.1)
