@@ -10,7 +10,8 @@ from engine.data import DATASETS
 from engine.recorder import END_KINDS, record
 from engine.runs import RunStore
 from engine.train import train
-from engine.train_config import TrainConfig
+from engine.train_config import ConfigError, TrainConfig
+from engine.train_presets import TRAIN_PRESETS, describe, preset_config
 
 
 def _floats(text: str) -> tuple[float, ...]:
@@ -32,34 +33,41 @@ def _batch(text: str):
 def add_parser(sub) -> None:
     p = sub.add_parser("train", help="train a network and store the run",
                        description="Train a fully connected network; the run goes into the run store.")
-    p.add_argument("--dataset", choices=DATASETS, required=True)
-    p.add_argument("--n-samples", type=int, default=1000)
-    p.add_argument("--noise", type=float, default=0.1)
+    # Settings default to SUPPRESS: an attribute exists only for a flag the user gave, so it can override a
+    # --preset without the plain defaults (PLAIN_DEFAULTS) overriding it too.
+    p.argument_default = argparse.SUPPRESS
+    p.add_argument("--preset", choices=TRAIN_PRESETS, default=None,
+                   help="start from a Train page preset; flags you give override it. "
+                        + "; ".join(f"{name}: {describe(name)}" for name in TRAIN_PRESETS))
+    p.add_argument("--dataset", choices=DATASETS, help="required unless --preset")
+    p.add_argument("--n-samples", type=int)
+    p.add_argument("--noise", type=float)
     p.add_argument("--n-classes", type=int)
-    p.add_argument("--true-w", type=_floats, default=(2.0, -3.4))
-    p.add_argument("--true-b", type=float, default=4.2)
+    p.add_argument("--true-w", type=_floats)
+    p.add_argument("--true-b", type=float)
     p.add_argument("--csv", dest="csv_path")
     p.add_argument("--target")
     p.add_argument("--no-standardize", dest="standardize", action="store_false")
     p.add_argument("--mnist-dir")
-    p.add_argument("--layers", required=True, help="UNITS:ACTIVATION,… e.g. 128:relu,64:relu,10:identity")
-    p.add_argument("--loss", default="cross_entropy")
-    p.add_argument("--init", default="kaiming")
-    p.add_argument("--optimizer", default="sgd")
-    p.add_argument("--impl", default="torch", choices=("torch", "manual"))
-    p.add_argument("--backward", default="autograd", choices=("autograd", "manual"))
-    p.add_argument("--lr", type=float, required=True)
-    p.add_argument("--momentum", type=float, default=0.0)
+    p.add_argument("--layers", help="UNITS:ACTIVATION,… e.g. 128:relu,64:relu,10:identity; required unless --preset")
+    p.add_argument("--loss")
+    p.add_argument("--init")
+    p.add_argument("--optimizer")
+    p.add_argument("--impl", choices=("torch", "manual"))
+    p.add_argument("--backward", choices=("autograd", "manual"))
+    p.add_argument("--lr", type=float, help="required unless --preset")
+    p.add_argument("--momentum", type=float)
     p.add_argument("--nesterov", action="store_true")
-    p.add_argument("--weight-decay", type=float, default=0.0)
-    p.add_argument("--betas", type=_floats, default=(0.9, 0.999))
-    p.add_argument("--batch-size", type=_batch, default=32)
-    p.add_argument("--epochs", type=int, default=10)
-    p.add_argument("--val-fraction", type=float, default=0.2)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default="auto")
+    p.add_argument("--weight-decay", type=float)
+    p.add_argument("--betas", type=_floats)
+    p.add_argument("--batch-size", type=_batch)
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--val-fraction", type=float)
+    p.add_argument("--seed", type=int)
+    p.add_argument("--device")
     p.add_argument("--max-steps", type=int, help="stop after this many steps (a quick dry run)")
     p.add_argument("--name", help="a name for the stored run")
+    p.argument_default = None
     store = p.add_mutually_exclusive_group()
     store.add_argument("--store", help="the run store's SQLite file (default: BACKPROP_LAB_STORE or .backprop-lab)")
     store.add_argument("--no-store", action="store_true", help="do not store the run")
@@ -73,8 +81,23 @@ _CONFIG_ARGS = ("dataset", "n_samples", "noise", "n_classes", "true_w", "true_b"
                 "weight_decay", "betas", "batch_size", "epochs", "val_fraction", "seed", "device", "max_steps", "name")
 
 
+PLAIN_DEFAULTS = {"n_samples": 1000, "noise": 0.1, "true_w": (2.0, -3.4), "true_b": 4.2, "loss": "cross_entropy",
+                  "init": "kaiming", "optimizer": "sgd", "impl": "torch", "backward": "autograd", "momentum": 0.0,
+                  "nesterov": False, "weight_decay": 0.0, "betas": (0.9, 0.999), "batch_size": 32, "epochs": 10,
+                  "val_fraction": 0.2, "seed": 0, "device": "auto"}  # without --preset
+_REQUIRED = ("dataset", "layers", "lr")  # without --preset
+
+
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
-    return TrainConfig(**{k: getattr(args, k) for k in _CONFIG_ARGS}).check()
+    """The preset (or PLAIN_DEFAULTS), then every setting the user gave on top."""
+    given = {k: getattr(args, k) for k in _CONFIG_ARGS if hasattr(args, k)}
+    if args.preset:
+        return preset_config(args.preset, **given)
+    missing = [f"--{k.replace('_', '-')}" for k in _REQUIRED if k not in given]
+    if missing:
+        raise ConfigError(f"{', '.join(missing)} required (or start from --preset "
+                       f"{'|'.join(TRAIN_PRESETS)})")
+    return TrainConfig(**{**PLAIN_DEFAULTS, **given}).check()
 
 
 def run(args: argparse.Namespace) -> int:
