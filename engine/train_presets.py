@@ -40,3 +40,8 @@ def describe(name: str) -> str:
     opt += " nesterov" if p["nesterov"] else ""
     return (f"{p['dataset']}, {p['layers']}, {p['loss']}, init {p['init']}, {opt}, batch {p['batch_size']}, "
             f"{p['epochs']} epochs, val {p['val_fraction']:g}")
+
+
+PRESET_NOTES = {  # why a preset's settings are what they are, with the numbers (the page shows it as help)
+    "mnist": "",
+}

@@ -228,6 +228,7 @@ with st.expander("How a run works"):
 data_col, preview_col = st.columns([1, 1])
 with data_col:
     st.subheader("1 · Data")
+    F.preset_buttons()
     choice, preview = F.dataset_section(int(st.session_state.get("seed", 0)))
 if isinstance(preview, pd.DataFrame):
     preview_col.dataframe(preview, hide_index=True)

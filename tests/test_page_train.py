@@ -179,3 +179,26 @@ def test_mnist_option_is_quiet_when_a_cached_copy_exists(tmp_path, monkeypatch):
     at = _page()
     at.selectbox(key="train_dataset").set_value("mnist").run()
     assert not [i for i in at.info if "make mnist" in i.value]
+
+
+@pytest.mark.parametrize("name", ["moons", "regression", "mnist"])
+def test_preset_button_submits_what_the_cli_preset_runs(monkeypatch, name):
+    from engine import train as engine_train
+    from engine.__main__ import build_parser
+    from engine.cli_train import config_from_args
+
+    submitted = []
+
+    def capture(cfg):  # the page's _start loads the data first: capture the config there, train nothing
+        submitted.append(cfg)
+        raise DataError("captured by the test")
+
+    monkeypatch.setattr(engine_train, "load_data", capture)
+    at = _page()
+    if name != "moons":
+        at.selectbox(key="train_dataset").set_value("xor").run()  # start elsewhere: the button must reset it
+    at.number_input(key="train_lr").set_value(0.777)
+    at.button(key=f"train_preset_btn_{name}").click().run()
+    _submit(at)
+    cli = config_from_args(build_parser().parse_args(["train", "--preset", name]))
+    assert len(submitted) == 1 and submitted[0].to_dict() == cli.to_dict()

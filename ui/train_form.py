@@ -16,6 +16,7 @@ from engine.mnist import offline_source
 from engine.paths import data_dir
 from engine.spec import INITS
 from engine.train_config import OPTIMIZER_NAMES, TRAIN_LOSSES, ConfigError, TrainConfig
+from engine.train_presets import PRESET_NOTES, TRAIN_PRESETS, describe
 from ui.text import NAME_CHARS, TEXT_CHARS, plain_markdown
 
 NO_OFFLINE_MNIST = (
@@ -38,20 +39,32 @@ PRESETS = {  # hidden layers; the output layer is added to match the dataset
     "MNIST: 128 ReLU, 64 ReLU": "128:relu,64:relu",
     "no hidden layer (linear model)": "",
 }
-_FORM_DEFAULTS = {  # session-state keys of the widgets → their default; per dataset below
+_PRESET_KEYS = {  # form key train_… → TrainConfig field
+    "n": "n_samples", "noise": "noise", "true_b": "true_b", "init": "init", "backward": "backward",
+    "optimizer": "optimizer", "impl": "impl", "lr": "lr", "momentum": "momentum", "nesterov": "nesterov",
+    "wd": "weight_decay", "epochs": "epochs", "val": "val_fraction", "device": "device"}
+
+
+def preset_values(name: str) -> dict:
+    """A training preset (engine.train_presets, the table `train --preset` reads) as the form's session-state
+    values; its layers become the network preset whose hidden layers they are, plus the output layer."""
+    p = TRAIN_PRESETS[name]
+    hidden = p["layers"].rsplit(",", 1)[0] if "," in p["layers"] else ""
+    values = {"train_preset": next(label for label, h in PRESETS.items() if h == hidden),
+              "train_batch": str(p["batch_size"])}
+    values.update({f"train_{key}": p[field] for key, field in _PRESET_KEYS.items() if field in p})
+    if "true_w" in p:
+        values["train_true_w"] = ", ".join(f"{w:g}" for w in p["true_w"])
+    if "betas" in p:
+        values["train_beta1"], values["train_beta2"] = p["betas"]
+    return values
+
+
+_FORM_DEFAULTS = {  # session-state keys of the widgets → their default (the moons preset); per dataset below
     "train_n": 1000, "train_noise": 0.1, "train_true_w": "2, -3.4", "train_true_b": 4.2, "train_classes": 3,
-    "train_preset": "two hidden layers, 16 ReLU each", "train_init": "kaiming", "train_backward": "autograd",
-    "train_optimizer": "sgd", "train_impl": "torch", "train_lr": 0.1, "train_momentum": 0.9,
-    "train_nesterov": False, "train_beta1": 0.9, "train_beta2": 0.999, "train_wd": 0.0, "train_batch": "32",
-    "train_epochs": 30, "train_val": 0.2, "train_device": "auto", "train_name": "",
-}
-DATASET_DEFAULTS = {  # what differs from _FORM_DEFAULTS; applied whenever the dataset changes
-    "regression": {"train_noise": 0.01, "train_preset": "no hidden layer (linear model)", "train_lr": 0.03,
-                   "train_momentum": 0.0, "train_batch": "10", "train_epochs": 3},
-    "csv": {"train_epochs": 20},
-    "mnist": {"train_preset": "MNIST: 128 ReLU, 64 ReLU", "train_lr": 0.05, "train_batch": "64",
-              "train_epochs": 5, "train_val": 0.1},
-}
+    **preset_values("moons"), "train_name": ""}
+DATASET_DEFAULTS = {  # applied whenever the dataset changes; a preset's dataset gets the whole preset
+    **{TRAIN_PRESETS[name]["dataset"]: preset_values(name) for name in TRAIN_PRESETS}, "csv": {"train_epochs": 20}}
 STANDARDIZE_WHY = ("Unscaled features with very different ranges stretch the loss surface into a long narrow "
                    "valley: a learning rate small enough for the steep direction crawls along the flat one.")
 PREVIEW_POINTS = 1500
@@ -118,6 +131,21 @@ def _save_upload(content: bytes, name: str) -> str:
     if not path.exists():
         path.write_bytes(content)
     return str(path)
+
+
+def preset_buttons() -> None:
+    """One button per training preset: it picks the preset's dataset and fills in the whole form (the same
+    settings `python -m engine train --preset NAME` runs)."""
+    def apply(name: str) -> None:
+        ss = st.session_state
+        ss["train_dataset"] = TRAIN_PRESETS[name]["dataset"]
+        _dataset_changed()
+
+    cols = st.columns(len(TRAIN_PRESETS) + 1, vertical_alignment="center")
+    cols[0].markdown("**Presets**")
+    for col, name in zip(cols[1:], TRAIN_PRESETS, strict=True):
+        col.button(name, key=f"train_preset_btn_{name}", on_click=apply, args=(name,), width="stretch",
+                   help=f"{describe(name)}. {PRESET_NOTES.get(name, '')}".strip())
 
 
 def defaults_for(dataset: str) -> dict:
@@ -207,6 +235,8 @@ def _mnist_inputs() -> DataChoice:
                "10 classes. The first run reads and caches it (a few seconds).")
     if not folder.strip() and offline_source() is None:
         st.info(NO_OFFLINE_MNIST)
+    if PRESET_NOTES.get("mnist"):
+        st.caption(f"**The MNIST preset:** {PRESET_NOTES['mnist']}")
     return DataChoice({"dataset": "mnist", "mnist_dir": folder.strip() or None}, 10, "classification")
 
 
