@@ -61,6 +61,8 @@ class _Run:
         n = len(self.x)
         self.batch = n if cfg.batch_size == "full" else min(int(cfg.batch_size), n)
         self.n_batches = math.ceil(n / self.batch)
+        self.schedule = (torch.optim.lr_scheduler.CosineAnnealingLR(self.opt, T_max=cfg.epochs * self.n_batches)
+                         if cfg.lr_schedule == "cosine" else None)  # stepped after every optimizer step
         # the batch order has its own generator: runs that differ only in optimizer see the same batches
         self.order = torch.Generator().manual_seed(cfg.seed + 1)
         self.step, self.start = 0, time.perf_counter()
@@ -116,6 +118,8 @@ def _epoch(run: _Run, epoch: int, stop) -> Iterator[Event]:
         loss.backward()
         pre = health.pre_step_stats(model, zs, _outputs(model, zs)) if record else None
         opt.step()
+        if run.schedule is not None:
+            run.schedule.step()
         run.losses.append(loss.detach())  # train_loss: each batch's loss before its own step
         if run.classify:
             run.hits.append(predictions(out.detach()) == yb)

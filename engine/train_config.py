@@ -11,6 +11,7 @@ from engine.spec import INITS, MAX_LAYERS, MAX_UNITS, LayerSpec, SpecError, pars
 
 OPTIMIZER_NAMES = ("sgd", "adagrad", "rmsprop", "adam", "adamw")
 TRAIN_LOSSES = ("mse", "cross_entropy", "bce")
+LR_SCHEDULES = ("constant", "cosine")
 MAX_EPOCHS = 10_000
 MAX_BATCH_SIZE = 1_000_000
 
@@ -50,6 +51,9 @@ class TrainConfig:
     # schedule
     batch_size: int | str = 32  # rows per step, or "full" for batch gradient descent
     epochs: int = 10
+    # constant η, or cosine: η_t = η·(1 + cos(π t/T))/2 after step t of all T = epochs · batches per epoch
+    # steps (torch.optim.lr_scheduler.CosineAnnealingLR, stepped every batch): large steps early, small at the end
+    lr_schedule: str = "constant"
     seed: int = 0  # init, split and batch order all derive from it (not from the optimizer)
     device: str = "auto"
     stats_every: int = 50  # steps between per-layer health records
@@ -114,6 +118,8 @@ def _problems(c: TrainConfig) -> list[str]:
         found.append(f"impl must be torch or manual, got {c.impl!r}")
     if c.backward not in ("autograd", "manual"):
         found.append(f"backward must be autograd or manual, got {c.backward!r}")
+    if c.lr_schedule not in LR_SCHEDULES:
+        found.append(f"unknown lr schedule {c.lr_schedule!r}; use one of {', '.join(LR_SCHEDULES)}")
     if c.device not in DEVICE_CHOICES:
         found.append(f"unknown device {c.device!r}; use one of {', '.join(DEVICE_CHOICES)}")
     if not (isinstance(c.lr, (int, float)) and math.isfinite(c.lr) and 0 < c.lr <= 100):

@@ -69,6 +69,7 @@ OPTIMIZERS = {
     "rmsprop": dict(optimizer="rmsprop", lr=0.005, momentum=0.5),
     "adagrad": dict(optimizer="adagrad", lr=0.05, weight_decay=1e-3),
     "adamw": dict(optimizer="adamw", lr=0.01, weight_decay=0.05),
+    "sgd_cosine": dict(optimizer="sgd", lr=0.05, momentum=0.9, lr_schedule="cosine"),  # the scheduler sets lr
 }
 
 
@@ -88,11 +89,12 @@ def test_manual_optimizer_and_manual_backward_follow_the_torch_trajectory(opt, i
 
 # ---------------------------------------------------------------- an independent plain PyTorch loop
 
-@pytest.mark.parametrize("dataset,layers,loss", [("moons", "10:relu,2:identity", "cross_entropy"),
-                                                 ("regression", "4:tanh,1:identity", "mse")])
-def test_a_plain_pytorch_loop_reproduces_train_and_val_loss(dataset, layers, loss):
+@pytest.mark.parametrize("dataset,layers,loss,schedule", [
+    ("moons", "10:relu,2:identity", "cross_entropy", "constant"), ("regression", "4:tanh,1:identity", "mse", "constant"),
+    ("moons", "10:relu,2:identity", "cross_entropy", "cosine"), ("regression", "4:tanh,1:identity", "mse", "cosine")])
+def test_a_plain_pytorch_loop_reproduces_train_and_val_loss(dataset, layers, loss, schedule):
     cfg = TrainConfig(dataset=dataset, n_samples=150, noise=0.2, layers=layers, loss=loss, optimizer="sgd", lr=0.05,
-                      momentum=0.9, batch_size=32, epochs=3, val_fraction=0.2, seed=11)
+                      momentum=0.9, batch_size=32, epochs=3, val_fraction=0.2, seed=11, lr_schedule=schedule)
     data = load_data(cfg)
     got = of(events(cfg, data=data), "epoch")
 
@@ -106,6 +108,8 @@ def test_a_plain_pytorch_loop_reproduces_train_and_val_loss(dataset, layers, los
         modules += [layer, acts[spec.activation]()] if spec.activation != "identity" else [layer]
     net = nn.Sequential(*modules)
     opt = torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9)
+    # cosine: torch's own scheduler over every step of the run, T = epochs · ⌈120 train rows / 32⌉ = 12
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=12) if schedule == "cosine" else None
     lossf = nn.CrossEntropyLoss() if loss == "cross_entropy" else nn.MSELoss()
     order = torch.Generator().manual_seed(cfg.seed + 1)
     x, y = data.x_train, data.y_train
@@ -118,6 +122,8 @@ def test_a_plain_pytorch_loop_reproduces_train_and_val_loss(dataset, layers, los
             opt.zero_grad()
             out.backward()
             opt.step()
+            if sched is not None:
+                sched.step()
             batch_losses.append(out.item())
         with torch.no_grad():
             val = lossf(net(data.x_val), data.y_val).item()
