@@ -36,6 +36,7 @@ def add_parser(sub) -> None:
     p.add_argument("--nesterov", action="store_true", help="Nesterov momentum (sgd with --momentum > 0)")
     p.add_argument("--val-fraction", type=float, default=0.2, help="rows held out for validation (0: none)")
     p.add_argument("--epochs", type=int, default=5)
+    p.add_argument("--lr-schedules", default="constant", help="comma-separated: constant, cosine")
     p.add_argument("--max-steps", type=int, help="stop each run after this many steps (a quick dry run)")
     p.add_argument("--device", default="auto")
     p.add_argument("--executor", choices=EXECUTORS, default="local",
@@ -51,6 +52,7 @@ def grid_from_args(args: argparse.Namespace) -> dict:
     return {"init": parse_values(args.inits, str, "--inits"),
             "optimizer": parse_values(args.optimizers, str, "--optimizers"),
             "lr": parse_values(args.lrs, float, "--lrs"),
+            "lr_schedule": parse_values(args.lr_schedules, str, "--lr-schedules"),
             "seed": parse_values(args.seeds, int, "--seeds"),
             "batch_size": parse_values(args.batch_sizes, batch_size_value, "--batch-sizes")}
 
@@ -90,5 +92,6 @@ def _line(p: PointResult) -> str:
 
 def _json_point(p: PointResult, cfg) -> dict:
     return {"run_id": p.run_id, "name": p.name, "status": p.status, "message": p.message,
-            "init": cfg.init, "optimizer": cfg.optimizer, "lr": cfg.lr, "seed": cfg.seed, "batch_size": cfg.batch_size,
+            "init": cfg.init, "optimizer": cfg.optimizer, "lr": cfg.lr, "lr_schedule": cfg.lr_schedule,
+            "seed": cfg.seed, "batch_size": cfg.batch_size,
             "summary": p.summary}

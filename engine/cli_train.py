@@ -10,7 +10,7 @@ from engine.data import DATASETS
 from engine.recorder import END_KINDS, record
 from engine.runs import RunStore
 from engine.train import train
-from engine.train_config import ConfigError, TrainConfig
+from engine.train_config import LR_SCHEDULES, ConfigError, TrainConfig
 from engine.train_presets import TRAIN_PRESETS, describe, preset_config
 
 
@@ -57,11 +57,13 @@ def add_parser(sub) -> None:
     p.add_argument("--backward", choices=("autograd", "manual"))
     p.add_argument("--lr", type=float, help="required unless --preset")
     p.add_argument("--momentum", type=float)
-    p.add_argument("--nesterov", action="store_true")
+    p.add_argument("--nesterov", action=argparse.BooleanOptionalAction)
     p.add_argument("--weight-decay", type=float)
     p.add_argument("--betas", type=_floats)
     p.add_argument("--batch-size", type=_batch)
     p.add_argument("--epochs", type=int)
+    p.add_argument("--lr-schedule", choices=LR_SCHEDULES,
+                   help="constant (plain default), or cosine: η·(1 + cos(π t/T))/2 over all T steps")
     p.add_argument("--val-fraction", type=float)
     p.add_argument("--seed", type=int)
     p.add_argument("--device")
@@ -78,7 +80,8 @@ def add_parser(sub) -> None:
 
 _CONFIG_ARGS = ("dataset", "n_samples", "noise", "n_classes", "true_w", "true_b", "csv_path", "target", "standardize",
                 "mnist_dir", "layers", "loss", "init", "optimizer", "impl", "backward", "lr", "momentum", "nesterov",
-                "weight_decay", "betas", "batch_size", "epochs", "val_fraction", "seed", "device", "max_steps", "name")
+                "weight_decay", "betas", "batch_size", "epochs", "lr_schedule", "val_fraction", "seed", "device",
+                "max_steps", "name")
 
 
 PLAIN_DEFAULTS = {"n_samples": 1000, "noise": 0.1, "true_w": (2.0, -3.4), "true_b": 4.2, "loss": "cross_entropy",

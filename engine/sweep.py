@@ -109,7 +109,7 @@ def batch_size_value(text: str) -> int | str:
 def _label(key: str, value) -> str:
     if key == "optimizer":
         return str(value)
-    short = {"batch_size": "bs", "weight_decay": "wd", "momentum": "mom"}.get(key, key)
+    short = {"batch_size": "bs", "weight_decay": "wd", "momentum": "mom", "lr_schedule": "sched"}.get(key, key)
     return f"{short}={value:g}" if isinstance(value, float) else f"{short}={value}"
 
 

@@ -50,6 +50,7 @@ def test_bad_arguments_exit_2_with_one_line(tmp_path, capsys, extra, message):
 def test_inits_nesterov_and_val_fraction_reach_every_run(tmp_path, capsys):
     # choosing the MNIST preset sweeps init too, with Nesterov momentum and the preset's validation split
     args = [*ARGS, "--inits", "kaiming,torch", "--lrs", "0.05", "--momentum", "0.9", "--nesterov",
+            "--lr-schedules", "cosine",
             "--val-fraction", "0.25", "--store", str(tmp_path / "r.sqlite"), "--json"]
     assert main(args) == 0
     out = json.loads(capsys.readouterr().out)
@@ -57,3 +58,11 @@ def test_inits_nesterov_and_val_fraction_reach_every_run(tmp_path, capsys):
     assert [r["name"] for r in out["runs"]] == ["init=kaiming", "init=torch"]
     configs = RunStore(tmp_path / "r.sqlite").runs(sweep_id=out["sweep_id"])
     assert set(configs["config.nesterov"]) == {True} and set(configs["config.val_fraction"]) == {0.25}
+    assert set(configs["config.lr_schedule"]) == {"cosine"}
+
+
+def test_lr_schedules_are_a_grid_axis(tmp_path, capsys):
+    assert main([*ARGS, "--lr-schedules", "constant,cosine", "--store", str(tmp_path / "r.sqlite"), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert [(r["lr_schedule"], r["name"]) for r in out["runs"]] == [("constant", "sched=constant"),
+                                                                    ("cosine", "sched=cosine")]

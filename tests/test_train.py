@@ -90,8 +90,9 @@ def test_manual_optimizer_and_manual_backward_follow_the_torch_trajectory(opt, i
 # ---------------------------------------------------------------- an independent plain PyTorch loop
 
 @pytest.mark.parametrize("dataset,layers,loss,schedule", [
-    ("moons", "10:relu,2:identity", "cross_entropy", "constant"), ("regression", "4:tanh,1:identity", "mse", "constant"),
-    ("moons", "10:relu,2:identity", "cross_entropy", "cosine"), ("regression", "4:tanh,1:identity", "mse", "cosine")])
+    ("moons", "10:relu,2:identity", "cross_entropy", "constant"), ("moons", "10:relu,2:identity", "cross_entropy",
+                                                                   "cosine"),
+    ("regression", "4:tanh,1:identity", "mse", "constant"), ("regression", "4:tanh,1:identity", "mse", "cosine")])
 def test_a_plain_pytorch_loop_reproduces_train_and_val_loss(dataset, layers, loss, schedule):
     cfg = TrainConfig(dataset=dataset, n_samples=150, noise=0.2, layers=layers, loss=loss, optimizer="sgd", lr=0.05,
                       momentum=0.9, batch_size=32, epochs=3, val_fraction=0.2, seed=11, lr_schedule=schedule)

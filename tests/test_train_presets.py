@@ -35,6 +35,10 @@ def test_given_flags_override_the_preset_and_only_those():
         preset["momentum"], preset["batch_size"], preset["val_fraction"], preset["init"])
     assert cli_config("--preset", "regression", "--momentum", "0.5").momentum == 0.5
     assert cli_config("--preset", "mnist", "--init", "torch").init == "torch"
+    assert cli_config("--preset", "mnist", "--lr-schedule", "cosine").lr_schedule == "cosine"
+    assert cli_config("--preset", "mnist", "--lr-schedule", "constant").lr_schedule == "constant"
+    assert cli_config("--preset", "mnist", "--nesterov").nesterov is True
+    assert cli_config("--preset", "mnist", "--no-nesterov").nesterov is False
 
 
 def test_without_a_preset_the_plain_defaults_stay():
