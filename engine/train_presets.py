@@ -14,15 +14,15 @@ TRAIN_PRESETS: dict[str, dict] = {
     # the page's opening form: a small ReLU network on two interleaving half circles
     "moons": {"dataset": "moons", "n_samples": 1000, "noise": 0.1, "layers": "16:relu,16:relu,2:identity",
               "loss": "cross_entropy", "init": "kaiming", **_SGD, "lr": 0.1, "momentum": 0.9, "nesterov": False,
-              "batch_size": 32, "epochs": 30, "val_fraction": 0.2},
+              "batch_size": 32, "epochs": 30, "lr_schedule": "constant", "val_fraction": 0.2},
     # the linear-regression tutorial: y = X (2, −3.4) + 4.2 + N(0, 0.01²), SGD lr 0.03, batch 10, 3 epochs
     "regression": {"dataset": "regression", "n_samples": 1000, "noise": 0.01, "true_w": (2.0, -3.4), "true_b": 4.2,
                    "layers": "1:identity", "loss": "mse", "init": "kaiming", **_SGD, "lr": 0.03, "momentum": 0.0,
-                   "nesterov": False, "batch_size": 10, "epochs": 3, "val_fraction": 0.2},
+                   "nesterov": False, "batch_size": 10, "epochs": 3, "lr_schedule": "constant", "val_fraction": 0.2},
     # 784-128-64-10 ReLU on real MNIST; see the README's "Choosing the MNIST preset with a sweep"
     "mnist": {"dataset": "mnist", "layers": "128:relu,64:relu,10:identity", "loss": "cross_entropy",
               "init": "kaiming", **_SGD, "lr": 0.05, "momentum": 0.9, "nesterov": False, "batch_size": 64,
-              "epochs": 5, "val_fraction": 0.1},
+              "epochs": 5, "lr_schedule": "constant", "val_fraction": 0.1},
 }
 
 
@@ -38,6 +38,7 @@ def describe(name: str) -> str:
     p = TRAIN_PRESETS[name]
     opt = f"{p['optimizer']} lr {p['lr']:g}" + (f" momentum {p['momentum']:g}" if p["momentum"] else "")
     opt += " nesterov" if p["nesterov"] else ""
+    opt += f", {p['lr_schedule']} schedule" if p["lr_schedule"] != "constant" else ""
     return (f"{p['dataset']}, {p['layers']}, {p['loss']}, init {p['init']}, {opt}, batch {p['batch_size']}, "
             f"{p['epochs']} epochs, val {p['val_fraction']:g}")
 

@@ -156,10 +156,12 @@ def test_form_helpers_parse_and_build_a_config():
         "layers": " 8:relu,2:identity ", "loss": "cross_entropy", "init": "xavier", "backward": "manual",
         "optimizer": "adam", "impl": "manual", "lr": 0.01, "momentum": 0.0, "nesterov": False, "wd": 0.0,
         "beta1": 0.8, "beta2": 0.99, "batch": "full", "epochs": 4, "val": 0.1, "seed": 7, "device": "cpu",
+        "schedule": "cosine",
         "name": ""}.items()}
     cfg = F.build_config({"dataset": "xor", "n_samples": 50, "noise": 0.0, "n_classes": None}, values)
     assert (cfg.layers, cfg.betas, cfg.batch_size, cfg.seed, cfg.name) == ("8:relu,2:identity", (0.8, 0.99),
                                                                            "full", 7, None)
+    assert cfg.lr_schedule == "cosine"
     assert isinstance(pd.DataFrame([cfg.to_dict()]), pd.DataFrame)
 
 

@@ -15,7 +15,7 @@ from engine.device import DEVICE_CHOICES
 from engine.mnist import offline_source
 from engine.paths import data_dir
 from engine.spec import INITS
-from engine.train_config import OPTIMIZER_NAMES, TRAIN_LOSSES, ConfigError, TrainConfig
+from engine.train_config import LR_SCHEDULES, OPTIMIZER_NAMES, TRAIN_LOSSES, ConfigError, TrainConfig
 from engine.train_presets import PRESET_NOTES, TRAIN_PRESETS, describe
 from ui.text import NAME_CHARS, TEXT_CHARS, plain_markdown
 
@@ -42,7 +42,7 @@ PRESETS = {  # hidden layers; the output layer is added to match the dataset
 _PRESET_KEYS = {  # form key train_… → TrainConfig field
     "n": "n_samples", "noise": "noise", "true_b": "true_b", "init": "init", "backward": "backward",
     "optimizer": "optimizer", "impl": "impl", "lr": "lr", "momentum": "momentum", "nesterov": "nesterov",
-    "wd": "weight_decay", "epochs": "epochs", "val": "val_fraction", "device": "device"}
+    "wd": "weight_decay", "epochs": "epochs", "val": "val_fraction", "device": "device", "schedule": "lr_schedule"}
 
 
 def preset_values(name: str) -> dict:
@@ -331,6 +331,9 @@ def _schedule_inputs(col) -> None:
     a.text_input("Batch size (rows or 'full')", key="train_batch",
                  help="'full' = batch gradient descent, one step per epoch; 1 = plain SGD.")
     b.number_input("Epochs", 1, 10_000, step=1, key="train_epochs")
+    col.selectbox("Learning-rate schedule", LR_SCHEDULES, key="train_schedule",
+                  help="constant: η every step. cosine: η_t = η·(1 + cos(π t/T))/2 over all T steps of the run "
+                       "(torch's CosineAnnealingLR): big steps early, small ones at the end to settle.")
     a, b = col.columns(2)
     a.number_input("Validation fraction", 0.0, 0.5, step=0.05, key="train_val")
     b.number_input("Seed", 0, 2**31 - 1, step=1, key="train_seed",
@@ -349,6 +352,7 @@ def build_config(settings: dict, values) -> TrainConfig:
         nesterov=bool(values["train_nesterov"]), weight_decay=float(values["train_wd"]),
         betas=(float(values["train_beta1"]), float(values["train_beta2"])),
         batch_size=parse_batch(values["train_batch"]), epochs=int(values["train_epochs"]),
+        lr_schedule=values["train_schedule"],
         val_fraction=float(values["train_val"]), seed=int(values["train_seed"]), device=values["train_device"],
         name=values["train_name"].strip() or None)
     return cfg.check()
