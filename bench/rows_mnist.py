@@ -1,6 +1,7 @@
 """Rows 1, 2, 7 and 9a: the trainer on MNIST (CPU) against the plain loop and the DataLoader loop."""
 from __future__ import annotations
 
+import statistics
 from pathlib import Path
 
 from bench import Context, Result
@@ -8,16 +9,18 @@ from bench.baselines import dataloader_epoch, plain_epoch
 from bench.timing import interleaved, noise, num_threads
 from engine import recorder
 from engine.runs import RunStore
-from engine.train import train
+from engine.train import load_data, train
 from engine.train_config import TrainConfig
+from engine.train_presets import preset_config
 
 SIZES = [784, 128, 64, 10]
 QUICK_STEPS = 30  # --quick: this many steps stand in for an epoch
+ACCURACY_SEEDS = (0, 1, 2, 3, 4)
 
 ROWS = {
     "1": "MNIST epoch, 784-128-64-10, batch 64, SGD momentum: trainer (metrics + store) vs plain loop",
     "2": "MNIST epoch, same: trainer vs DataLoader(TensorDataset, shuffle=True) loop",
-    "7": "MNIST test accuracy after 5 epochs, row-1 config",
+    "7": "MNIST test accuracy after 5 epochs, the MNIST preset, worst of seeds 0–4",
     "9a": "threads: MNIST epoch (trainer), 1 thread vs 2 threads",
 }
 
@@ -74,12 +77,22 @@ def epoch_rows(ctx: Context) -> list[Result]:
 
 
 def accuracy_row(ctx: Context) -> list[Result]:
+    """Row 7: the Train page's MNIST preset (`train --preset mnist`), 5 epochs, once per seed; ours = the
+    worst seed, since a learner pressing Start gets whichever seed the sidebar holds."""
+    accs, walls = {}, {}
+    for seed in ACCURACY_SEEDS:
+        cfg = preset_config("mnist", seed=seed, device="cpu", max_steps=QUICK_STEPS if ctx.quick else None)
+        info = trainer_run(cfg, load_data(cfg), store_for(ctx))  # the validation split depends on the seed
+        accs[seed], walls[seed] = 100 * info["test_accuracy"], info["wall"]
+    ordered = sorted(accs.values())
+    low, mid, high = ordered[0], statistics.median(ordered), ordered[-1]
+    spread = f"min / median / max over seeds 0–4: {low:.2f} / {mid:.2f} / {high:.2f} %"
     if ctx.quick:
-        return [Result("7", ROWS["7"], unit="%", target="≥ 97.5 %", note="skipped (--quick)")]
-    info = trainer_run(row1_config(epochs=5), ctx.mnist(), store_for(ctx))
-    acc = 100 * info["test_accuracy"]
-    return [Result("7", ROWS["7"], acc, None, "%", "≥ 97.5 %", acc >= 97.5, "",
-                   f"official 10 000-image test set; 5 epochs took {info['wall']:.1f} s", info)]
+        return [Result("7", ROWS["7"], low, None, "%", "min ≥ 97.5 %", None, "",
+                       f"--quick: {QUICK_STEPS} steps per seed, not a measurement; {spread}", {"per_seed": accs})]
+    return [Result("7", ROWS["7"], low, None, "%", "min ≥ 97.5 %", low >= 97.5, "",
+                   f"{spread}; official 10 000-image test set; 5 epochs took {statistics.median(walls.values()):.1f} s "
+                   "(median)", {"per_seed": accs, "wall": walls})]
 
 
 def threads_row(ctx: Context) -> list[Result]:
