@@ -53,3 +53,15 @@ def test_brushed_runs():
 
 def test_outside_streamlit_there_is_no_component_to_draw():
     assert hiplot_selection(build_experiment(_runs()), key="k") is None
+
+
+def test_init_schedule_and_nesterov_get_an_axis_when_they_vary():
+    runs = _runs().assign(**{"config.init": ["kaiming", "torch", "torch"],
+                             "config.lr_schedule": ["constant", "cosine", "cosine"],
+                             "config.nesterov": [False, True, False]})
+    exp = build_experiment(runs)
+    exp.validate()
+    assert {k: exp.datapoints[1].values[k] for k in ("init", "lr_schedule", "nesterov")} == {
+        "init": "torch", "lr_schedule": "cosine", "nesterov": True}
+    constant = build_experiment(runs.assign(**{"config.init": "kaiming"}))
+    assert "init" not in set().union(*(dp.values for dp in constant.datapoints))

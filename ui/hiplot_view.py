@@ -17,8 +17,10 @@ import streamlit.runtime
 from ui.text import TEXT_CHARS, safe_text
 
 # (runs() column, HiPlot column): shown when they vary across the runs (optimizer and lr always)
-HYPER_COLUMNS = [("config.optimizer", "optimizer"), ("config.lr", "lr"), ("config.momentum", "momentum"),
-                 ("config.weight_decay", "weight_decay"), ("config.batch_size", "batch_size"),
+HYPER_COLUMNS = [("config.init", "init"), ("config.optimizer", "optimizer"), ("config.lr", "lr"),
+                 ("config.lr_schedule", "lr_schedule"), ("config.momentum", "momentum"),
+                 ("config.nesterov", "nesterov"), ("config.weight_decay", "weight_decay"),
+                 ("config.batch_size", "batch_size"),
                  ("config.seed", "seed"), ("config.epochs", "epochs"), ("config.layers", "network"),
                  ("config.dataset", "dataset"), ("config.n_samples", "n_samples")]
 METRIC_COLUMNS = [("summary.final_train_loss", "train_loss"), ("summary.final_val_loss", "val_loss"),
