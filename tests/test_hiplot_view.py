@@ -65,3 +65,9 @@ def test_init_schedule_and_nesterov_get_an_axis_when_they_vary():
         "init": "torch", "lr_schedule": "cosine", "nesterov": True}
     constant = build_experiment(runs.assign(**{"config.init": "kaiming"}))
     assert "init" not in set().union(*(dp.values for dp in constant.datapoints))
+
+
+def test_a_run_stored_before_lr_schedule_existed_shows_constant():
+    runs = _runs().assign(**{"config.lr_schedule": [None, "cosine", math.nan]})
+    exp = build_experiment(runs)
+    assert [dp.values["lr_schedule"] for dp in exp.datapoints] == ["constant", "cosine", "constant"]

@@ -26,6 +26,7 @@ HYPER_COLUMNS = [("config.init", "init"), ("config.optimizer", "optimizer"), ("c
 METRIC_COLUMNS = [("summary.final_train_loss", "train_loss"), ("summary.final_val_loss", "val_loss"),
                   ("summary.final_val_accuracy", "val_accuracy"), ("summary.test_accuracy", "test_accuracy")]
 ALWAYS = ("optimizer", "lr")
+OLD_RUN_DEFAULTS = {"config.lr_schedule": "constant"}  # runs stored before the field existed trained this way
 
 
 def run_label(name: str, run_id: str) -> str:
@@ -37,6 +38,7 @@ def run_label(name: str, run_id: str) -> str:
 def build_experiment(runs: pd.DataFrame, colors: dict[str, str] | None = None) -> hip.Experiment:
     """One datapoint per run (uid = run_id): the hyperparameters that vary, then the final metrics.
     lr is on a log axis; lines are coloured by run with the page's run colours."""
+    runs = runs.assign(**{c: runs[c].fillna(v) for c, v in OLD_RUN_DEFAULTS.items() if c in runs})
     columns = _columns(runs)
     exp = hip.Experiment()
     for row in runs.to_dict("records"):
