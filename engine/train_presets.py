@@ -19,10 +19,11 @@ TRAIN_PRESETS: dict[str, dict] = {
     "regression": {"dataset": "regression", "n_samples": 1000, "noise": 0.01, "true_w": (2.0, -3.4), "true_b": 4.2,
                    "layers": "1:identity", "loss": "mse", "init": "kaiming", **_SGD, "lr": 0.03, "momentum": 0.0,
                    "nesterov": False, "batch_size": 10, "epochs": 3, "lr_schedule": "constant", "val_fraction": 0.2},
-    # 784-128-64-10 ReLU on real MNIST; see the README's "Choosing the MNIST preset with a sweep"
+    # 784-128-64-10 ReLU on real MNIST; init, lr and schedule chosen with a sweep (PRESET_NOTES, the README's
+    # "Choosing the MNIST preset with a sweep")
     "mnist": {"dataset": "mnist", "layers": "128:relu,64:relu,10:identity", "loss": "cross_entropy",
-              "init": "kaiming", **_SGD, "lr": 0.05, "momentum": 0.9, "nesterov": False, "batch_size": 64,
-              "epochs": 5, "lr_schedule": "constant", "val_fraction": 0.1},
+              "init": "torch", **_SGD, "lr": 0.1, "momentum": 0.9, "nesterov": False, "batch_size": 64,
+              "epochs": 5, "lr_schedule": "cosine", "val_fraction": 0.1},
 }
 
 
@@ -44,5 +45,8 @@ def describe(name: str) -> str:
 
 
 PRESET_NOTES = {  # why a preset's settings are what they are, with the numbers (the page shows it as help)
-    "mnist": "",
+    "mnist": ("init torch, lr 0.1 with a cosine schedule: 97.86–98.21 % test accuracy after 5 epochs over seeds "
+              "0–4 (median 98.03 %), where the tutorials' kaiming, constant lr 0.05 gave 96.98–97.58 % (a sweep of "
+              "init × lr 0.05/0.1 × constant/cosine, SGD momentum 0.9, batch 64; see the README). The tutorials' "
+              "setting is one click away: init kaiming, lr 0.05, schedule constant."),
 }
