@@ -204,3 +204,6 @@ def test_preset_button_submits_what_the_cli_preset_runs(monkeypatch, name):
     _submit(at)
     cli = config_from_args(build_parser().parse_args(["train", "--preset", name]))
     assert len(submitted) == 1 and submitted[0].to_dict() == cli.to_dict()
+    if name == "mnist":  # why the preset differs from the tutorials' setting, with the sweep's numbers
+        from engine.train_presets import PRESET_NOTES
+        assert any(PRESET_NOTES["mnist"] in c.value for c in at.caption)
