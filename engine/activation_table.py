@@ -1,4 +1,4 @@
-"""Activations sampled on a grid: the hand-written φ and φ' of engine.functional against torch's.
+"""Activations sampled on a grid: the hand-written φ and φ' of engine.core.ops against torch's.
 
 The torch reference is torch's own function (torch.relu, F.leaky_relu, torch.sigmoid, torch.tanh) and
 its derivative comes from autograd, so the comparison checks our formulas against independent code.
@@ -6,25 +6,15 @@ Regions where the gradient dies (φ' = 0) or nearly dies (|φ'| < threshold) are
 """
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
-from engine.functional import ACTIVATIONS, LEAKY_SLOPE, softmax
+from engine.core.ops import ACTIVATIONS, LEAKY_SLOPE, SATURATION, softmax
 
 Z_RANGE = (-6.0, 6.0)
 N_POINTS = 1201  # step 0.01 on [−6, 6]; z = 0 is a grid point
-SATURATION = 0.01  # |φ'(z)| below this (but not 0) counts as saturated: the gradient all but vanishes
-
-TORCH_REFERENCE: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
-    "identity": lambda z: z * 1.0,  # a new node, so autograd has an op to differentiate
-    "relu": torch.relu,
-    "leaky_relu": lambda z: F.leaky_relu(z, negative_slope=LEAKY_SLOPE),
-    "sigmoid": torch.sigmoid,
-    "tanh": torch.tanh,
-}
 
 # What each activation's derivative does to the gradient flowing back through it (shown on the page).
 GRADIENT_NOTES: dict[str, str] = {
@@ -75,7 +65,7 @@ def grid(lo: float = Z_RANGE[0], hi: float = Z_RANGE[1], n: int = N_POINTS) -> t
 def torch_value_and_grad(name: str, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """torch's φ(z) and, by autograd, φ'(z): elementwise φ means ∂(Σ φ(z))/∂z_i = φ'(z_i)."""
     leaf = z.detach().clone().requires_grad_(True)
-    out = TORCH_REFERENCE[name](leaf)
+    out = ACTIVATIONS[name].torch(leaf)  # torch's own function (ops' twin)
     (grad,) = torch.autograd.grad(out.sum(), leaf)
     return out.detach(), grad
 
@@ -103,7 +93,7 @@ def gradient_regions(z: torch.Tensor, dphi: torch.Tensor, threshold: float = SAT
 
 
 def activation_curve(name: str, threshold: float = SATURATION, n: int = N_POINTS) -> ActivationCurve:
-    """Sample an elementwise activation of engine.functional and compare it with torch's."""
+    """Sample an elementwise activation of engine.core.ops and compare it with torch's."""
     act = ACTIVATIONS[name]
     if not act.elementwise:
         raise ValueError(f"{name!r} is not elementwise; use softmax_curve for it")

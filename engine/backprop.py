@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from engine import chain_rule
+from engine.core.ops import ACTIVATIONS, LOSSES
 from engine.network import Materialized, materialize
 from engine.numerical import numerical_gradients, numerical_skip_reason
 from engine.spec import NetworkSpec
@@ -75,32 +76,15 @@ def autograd_pass(m: Materialized, activations: list[str], loss: str):
     zs, acts = [], [x]
     for w, b, name in zip(weights, biases, activations, strict=True):
         z = F.linear(acts[-1], w, b)
-        a = torch_activation(name, z)
+        a = ACTIVATIONS[name].torch(z)
         z.retain_grad()
         a.retain_grad()
         zs.append(z)
         acts.append(a)
-    value = torch_loss(loss, acts[-1], m.y)
+    value = LOSSES[loss].torch(acts[-1], m.y)
     value.backward()
     return (value.detach(), [z.detach() for z in zs], [a.detach() for a in acts],
             [z.grad for z in zs], [a.grad for a in acts], [w.grad for w in weights], [b.grad for b in biases])
-
-
-def torch_activation(name: str, z: torch.Tensor) -> torch.Tensor:
-    """φ by torch's own ops (the reference the hand-written ones are checked against)."""
-    return {"identity": lambda t: t * 1, "relu": torch.relu, "leaky_relu": lambda t: F.leaky_relu(t, 0.01),
-            "sigmoid": torch.sigmoid, "tanh": torch.tanh, "softmax": lambda t: torch.softmax(t, dim=1)}[name](z)
-
-
-def torch_loss(name: str, a: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """The loss by torch.nn.functional, mean reductions."""
-    if name == "mse":
-        return F.mse_loss(a, y)
-    if name == "cross_entropy":
-        return F.cross_entropy(a, y)
-    if name == "bce":
-        return F.binary_cross_entropy(a, y)
-    return a.sum()
 
 
 def compare(manual, autograd, numerical, kink, dtype: str, loss_value: float,
@@ -133,7 +117,7 @@ def compare(manual, autograd, numerical, kink, dtype: str, loss_value: float,
 def _output_conditioning(spec: NetworkSpec, a: torch.Tensor) -> torch.Tensor | None:
     """bce's ∂L/∂a = (a − y)/(a(1 − a)B·k): one ulp of a moves it by a factor 1 + ulp/min(a, 1 − a), so two
     correct evaluations near a saturated output differ by far more than ε. None for every other loss."""
-    if spec.loss != "bce":
+    if not LOSSES[spec.loss].unit_interval:
         return None
     return 1.0 / torch.minimum(a, 1 - a).clamp(min=torch.finfo(a.dtype).tiny)
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import torch
 
-from engine.functional import ACTIVATIONS, LOSSES
+from engine.core.ops import ACTIVATIONS, LOSSES, output_delta
 
 
 @dataclass
@@ -37,19 +37,6 @@ def forward(weights, biases, activations: list[str], loss: str, x, y) -> Forward
             zs.append(z)
             acts.append(ACTIVATIONS[name].forward(z))
         return Forward(zs, acts, LOSSES[loss].value(acts[-1], y))
-
-
-def output_delta(loss: str, activation: str, z, a, y) -> tuple[torch.Tensor, torch.Tensor]:
-    """(∂L/∂a_L, δ_L) at the output layer.
-
-    cross_entropy is fused with softmax on logits (a_L = z_L): δ_L = (softmax(z_L) − onehot(y)) / B.
-    bce on a sigmoid output fuses too: ∂L/∂a · σ'(z) = (a − y)/(a(1 − a)) · a(1 − a) = (a − y)/(B·k),
-    which stays finite when a saturates at 0 or 1 (the unfused product would be 0 · ∞).
-    """
-    grad_a = LOSSES[loss].grad(a, y)
-    if loss == "bce" and activation == "sigmoid":
-        return grad_a, (a - y) / a.numel()
-    return grad_a, ACTIVATIONS[activation].backward(z, a, grad_a)
 
 
 def backward(weights, activations: list[str], loss: str, fwd: Forward, y) -> Backward:

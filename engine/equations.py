@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import torch
 
 from engine.backprop import MANUAL_TOL, NUMERICAL_TOL, GradComparison, Trace
-from engine.functional import ACTIVATIONS, LOSSES
+from engine.core.ops import ACTIVATIONS, LOSSES
 from engine.spec import NetworkSpec
 
 MAX_TERMS = 8  # terms written out in the term-by-term example; the rest are summed but shown as "…"

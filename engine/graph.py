@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
-from engine.backprop import torch_activation, torch_loss
+from engine.core.ops import ACTIVATIONS, LOSSES
 from engine.network import materialize
 from engine.spec import NetworkSpec
 
@@ -39,7 +39,7 @@ class AutogradGraph:
 
 def _activation(name: str, z: torch.Tensor) -> torch.Tensor:
     """torch's own φ; identity adds no op so the graph shows only real operations."""
-    return z if name == "identity" else torch_activation(name, z)
+    return z if name == "identity" else ACTIVATIONS[name].torch(z)
 
 
 def _forward(spec: NetworkSpec) -> tuple[torch.Tensor, dict[int, str]]:
@@ -50,7 +50,7 @@ def _forward(spec: NetworkSpec) -> tuple[torch.Tensor, dict[int, str]]:
         w, b = w.clone().requires_grad_(True), b.clone().requires_grad_(True)
         names[id(w)], names[id(b)] = f"W{l}", f"b{l}"
         a = _activation(layer.activation, F.linear(a, w, b))  # (B, n_{l-1}) → (B, n_l)
-    return torch_loss(spec.loss, a, m.y), names
+    return LOSSES[spec.loss].torch(a, m.y), names
 
 
 def autograd_graph(spec: NetworkSpec) -> AutogradGraph:

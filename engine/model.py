@@ -6,18 +6,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from engine.core.ops import ACTIVATIONS, LOSSES
 from engine.data import Dataset
 from engine.layers import ManualLinear
 from engine.network import init_bias, init_weight
 from engine.train_config import ConfigError, TrainConfig
-
-_ACTIVATION_MODULES = {
-    "identity": nn.Identity,
-    "relu": nn.ReLU,
-    "leaky_relu": lambda: nn.LeakyReLU(0.01),
-    "sigmoid": nn.Sigmoid,
-    "tanh": nn.Tanh,
-}
 
 
 class MLP(nn.Module):
@@ -27,8 +20,8 @@ class MLP(nn.Module):
         super().__init__()
         linear = ManualLinear if manual_backward else nn.Linear
         self.linears = nn.ModuleList(linear(sizes[i], sizes[i + 1]) for i in range(len(sizes) - 1))
-        self.acts = nn.ModuleList(_ACTIVATION_MODULES[a]() for a in activations)
         self.activation_names = list(activations)
+        self.acts = [ACTIVATIONS[a].torch for a in activations]  # torch twins from the operations table
 
     def forward(self, x: torch.Tensor, record: bool = False):
         zs = []
@@ -94,7 +87,7 @@ def targets(cfg: TrainConfig, data: Dataset, y: torch.Tensor) -> torch.Tensor:
 
 
 def loss_fn(name: str):
-    return {"mse": F.mse_loss, "cross_entropy": F.cross_entropy, "bce": F.binary_cross_entropy}[name]
+    return LOSSES[name].torch
 
 
 def predictions(output: torch.Tensor) -> torch.Tensor:

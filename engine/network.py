@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import torch
 
-from engine.functional import LOSSES
+from engine.core.ops import LOSSES
 from engine.spec import NetworkSpec
 
 

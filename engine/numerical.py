@@ -21,6 +21,8 @@ from __future__ import annotations
 
 import torch
 
+from engine.core.ops import ACTIVATIONS, LOSSES
+
 H = 1e-6
 MAX_NUMERICAL_PARAMETERS = 20_000  # above this the trace reports numerical = null with this reason
 MAX_WORK = 200_000_000  # perturbations × batch × Σ widths: bounds time and memory (~1 s on 2 cores)
@@ -45,18 +47,18 @@ class _Tail:
         for j in range(l, len(self.w) + 1):
             if j > l:
                 z = torch.addmm(self.b[j - 1], z, self.w[j - 1].T)
-            if self.acts[j - 1] in ("relu", "leaky_relu"):
+            if ACTIVATIONS[self.acts[j - 1]].kink:
                 # a sign change between the base point and θ ± h means the segment touches the kink at 0
                 crossed |= (torch.sign(z) != self.net.signs[j - 1][self.rows]).any(dim=1)
-            if j == len(self.w) and self.loss == "bce" and self.acts[j - 1] == "sigmoid":
-                return _bce_from_logits(z, self.y), crossed
-            z = _activate(self.acts[j - 1], z)
-        return _row_loss(self.loss, z, self.y), crossed
+            if j == len(self.w) and self.loss.rows_from_logits and self.acts[j - 1] == self.loss.output:
+                return self.loss.rows_from_logits(z, self.y), crossed
+            z = ACTIVATIONS[self.acts[j - 1]].torch(z)
+        return self.loss.rows(z, self.y), crossed
 
     def loss_from_a(self, l: int, a: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """a: (R, n_l) perturbed rows of a_l (l from 0). Same returns as loss_from_z."""
         if l == len(self.w):
-            return _row_loss(self.loss, a, self.y), torch.zeros(a.shape[0], dtype=torch.bool)
+            return self.loss.rows(a, self.y), torch.zeros(a.shape[0], dtype=torch.bool)
         return self.loss_from_z(l + 1, torch.addmm(self.b[l], a, self.w[l].T))
 
 
@@ -64,50 +66,13 @@ class _Net:
     """The float64 network and its base point, shared by every block."""
 
     def __init__(self, weights, biases, activations, loss, zs, y):
-        self.w, self.b, self.acts, self.loss, self.y = weights, biases, activations, loss, y
-        self.signs = [torch.sign(z) if act in ("relu", "leaky_relu") else None
+        self.w, self.b, self.acts, self.loss, self.y = weights, biases, activations, LOSSES[loss], y
+        self.signs = [torch.sign(z) if ACTIVATIONS[act].kink else None
                       for z, act in zip(zs, activations, strict=True)]
         sizes = [weights[0].shape[1]] + [w.shape[0] for w in weights]
         self.widest = [max(sizes[l:]) for l in range(len(sizes))]  # widest row of a block starting at z_l / a_l
         batch, k = zs[-1].shape
-        # L = scale · Σ_r ℓ_r (mean reductions as torch.nn)
-        self.scale = {"mse": 1.0 / (batch * k), "cross_entropy": 1.0 / batch, "bce": 1.0 / (batch * k)}.get(loss, 1.0)
-
-
-def _activate(name: str, z: torch.Tensor) -> torch.Tensor:
-    if name == "relu":
-        return torch.relu(z)
-    if name == "leaky_relu":
-        return torch.nn.functional.leaky_relu(z, 0.01)
-    if name == "sigmoid":
-        return torch.sigmoid(z)
-    if name == "tanh":
-        return torch.tanh(z)
-    if name == "softmax":
-        return torch.softmax(z, dim=-1)
-    return z
-
-
-def _row_loss(name: str, a: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """ℓ_r of each row: a (R, k) → (R,), before the 1/B or 1/(B·k) of the mean reduction."""
-    if name == "mse":
-        return ((a - y) ** 2).sum(dim=1)
-    if name == "cross_entropy":
-        return torch.logsumexp(a, dim=1) - a.gather(1, y.view(-1, 1)).squeeze(1)  # −log softmax(a)_y
-    if name == "bce":
-        la, l1 = torch.clamp(torch.log(a), min=-100), torch.clamp(torch.log(1 - a), min=-100)
-        return -(y * la + (1 - y) * l1).sum(dim=1)
-    return a.sum(dim=1)
-
-
-def _bce_from_logits(z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """ℓ_r of bce on σ(z), from the logits: −log σ(z) = softplus(−z), −log(1 − σ(z)) = softplus(z).
-
-    Computing log(1 − a) from a = σ(z) ≈ 1 loses ~ε/(1 − a) relative precision, which the difference
-    quotient divides by h; the logit form is exact to ε. Clamped at 100 as nn.BCELoss clamps log at −100.
-    """
-    sp = torch.nn.functional.softplus
-    return (y * torch.clamp(sp(-z), max=100) + (1 - y) * torch.clamp(sp(z), max=100)).sum(dim=1)
+        self.scale = self.loss.scale(batch, k)  # L = scale · Σ_r ℓ_r (mean reductions as torch.nn)
 
 
 def _in_blocks(net: _Net, l: int, n: int, build, from_a: bool) -> tuple[torch.Tensor, torch.Tensor]:
@@ -131,7 +96,7 @@ def _differences(net: _Net, l: int, base: torch.Tensor, from_a: bool, rows, cols
     when from_a) with column cols[k] moved by ±shift[k]. ± go in one block, chunked to CHUNK_ELEMENTS."""
     diff, kink = torch.zeros(len(rows), dtype=torch.float64), torch.zeros(len(rows), dtype=torch.bool)
     live = slice(None)
-    if not from_a and net.acts[l - 1] == "relu":
+    if not from_a and ACTIVATIONS[net.acts[l - 1]].can_die:
         # a ReLU input that stays below 0 at θ ± h gives a = 0 both times: the row is unchanged downstream,
         # so ℓ(+) − ℓ(−) = 0 exactly and no kink is crossed; only the other perturbations are evaluated
         at = base[rows, cols]
@@ -190,7 +155,7 @@ def _output_steps(net: _Net, a: torch.Tensor) -> tuple[torch.Tensor, torch.Tenso
     edge the float64 quotient is no longer reliable to 1e-6: those elements are reported like kinks.
     """
     h = torch.full_like(a, H)
-    if net.loss != "bce":
+    if not net.loss.unit_interval:
         return h, torch.zeros_like(a, dtype=torch.bool)
     d = torch.minimum(a, 1 - a)
     return torch.minimum(h, 1e-3 * d).clamp(min=1e-300), d < 1e-4

@@ -240,6 +240,10 @@ class AdamW(Adam):
 OPTIMIZERS: dict[str, type[Optimizer]] = {
     "sgd": SGD, "adagrad": Adagrad, "rmsprop": RMSprop, "adam": Adam, "adamw": AdamW,
 }
+TRAIN_OPTIMIZERS = tuple(OPTIMIZERS)  # training: torch.optim's classes, momentum/nesterov are settings of sgd
+# The Optimizers page and the Inspector's steps: update rules by name, "momentum" and "nesterov" being
+# SGD with μ = 0.9 (make_optimizer's defaults).
+LESSON_OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam")
 
 # For st.latex. g_t = ∇_θ L(θ_{t-1}) + λθ_{t-1} in every rule except AdamW's.
 UPDATE_RULES: dict[str, str] = {

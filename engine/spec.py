@@ -8,7 +8,7 @@ import json
 import math
 from dataclasses import asdict, dataclass, field
 
-from engine.functional import ACTIVATIONS, LOSSES
+from engine.core.ops import ACTIVATIONS, LOSSES
 
 INITS = ("kaiming", "xavier", "normal", "zeros", "torch")
 DTYPES = ("float32", "float64")
@@ -41,7 +41,7 @@ class SpecError(ValueError):
 @dataclass
 class LayerSpec:
     units: int  # output width of this layer
-    activation: str = "relu"  # one of functional.ACTIVATIONS
+    activation: str = "relu"  # one of core.ops.ACTIVATIONS
     weight: list | None = None  # explicit W, shape (units, fan_in); drawn from the seed when None
     bias: list | None = None  # explicit b, shape (units,)
 
@@ -50,7 +50,7 @@ class LayerSpec:
 class NetworkSpec:
     input_size: int  # width of x
     layers: list[LayerSpec]  # layer 1 … L
-    loss: str = "mse"  # one of functional.LOSSES
+    loss: str = "mse"  # one of core.ops.LOSSES
     init: str = "kaiming"  # kaiming = N(0, 2/fan_in); xavier = U(±√(6/(fan_in+fan_out))); normal = N(0, 1);
     # torch = nn.Linear's default U(±1/√fan_in) for W and b
     seed: int = 0  # draws every parameter, x and y that is not given explicitly

@@ -1,7 +1,7 @@
 """The validation rules for a NetworkSpec: each returns messages that say what is wrong and what to do."""
 from __future__ import annotations
 
-from engine.functional import ACTIVATIONS, LOSSES
+from engine.core.ops import ACTIVATIONS, LOSSES, output_layer_problems
 from engine.spec import (
     DTYPES,
     INITS,
@@ -69,17 +69,7 @@ def _layers(spec: NetworkSpec) -> list[str]:
 
 def _loss_vs_output(spec: NetworkSpec) -> list[str]:
     out = spec.layers[-1]
-    if spec.loss == "cross_entropy":
-        found = []
-        if out.activation != "identity":
-            found.append("cross_entropy takes logits and applies softmax itself (fused): "
-                         f"make the last layer 'identity', not {out.activation!r}")
-        if isinstance(out.units, int) and out.units < 2:
-            found.append("cross_entropy needs at least 2 output units (one per class)")
-        return found
-    if spec.loss == "bce" and out.activation != "sigmoid":
-        return [f"bce works on probabilities: make the last layer 'sigmoid', not {out.activation!r}"]
-    return []
+    return output_layer_problems(spec.loss, out.activation, out.units)
 
 
 def _matrix_problem(value, rows: int, cols: int, what: str) -> str | None:

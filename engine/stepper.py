@@ -12,10 +12,9 @@ import torch
 
 from engine import chain_rule
 from engine.network import materialize, with_parameters
-from engine.optim import make_optimizer
+from engine.optim import LESSON_OPTIMIZERS, make_optimizer
 from engine.spec import NetworkSpec
 
-STEP_OPTIMIZERS = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam")
 MAX_STEPS = 1000
 MAX_LR = 100.0
 
@@ -42,8 +41,8 @@ class StepResult:
 def check_step_request(optimizer: str, lr: float, steps: int) -> list[str]:
     """Problems with a step request, each saying what to change; [] when fine."""
     found = []
-    if optimizer not in STEP_OPTIMIZERS:
-        found.append(f"unknown optimizer {optimizer!r}; use one of {', '.join(STEP_OPTIMIZERS)}")
+    if optimizer not in LESSON_OPTIMIZERS:
+        found.append(f"unknown optimizer {optimizer!r}; use one of {', '.join(LESSON_OPTIMIZERS)}")
     if not isinstance(lr, (int, float)) or not math.isfinite(lr) or not 0 < lr <= MAX_LR:
         found.append(f"learning rate must be a number in (0, {MAX_LR:g}], got {lr!r}")
     if isinstance(steps, bool) or not isinstance(steps, int) or not 1 <= steps <= MAX_STEPS:

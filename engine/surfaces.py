@@ -136,15 +136,13 @@ class Surface:
     x_range: tuple[float, float]
     y_range: tuple[float, float]
     start: tuple[float, float]  # default start point
-    lrs: dict[str, float]  # default learning rate per optimizer (keys of OPTIMIZER_NAMES)
+    lrs: dict[str, float]  # default learning rate per optimizer (keys of LESSON_OPTIMIZERS)
     minima: tuple[tuple[float, float], ...] = ()  # global minima, f = 0 there
     log_levels: bool = False  # contour levels on log10(f): the range spans many decades
     note: str = ""
     hyper: dict[str, dict] = field(default_factory=dict)  # extra optimizer settings beyond lr
 
 
-# The six optimizers drawn; "momentum" and "nesterov" are SGD with μ = 0.9 (make_optimizer's defaults).
-OPTIMIZER_NAMES = ("sgd", "momentum", "nesterov", "adagrad", "rmsprop", "adam")
 
 SURFACES: dict[str, Surface] = {s.name: s for s in (
     Surface("quadratic", "Ill-conditioned quadratic", _quadratic, _quadratic_grad,

@@ -4,13 +4,13 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field
 
+from engine.core.ops import ACTIVATIONS, TRAIN_LOSSES, output_layer_problems
 from engine.data import DATASETS, DataError, check_dataset_args
 from engine.device import DEVICE_CHOICES
-from engine.functional import ACTIVATIONS
+from engine.optim import TRAIN_OPTIMIZERS
 from engine.spec import INITS, MAX_LAYERS, MAX_UNITS, LayerSpec, SpecError, parse_layers
 
-OPTIMIZER_NAMES = ("sgd", "adagrad", "rmsprop", "adam", "adamw")
-TRAIN_LOSSES = ("mse", "cross_entropy", "bce")
+OPTIMIZER_NAMES = TRAIN_OPTIMIZERS  # the name the pages import
 LR_SCHEDULES = ("constant", "cosine")
 MAX_EPOCHS = 10_000
 MAX_BATCH_SIZE = 1_000_000
@@ -159,11 +159,9 @@ def _layer_problems(c: TrainConfig) -> list[str]:
             found.append(f"layer {i}: unknown activation {layer.activation!r}; use one of {', '.join(ACTIVATIONS)}")
         elif layer.activation == "softmax":
             found.append(f"layer {i}: softmax is not offered for training; cross_entropy applies it to the logits")
-    if layers and c.loss == "cross_entropy" and layers[-1].activation != "identity":
-        found.append("cross_entropy takes logits: make the last layer 'identity'")
+    if layers and c.loss in TRAIN_LOSSES:
+        found += output_layer_problems(c.loss, layers[-1].activation)
     if layers and c.dataset == "mnist" and c.loss != "bce" and layers[-1].units != 10:
         found.append(f"MNIST has 10 classes: make the last layer 10 units, not {layers[-1].units} "
                      "(e.g. --layers 128:relu,10:identity)")
-    if layers and c.loss == "bce" and layers[-1].activation != "sigmoid":
-        found.append("bce works on probabilities: make the last layer 'sigmoid'")
     return found

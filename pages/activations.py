@@ -4,7 +4,7 @@ from __future__ import annotations
 import streamlit as st
 
 from engine import activation_table as A
-from engine.functional import ACTIVATIONS
+from engine.core.ops import ACTIVATIONS
 from ui import activation_plots as P
 from ui.bootstrap import ensure_navigation
 
@@ -64,7 +64,7 @@ st.title("Activations and their derivatives")
 st.markdown(
     "Backprop multiplies the upstream gradient by φ'(z) at every unit: δ = ∂L/∂a ⊙ φ'(z). Where φ' is 0 the "
     "gradient stops; where it is tiny it all but vanishes. Each tab draws the hand-written φ and φ' from "
-    "`engine.functional` (solid) over torch's own function and its autograd derivative (dotted), on "
+    "`engine.core.ops` (solid) over torch's own function and its autograd derivative (dotted), on "
     f"{A.N_POINTS} points of z ∈ [−6, 6] in float64."
 )
 threshold = st.select_slider("Shade as saturated where |φ'(z)| <", THRESHOLDS, value=A.SATURATION, key="threshold")

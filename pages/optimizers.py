@@ -4,7 +4,7 @@ from __future__ import annotations
 import streamlit as st
 
 from engine import surfaces as S
-from engine.optim import UPDATE_RULES
+from engine.optim import LESSON_OPTIMIZERS, UPDATE_RULES
 from ui import optimizer_plots as P
 from ui.bootstrap import ensure_navigation
 
@@ -85,7 +85,7 @@ def _surface_controls() -> tuple[S.Surface, tuple[float, float], int, list[str]]
     x0 = c2.number_input("Start x", *surface.x_range, surface.start[0], 0.1, key=f"x0_{name}")
     y0 = c3.number_input("Start y", *surface.y_range, surface.start[1], 0.1, key=f"y0_{name}")
     steps = c4.number_input("Steps", 10, 2000, 500, 10, key="steps_2d")
-    chosen = st.multiselect("Optimizers", list(S.OPTIMIZER_NAMES), default=list(S.OPTIMIZER_NAMES),
+    chosen = st.multiselect("Optimizers", list(LESSON_OPTIMIZERS), default=list(LESSON_OPTIMIZERS),
                             format_func=lambda n: P.LABELS[n], key="optimizers")
     return surface, (float(x0), float(y0)), int(steps), chosen
 

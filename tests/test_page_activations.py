@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from streamlit.testing.v1 import AppTest
 
 from engine import activation_table as A
-from engine.functional import ACTIVATIONS
+from engine.core.ops import ACTIVATIONS
 
 PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "activations.py")
 TABS = ["identity", "relu", "leaky_relu", "sigmoid", "tanh", "softmax"]

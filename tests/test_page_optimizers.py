@@ -7,6 +7,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from engine import surfaces as S
+from engine.optim import LESSON_OPTIMIZERS
 
 PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "optimizers.py")
 K = 28 / 3  # J'' for x = y = [1, 2, 3], by hand
@@ -31,7 +32,7 @@ def _table(app: AppTest):
 def test_default_view_draws_plotly_charts_and_no_warning(at):
     assert len(at.get("plotly_chart")) == 4  # 1-D curve + cost per step, 2-D contour + loss per step
     assert [w.value for w in at.warning] == []
-    assert len(at.latex) >= 3 + len(S.OPTIMIZER_NAMES)  # J/J', the closed form, f, one rule per optimizer
+    assert len(at.latex) >= 3 + len(LESSON_OPTIMIZERS)  # J/J', the closed form, f, one rule per optimizer
 
 
 def test_final_theta_equals_the_closed_form_for_the_defaults(at):
@@ -70,7 +71,7 @@ def test_each_surface_table_equals_the_engine(at, name):
     assert not at.exception, [e.value for e in at.exception]
     surface = S.SURFACES[name]
     table = _table(at)
-    assert len(table) == len(S.OPTIMIZER_NAMES)
+    assert len(table) == len(LESSON_OPTIMIZERS)
     trajs = S.run_all(surface, surface.lrs, surface.start, 500)
     for row, (opt, traj) in zip(table.itertuples(index=False), trajs.items(), strict=True):
         (x, y), loss, t = traj.at(500)
@@ -86,7 +87,7 @@ def test_step_slider_changes_what_is_shown(at):
     assert not at.exception
     surface = S.SURFACES["quadratic"]
     table = _table(at)
-    assert list(table["step"]) == [10] * len(S.OPTIMIZER_NAMES)
+    assert list(table["step"]) == [10] * len(LESSON_OPTIMIZERS)
     sgd = S.run_optimizer(surface, "sgd", surface.lrs["sgd"], surface.start, 500)
     assert (table["x"][0], table["y"][0]) == sgd.points[10]
     contour = at.get("plotly_chart")[2].proto.spec

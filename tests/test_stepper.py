@@ -3,8 +3,9 @@ import pytest
 import torch
 
 from engine.network import materialize
+from engine.optim import LESSON_OPTIMIZERS
 from engine.presets import preset
-from engine.stepper import STEP_OPTIMIZERS, run_steps
+from engine.stepper import run_steps
 
 
 def test_one_sgd_step_on_line_by_hand():
@@ -54,7 +55,7 @@ def test_five_steps_equal_torch_optim(name, hyper):
     assert r.losses == pytest.approx(losses, rel=1e-10, abs=1e-12)
     for mine, ref in zip(r.weights + r.biases, params, strict=True):
         torch.testing.assert_close(mine, ref, rtol=1e-10, atol=1e-12)
-    assert set(STEP_OPTIMIZERS) >= {name}
+    assert set(LESSON_OPTIMIZERS) >= {name}
 
 
 def test_delta_is_after_minus_before():

@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from engine import surfaces as S
+from engine.optim import LESSON_OPTIMIZERS
 
 K = 28 / 3  # J''(θ) for x = y = [1, 2, 3], by hand: (2/3)(1 + 4 + 9)
 
@@ -157,7 +158,7 @@ def _torch_path(surface: S.Surface, name: str, lr: float, start, steps: int) -> 
 
 
 @pytest.mark.parametrize("surface_name", list(S.SURFACES))
-@pytest.mark.parametrize("opt_name", S.OPTIMIZER_NAMES)
+@pytest.mark.parametrize("opt_name", LESSON_OPTIMIZERS)
 def test_trajectory_equals_torch_optim_loop(surface_name, opt_name):
     surface = S.SURFACES[surface_name]
     lr = surface.lrs[opt_name]

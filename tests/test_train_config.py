@@ -39,7 +39,7 @@ def test_the_defaults_and_a_typical_config_are_valid():
     ({"backward": "numerical"}, r"backward must be autograd or manual"),
     ({"device": "tpu"}, r"unknown device 'tpu'"),
     ({"lr_schedule": "step"}, r"unknown lr schedule 'step'; use one of constant, cosine"),
-    ({"layers": "8:relu,2:sigmoid"}, r"cross_entropy takes logits: make the last layer 'identity'"),
+    ({"layers": "8:relu,2:sigmoid"}, r"cross_entropy takes logits.*: make the last layer 'identity'"),
     ({"loss": "bce", "layers": "8:relu,1:identity"}, r"bce works on probabilities: make the last layer 'sigmoid'"),
     ({"batch_size": 0}, r"batch size must be 1–1,000,000 or 'full'"),
     ({"batch_size": "half"}, r"batch size must be"),

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from engine.functional import ACTIVATIONS, LOSSES
+from engine.core.ops import ACTIVATIONS, LOSSES
 from engine.network import materialize
 from engine.presets import PRESETS, preset
 from engine.share import LINK_FRIENDLY_CHARS, decode_spec

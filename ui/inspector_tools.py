@@ -7,10 +7,10 @@ import streamlit as st
 
 from engine.backprop import Trace
 from engine.equations import layer_equations, loss_equation, weight_term_example
-from engine.optim import UPDATE_RULES
+from engine.optim import LESSON_OPTIMIZERS, UPDATE_RULES
 from engine.share import LINK_FRIENDLY_CHARS, encode_spec, export_json, spec_from_upload
 from engine.spec import NetworkSpec, SpecError
-from engine.stepper import MAX_LR, STEP_OPTIMIZERS, run_steps
+from engine.stepper import MAX_LR, run_steps
 from ui.inspector_build import load_spec
 from ui.inspector_views import cached_dot, keep_in_options, keep_in_range
 from ui.matrix import show_values
@@ -75,7 +75,7 @@ def render_step(spec: NetworkSpec) -> None:
     st.caption("One optimizer step moves every W and b against its gradient (the manual chain-rule gradient "
                "from the Backward tab), on the same batch every time.")
     c = st.columns(3)
-    name = c[0].selectbox("Optimizer", list(STEP_OPTIMIZERS), key="insp_opt")
+    name = c[0].selectbox("Optimizer", list(LESSON_OPTIMIZERS), key="insp_opt")
     lr = c[1].number_input("Learning rate η", min_value=1e-6, max_value=MAX_LR, value=0.1, format="%.4g",
                            key="insp_lr")
     steps = int(c[2].number_input("Steps for 'repeat'", 1, UI_MAX_STEPS, value=20, step=1, key="insp_steps"))

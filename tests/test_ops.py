@@ -1,11 +1,11 @@
-"""engine.functional: every activation, loss and hand-written derivative against torch and autograd (float64)."""
+"""engine.core.ops: every activation, loss and hand-written derivative against torch and autograd (float64)."""
 from __future__ import annotations
 
 import pytest
 import torch
 import torch.nn.functional as F
 
-from engine.functional import (
+from engine.core.ops import (
     ACTIVATIONS,
     LEAKY_SLOPE,
     LOSSES,
