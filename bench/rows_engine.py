@@ -85,8 +85,8 @@ def optimizer_rows(ctx: Context) -> list[Result]:
 
 def trace_row(ctx: Context) -> list[Result]:
     spec = trace_spec()
-    m, acts = materialize(spec), [layer.activation for layer in spec.layers]
-    t = interleaved({"trace": lambda: trace(spec), "autograd": lambda: autograd_pass(m, acts, spec.loss)},
+    m = materialize(spec)
+    t = interleaved({"trace": lambda: trace(spec), "autograd": lambda: autograd_pass(m, spec.loss)},
                     max(ctx.repeats, 3 if ctx.quick else 11))
     ours, base = 1e3 * t["trace"].median, 1e3 * t["autograd"].median
     return [Result("5", ROWS["5"], ours, base, "ms", "trace ≤ 100 ms", ours <= 100, noise(t["trace"], t["autograd"]),

@@ -9,10 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import torch
-import torch.nn.functional as F
 
 from engine import chain_rule
-from engine.core.ops import ACTIVATIONS, LOSSES
+from engine.core.layers import Layer
+from engine.core.ops import LOSSES
 from engine.network import Materialized, materialize
 from engine.numerical import numerical_gradients, numerical_skip_reason
 from engine.spec import NetworkSpec
@@ -44,12 +44,20 @@ class GradComparison:
 class LayerTrace:
     index: int  # l, from 1
     activation: str
-    weight: torch.Tensor  # W_l (n_l, n_{l-1})
-    bias: torch.Tensor  # b_l (n_l,)
+    layer: Layer  # its kind, sizes and activation (the layer protocol)
+    params: dict[str, torch.Tensor]  # by torch's names; a linear layer's W_l "weight" (n_l, n_{l-1}), b_l "bias"
     input: torch.Tensor  # a_{l-1} (B, n_{l-1})
     z: torch.Tensor  # (B, n_l)
     a: torch.Tensor  # (B, n_l)
-    grads: dict[str, GradComparison] = field(default_factory=dict)
+    grads: dict[str, GradComparison] = field(default_factory=dict)  # each parameter, then "z", "a", "input"
+
+    @property
+    def weight(self) -> torch.Tensor:
+        return self.params["weight"]
+
+    @property
+    def bias(self) -> torch.Tensor:
+        return self.params["bias"]
 
     @property
     def max_abs_error(self) -> float:
@@ -68,15 +76,15 @@ class Trace:
     numerical_note: str | None  # why finite differences were skipped, or None
 
 
-def autograd_pass(m: Materialized, activations: list[str], loss: str):
-    """PyTorch's own ops and autograd on the same numbers: (loss, zs, acts, grads of z, a, W, b)."""
-    weights = [w.clone().requires_grad_(True) for w in m.weights]
-    biases = [b.clone().requires_grad_(True) for b in m.biases]
+def autograd_pass(m: Materialized, loss: str):
+    """PyTorch's own ops and autograd on the same numbers: (loss, zs, acts, grads of z, grads of a,
+    grads of each layer's parameters as dicts)."""
+    params = [{name: t.clone().requires_grad_(True) for name, t in p.items()} for p in m.params]
     x = m.x.clone().requires_grad_(True)
     zs, acts = [], [x]
-    for w, b, name in zip(weights, biases, activations, strict=True):
-        z = F.linear(acts[-1], w, b)
-        a = ACTIVATIONS[name].torch(z)
+    for layer, p in zip(m.layers, params, strict=True):
+        z = layer.torch_forward(p, acts[-1])
+        a = layer.activation.torch(z)
         z.retain_grad()
         a.retain_grad()
         zs.append(z)
@@ -84,7 +92,7 @@ def autograd_pass(m: Materialized, activations: list[str], loss: str):
     value = LOSSES[loss].torch(acts[-1], m.y)
     value.backward()
     return (value.detach(), [z.detach() for z in zs], [a.detach() for a in acts],
-            [z.grad for z in zs], [a.grad for a in acts], [w.grad for w in weights], [b.grad for b in biases])
+            [z.grad for z in zs], [a.grad for a in acts], [{n: t.grad for n, t in p.items()} for p in params])
 
 
 def compare(manual, autograd, numerical, kink, dtype: str, loss_value: float,
@@ -125,20 +133,19 @@ def _output_conditioning(spec: NetworkSpec, a: torch.Tensor) -> torch.Tensor | N
 def trace(spec: NetworkSpec, *, numerical: bool = True) -> Trace:
     """Run the spec's network once forward and backward, and compare the three gradients per layer."""
     m = materialize(spec)
-    acts = [layer.activation for layer in spec.layers]
-    fwd = chain_rule.forward(m.weights, m.biases, acts, spec.loss, m.x, m.y)
-    bwd = chain_rule.backward(m.weights, acts, spec.loss, fwd, m.y)
-    loss_ag, _, _, gz, ga, gw, gb = autograd_pass(m, acts, spec.loss)
-    note = numerical_skip_reason(spec.sizes, m.x.shape[0]) if numerical else "finite differences not requested"
-    num = _numerical(m, acts, spec.loss) if note is None else None
+    fwd = chain_rule.forward(m.layers, m.params, spec.loss, m.x, m.y)
+    bwd = chain_rule.backward(m.layers, m.params, spec.loss, fwd, m.y)
+    loss_ag, _, _, gz, ga, gp = autograd_pass(m, spec.loss)
+    types = [layer.type for layer in spec.layers]
+    note = numerical_skip_reason(spec.sizes, m.x.shape[0], types) if numerical else "finite differences not requested"
+    num = _numerical(m, spec.loss) if note is None else None
     layers, loss_value = [], fwd.loss.item()
-    for l in range(1, len(spec.layers) + 1):
-        manual = {"weight": bwd.grad_w[l - 1], "bias": bwd.grad_b[l - 1], "z": bwd.delta[l - 1],
-                  "a": bwd.grad_a[l], "input": bwd.grad_a[l - 1]}
-        auto = {"weight": gw[l - 1], "bias": gb[l - 1], "z": gz[l - 1], "a": ga[l], "input": ga[l - 1]}
-        lt = LayerTrace(l, acts[l - 1], m.weights[l - 1], m.biases[l - 1], fwd.activations[l - 1],
+    for l, layer in enumerate(m.layers, start=1):
+        manual = {**bwd.params[l - 1], "z": bwd.delta[l - 1], "a": bwd.grad_a[l], "input": bwd.grad_a[l - 1]}
+        auto = {**gp[l - 1], "z": gz[l - 1], "a": ga[l], "input": ga[l - 1]}
+        lt = LayerTrace(l, layer.activation.name, layer, m.params[l - 1], fwd.activations[l - 1],
                         fwd.zs[l - 1], fwd.activations[l])
-        for name in GRAD_NAMES:
+        for name in manual:
             n_grad, n_kink = num[l - 1][name] if num else (None, None)
             cond = _output_conditioning(spec, fwd.activations[-1]) if (l, name) == (len(spec.layers), "a") else None
             lt.grads[name] = compare(manual[name], auto[name], n_grad, n_kink, spec.dtype, loss_value, cond)
@@ -147,11 +154,10 @@ def trace(spec: NetworkSpec, *, numerical: bool = True) -> Trace:
     return Trace(spec, m.x, m.y, loss_value, loss_ag.item(), layers, agree, note)
 
 
-def _numerical(m: Materialized, acts: list[str], loss: str) -> list[dict]:
+def _numerical(m: Materialized, loss: str) -> list[dict]:
     """Finite differences on float64 copies (a float32 net's numbers are exact in float64)."""
     d = torch.float64
-    w = [t.to(d) for t in m.weights]
-    b = [t.to(d) for t in m.biases]
+    params = [{name: t.to(d) for name, t in p.items()} for p in m.params]
     y = m.y if m.y.dtype == torch.int64 else m.y.to(d)
-    fwd = chain_rule.forward(w, b, acts, loss, m.x.to(d), y)
-    return numerical_gradients(w, b, acts, loss, m.x.to(d), y, fwd.zs, fwd.activations)
+    fwd = chain_rule.forward(m.layers, params, loss, m.x.to(d), y)
+    return numerical_gradients(m.layers, params, loss, m.x.to(d), y, fwd.zs, fwd.activations)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import torch
 
 from engine.backprop import MANUAL_TOL, NUMERICAL_TOL, GradComparison, Trace
-from engine.core.ops import ACTIVATIONS, LOSSES
+from engine.core.ops import LOSSES
 from engine.spec import NetworkSpec
 
 MAX_TERMS = 8  # terms written out in the term-by-term example; the rest are summed but shown as "…"
@@ -57,36 +57,22 @@ def _output_delta(spec: NetworkSpec, B: int) -> Equation:
 
 
 def layer_equations(spec: NetworkSpec, l: int) -> list[Equation]:
-    """The forward and backward equations of layer l (from 1), each with its shapes written out."""
-    n, B, L = spec.sizes, spec.n_rows, len(spec.layers)
-    act = spec.layers[l - 1].activation
-    p, o = n[l - 1], n[l]  # fan-in n_{l-1}, fan-out n_l
-    eqs = [
-        Equation("Pre-activation: every row of the batch times Wᵀ, plus the bias (broadcast over rows)"
-                 + (" — a₀ is the input x" if l == 1 else ""),
-                 rf"z_{{{l}}} = a_{{{l - 1}}} W_{{{l}}}^\top + b_{{{l}}} \quad "
-                 rf"{shape(B, o)} = {shape(B, p)}\,{shape(p, o)} + {shape(o)}"),
-        Equation(f"Activation ({act})", rf"a_{{{l}}} = \phi_{{{l}}}(z_{{{l}}}),\quad {ACTIVATIONS[act].latex}"),
-    ]
+    """The forward and backward equations of layer l (from 1), each with its shapes written out, from the
+    layer's kind (the layer protocol) and the activation it carries."""
+    layers, B = spec.build_layers(), spec.n_rows
+    layer, L = layers[l - 1], len(layers)
+    act, o = layer.activation.name, layer.units
+    eqs = [Equation(c, t) for c, t in layer.latex_forward(B)]
+    eqs.append(Equation(f"Activation ({act})", rf"a_{{{l}}} = \phi_{{{l}}}(z_{{{l}}}),\quad {layer.activation.latex}"))
     if l == L:
         eqs.append(_output_delta(spec, B))
     else:
-        q = n[l + 1]
-        eqs.append(Equation(f"Error at layer {l}: the error of layer {l + 1} sent back through W_{l + 1}, "
-                            f"times φ' ({act})",
-                            rf"\delta_{{{l}}} = (\delta_{{{l + 1}}} W_{{{l + 1}}}) \odot \phi_{{{l}}}'(z_{{{l}}})"
+        above = layers[l]
+        q = above.units
+        eqs.append(Equation(f"Error at layer {l}: the error of layer {l + 1} sent back through it, times φ' ({act})",
+                            rf"\delta_{{{l}}} = ({above.latex_grad_input()}) \odot \phi_{{{l}}}'(z_{{{l}}})"
                             rf" \quad {shape(B, o)} = ({shape(B, q)}\,{shape(q, o)}) \odot {shape(B, o)}"))
-    eqs += [
-        Equation("Weight gradient: errors times the inputs that fed them, summed over the batch",
-                 rf"{_d('L', f'W_{{{l}}}')} = \delta_{{{l}}}^\top a_{{{l - 1}}} \quad "
-                 rf"{shape(o, p)} = {shape(o, B)}\,{shape(B, p)}"),
-        Equation("Bias gradient: the errors summed over the batch rows",
-                 rf"{_d('L', f'b_{{{l}}}')} = \sum_{{r}} \delta_{{{l}}}[r,:] \quad "
-                 rf"{shape(o)} = \textstyle\sum_{{rows}} {shape(B, o)}"),
-        Equation("Gradient passed down to the layer below" if l > 1 else "Gradient with respect to the input x",
-                 rf"{_d('L', f'a_{{{l - 1}}}')} = \delta_{{{l}}} W_{{{l}}} \quad "
-                 rf"{shape(B, p)} = {shape(B, o)}\,{shape(o, p)}"),
-    ]
+    eqs += [Equation(c, t) for c, t in layer.latex_backward(B)]
     return eqs
 
 

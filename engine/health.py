@@ -4,7 +4,9 @@ Thresholds (documented in the UI):
 - vanishing: ‖∂L/∂W_l‖_F < VANISHING (the layer has all but stopped learning);
 - exploding: ‖∂L/∂W_l‖_F > EXPLODING, or update ratio ‖ΔW_l‖/‖W_l‖ > UPDATE_TOO_LARGE
   (a healthy ratio is around 1e-3, the rule of thumb from CS231n);
-- dead: a ReLU unit whose z ≤ 0 for every row of the batch passes no gradient at all.
+- dead: a ReLU unit whose z ≤ 0 for every row of the batch passes no gradient at all (leaky ReLUs cannot
+  die: their slope below 0 is LEAKY_SLOPE, not 0);
+- saturated: a sigmoid/tanh output where φ'(z) < SATURATION (engine.core.ops holds both rules).
 """
 from __future__ import annotations
 
@@ -15,36 +17,30 @@ EXPLODING = 1e3
 UPDATE_TOO_LARGE = 1e-1
 DEAD_TOO_MANY = 0.5  # flag a layer when more than half its ReLUs are dead
 HIST_BINS = 30
-STAT_KEYS = ("grad_norm", "weight_norm", "update_ratio", "dead_fraction", "saturated_fraction",
-             "act_mean", "act_std")
 
 
 def pre_step_stats(model, zs: list[torch.Tensor], outputs: list[torch.Tensor]) -> tuple[torch.Tensor, list]:
-    """Stats that need the gradients and activations of this step; (L, 6) device tensor + weight copies."""
+    """Stats that need the gradients and activations of this step; (L, 6) device tensor + weight copies.
+
+    Per layer (through the layer protocol): the kind's health_param (a linear layer's W) gives the gradient
+    and weight norms; its activation's rules from engine.core.ops give the dead and saturated fractions."""
     rows, before = [], []
-    for lin, name, z, a in zip(model.linears, model.activation_names, zs, outputs, strict=True):
-        w, g = lin.weight.detach(), lin.weight.grad
+    for module, z, a in zip(model.linears, zs, outputs, strict=True):
+        kind = module.kind
+        w = getattr(module, kind.health_param).detach()
+        g = getattr(module, kind.health_param).grad
         grad_norm = torch.linalg.vector_norm(g) if g is not None else torch.zeros((), device=w.device)
-        dead = (z <= 0).all(dim=0).float().mean() if name in ("relu", "leaky_relu") else torch.zeros_like(grad_norm)
-        rows.append(torch.stack([grad_norm, torch.linalg.vector_norm(w), dead, _saturated(name, a),
-                                 a.mean(), a.std(unbiased=False)]))
+        rows.append(torch.stack([grad_norm, torch.linalg.vector_norm(w), kind.activation.dead_fraction(z).to(w.dtype),
+                                 kind.activation.saturated_fraction(a).to(w.dtype), a.mean(), a.std(unbiased=False)]))
         before.append(w.clone())
     return torch.stack(rows), before
 
 
-def _saturated(name: str, a: torch.Tensor) -> torch.Tensor:
-    """Fraction of units × rows where a sigmoid/tanh sits on its flat tail (φ' < 0.01)."""
-    if name == "sigmoid":
-        return ((a * (1 - a)) < 0.01).float().mean()
-    if name == "tanh":
-        return ((1 - a * a) < 0.01).float().mean()
-    return torch.zeros((), device=a.device)
-
-
 def layer_stats(model, pre: torch.Tensor, before: list[torch.Tensor], step: int, epoch: int) -> list[dict]:
     """Rows for the store, one per layer (one host sync for all layers)."""
-    ratios = torch.stack([torch.linalg.vector_norm(lin.weight.detach() - w0) / (torch.linalg.vector_norm(w0) + 1e-12)
-                          for lin, w0 in zip(model.linears, before, strict=True)])
+    followed = [getattr(m, m.kind.health_param).detach() for m in model.linears]
+    ratios = torch.stack([torch.linalg.vector_norm(w - w0) / (torch.linalg.vector_norm(w0) + 1e-12)
+                          for w, w0 in zip(followed, before, strict=True)])
     table = torch.cat([pre, ratios[:, None]], dim=1).tolist()
     rows = []
     for i, (gn, wn, dead, sat, mean, std, ratio) in enumerate(table, start=1):
@@ -76,8 +72,9 @@ def flags(row: dict) -> list[str]:
 def histograms(model) -> list[dict]:
     """Weight and gradient histograms per layer: {"layer", "kind", "counts", "edges"}."""
     out = []
-    for i, lin in enumerate(model.linears, start=1):
-        for kind, t in (("weight", lin.weight.detach()), ("grad", lin.weight.grad)):
+    for i, module in enumerate(model.linears, start=1):
+        p = getattr(module, module.kind.health_param)
+        for kind, t in (("weight", p.detach()), ("grad", p.grad)):
             if t is None or not torch.isfinite(t).all():
                 continue
             lo, hi = t.min().item(), t.max().item()

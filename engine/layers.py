@@ -1,46 +1,64 @@
-"""ManualLinear: nn.Linear's math with the backward pass written by hand, usable inside training."""
+"""Layers of the protocol as torch modules, for training: LayerModule (any kind) and ManualLinear.
+
+With manual_backward the module's gradient comes from the kind's hand-written backward (one
+autograd.Function per kind, engine.core.layers.manual_function); otherwise from autograd through the
+kind's torch_forward (nn.functional), exactly what nn.Linear does.
+"""
 from __future__ import annotations
 
 import math
+from functools import cache
 
 import torch
 from torch import nn
 
+from engine.core.layers import Layer, Linear, manual_function
 
-class LinearFunction(torch.autograd.Function):
-    """z = x Wᵀ + b with the three gradients of a linear layer written out."""
-
-    @staticmethod
-    def forward(ctx, x, weight, bias):
-        # x (B, in), weight (out, in), bias (out,) or None → z (B, out)
-        ctx.save_for_backward(x, weight)
-        ctx.has_bias = bias is not None
-        # one fused addmm like nn.Linear: b + x Wᵀ
-        return torch.addmm(bias, x, weight.T) if bias is not None else x @ weight.T
-
-    @staticmethod
-    def backward(ctx, delta):
-        # delta = ∂L/∂z, (B, out)
-        x, weight = ctx.saved_tensors
-        grad_x = grad_w = grad_b = None
-        if ctx.needs_input_grad[0]:
-            grad_x = delta @ weight  # ∂L/∂x = δ W: (B, out)(out, in) → (B, in)
-        if ctx.needs_input_grad[1]:
-            grad_w = delta.T @ x  # ∂L/∂W = δᵀ x: (out, B)(B, in) → (out, in)
-        if ctx.has_bias and ctx.needs_input_grad[2]:
-            grad_b = delta.sum(dim=0)  # ∂L/∂b = Σ_rows δ: (out,)
-        return grad_x, grad_w, grad_b
+function_for = cache(manual_function)  # one autograd.Function class per kind
 
 
-class ManualLinear(nn.Module):
+def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
+    """z = x Wᵀ + b through the linear kind's hand-written backward; x (B, in), weight (out, in)."""
+    kind = Linear(1, weight.shape[1], weight.shape[0], bias=bias is not None)
+    return function_for(Linear).apply(kind, x, weight, *([bias] if bias is not None else []))
+
+
+class LayerModule(nn.Module):
+    """One layer of the protocol as an nn.Module: its parameters under the kind's torch names."""
+
+    def __init__(self, kind: Layer, manual_backward: bool = False, device=None, dtype=None):
+        super().__init__()
+        self.kind = kind
+        for name, shape in kind.param_shapes().items():
+            self.register_parameter(name, nn.Parameter(torch.empty(shape, device=device, dtype=dtype)))
+        self._names = tuple(kind.param_shapes())
+        self._function = function_for(type(kind)) if manual_backward else None
+
+    @property
+    def in_features(self) -> int:
+        return self.kind.fan_in
+
+    @property
+    def out_features(self) -> int:
+        return self.kind.units
+
+    def params(self) -> dict[str, torch.Tensor]:
+        return {name: getattr(self, name) for name in self._names}
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """z (B, units) from x (B, fan_in); the activation is applied by the caller."""
+        if self._function is not None:
+            return self._function.apply(self.kind, x, *(getattr(self, n) for n in self._names))
+        return self.kind.torch_forward(self.params(), x)
+
+
+class ManualLinear(LayerModule):
     """Drop-in for nn.Linear(in_features, out_features, bias): same parameters, same init, hand-written backward."""
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True, device=None, dtype=None):
-        super().__init__()
-        self.in_features, self.out_features = in_features, out_features
-        kw = {"device": device, "dtype": dtype}
-        self.weight = nn.Parameter(torch.empty(out_features, in_features, **kw))
-        self.bias = nn.Parameter(torch.empty(out_features, **kw)) if bias else None
+        super().__init__(Linear(1, in_features, out_features, bias=bias), True, device, dtype)
+        if not bias:
+            self.register_parameter("bias", None)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -52,10 +70,9 @@ class ManualLinear(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.dim() == 2:
-            return LinearFunction.apply(x, self.weight, self.bias)
+            return super().forward(x)
         lead = x.shape[:-1]  # flatten leading dims to rows, as nn.Linear accepts (*, in)
-        z = LinearFunction.apply(x.reshape(-1, self.in_features), self.weight, self.bias)
-        return z.reshape(*lead, self.out_features)
+        return super().forward(x.reshape(-1, self.in_features)).reshape(*lead, self.out_features)
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"

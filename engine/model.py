@@ -1,27 +1,30 @@
-"""The trainable network of a TrainConfig: linear layers (nn.Linear or ManualLinear) and activations,
-initialised from the seed exactly as the Inspector's NetworkSpec would be."""
+"""The trainable network of a TrainConfig: layers of the protocol (autograd through torch_forward, or the
+kind's hand-written backward) and activations, initialised from the seed by the Inspector's schemes."""
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from engine.core.ops import ACTIVATIONS, LOSSES
+from engine.core.layers import build_layers, n_parameters
+from engine.core.ops import LOSSES
 from engine.data import Dataset
-from engine.layers import ManualLinear
-from engine.network import init_bias, init_weight
+from engine.layers import LayerModule
 from engine.train_config import ConfigError, TrainConfig
 
 
 class MLP(nn.Module):
-    """z_l = a_{l-1} W_lᵀ + b_l, a_l = φ_l(z_l). forward(x, record=True) also returns every z_l."""
+    """z_l = layer_l(a_{l-1}), a_l = φ_l(z_l), each layer a LayerModule of its kind (linear today).
+    forward(x, record=True) also returns every z_l."""
 
-    def __init__(self, sizes: list[int], activations: list[str], manual_backward: bool = False):
+    def __init__(self, sizes: list[int], activations: list[str], manual_backward: bool = False,
+                 types: list[str] | None = None):
         super().__init__()
-        linear = ManualLinear if manual_backward else nn.Linear
-        self.linears = nn.ModuleList(linear(sizes[i], sizes[i + 1]) for i in range(len(sizes) - 1))
+        kinds = build_layers(sizes, activations, types)
+        # named `linears` because stored snapshots' state_dict keys are linears.{i}.weight / .bias
+        self.linears = nn.ModuleList(LayerModule(kind, manual_backward) for kind in kinds)
         self.activation_names = list(activations)
-        self.acts = [ACTIVATIONS[a].torch for a in activations]  # torch twins from the operations table
+        self.acts = [kind.activation.torch for kind in kinds]  # torch twins from the operations table
 
     def forward(self, x: torch.Tensor, record: bool = False):
         zs = []
@@ -34,15 +37,17 @@ class MLP(nn.Module):
 
 
 def build_model(cfg: TrainConfig, input_size: int, device: torch.device) -> MLP:
-    """The MLP with weights drawn on the CPU from a generator seeded by cfg.seed (device-independent)."""
+    """The MLP with parameters drawn on the CPU from a generator seeded by cfg.seed (device-independent),
+    by the same schemes and in the same order (W_1, b_1, W_2, …) as the Inspector draws a spec's.
+    The numbers equal a float32 spec's with the same seed and init; a float64 spec draws different ones."""
     layers = cfg.layer_specs
     sizes = [input_size] + [layer.units for layer in layers]
     model = MLP(sizes, [layer.activation for layer in layers], cfg.backward == "manual")
     gen = torch.Generator().manual_seed(cfg.seed)
     with torch.no_grad():
-        for i, lin in enumerate(model.linears):
-            lin.weight.copy_(init_weight(cfg.init, sizes[i + 1], sizes[i], gen, torch.float32))
-            lin.bias.copy_(init_bias(cfg.init, sizes[i + 1], gen, torch.float32, sizes[i]))
+        for module in model.linears:
+            for name, value in module.kind.init_params(cfg.init, gen, torch.float32).items():
+                getattr(module, name).copy_(value)
     return model.to(device)
 
 
@@ -51,8 +56,7 @@ MAX_TRAIN_PARAMETERS = 20_000_000  # a typo like 4096 units × 12 layers (200M) 
 
 def check_fit(cfg: TrainConfig, data: Dataset) -> None:
     """The network must fit the dataset: one output unit per class or regression target, and a sane size."""
-    sizes = [data.input_size] + [layer.units for layer in cfg.layer_specs]
-    n_params = sum(sizes[i] * sizes[i + 1] + sizes[i + 1] for i in range(len(sizes) - 1))
+    n_params = n_parameters([data.input_size] + [layer.units for layer in cfg.layer_specs])
     if n_params > MAX_TRAIN_PARAMETERS:
         raise ConfigError(f"the network has {n_params:,} parameters on {data.name}'s {data.input_size} inputs; "
                           f"the limit is {MAX_TRAIN_PARAMETERS:,}: use fewer or narrower layers")

@@ -8,9 +8,9 @@ import json
 import math
 from dataclasses import asdict, dataclass, field
 
+from engine.core.layers import INITS, Layer, build_layers, n_parameters
 from engine.core.ops import ACTIVATIONS, LOSSES
 
-INITS = ("kaiming", "xavier", "normal", "zeros", "torch")
 DTYPES = ("float32", "float64")
 
 MAX_LAYERS = 12
@@ -44,6 +44,7 @@ class LayerSpec:
     activation: str = "relu"  # one of core.ops.ACTIVATIONS
     weight: list | None = None  # explicit W, shape (units, fan_in); drawn from the seed when None
     bias: list | None = None  # explicit b, shape (units,)
+    type: str = "linear"  # the layer's kind, a key of engine.core.layers.KINDS
 
 
 @dataclass
@@ -63,7 +64,9 @@ class NetworkSpec:
     # ---- JSON round trip ----
     def to_dict(self) -> dict:
         d = asdict(self)
-        d["layers"] = [{k: v for k, v in layer.items() if v is not None} for layer in d["layers"]]
+        # a linear layer is written without "type", exactly as before kinds existed
+        d["layers"] = [{k: v for k, v in layer.items() if v is not None and not (k == "type" and v == "linear")}
+                       for layer in d["layers"]]
         return {k: v for k, v in d.items() if v is not None and not (k == "name" and not v)}
 
     def to_json(self, **kw) -> str:
@@ -85,7 +88,7 @@ class NetworkSpec:
         try:
             spec = cls(**{**d, "layers": [LayerSpec(**item) for item in layers]})
         except TypeError as err:  # a layer with an unknown or missing key
-            raise SpecError([f"bad layer entry: {err}; a layer takes units, activation, weight, bias"]) from None
+            raise SpecError([f"bad layer entry: {err}; a layer takes units, activation, weight, bias, type"]) from None
         spec.check()
         return spec
 
@@ -105,10 +108,14 @@ class NetworkSpec:
         """[n_0, n_1, …, n_L]: input width then each layer's units."""
         return [self.input_size] + [layer.units for layer in self.layers]
 
+    def build_layers(self) -> list[Layer]:
+        """The network's layers through the layer protocol (kind, sizes, activation)."""
+        return build_layers(self.sizes, [layer.activation for layer in self.layers],
+                            [layer.type for layer in self.layers])
+
     @property
     def n_parameters(self) -> int:
-        s = self.sizes
-        return sum(s[i] * s[i + 1] + s[i + 1] for i in range(len(s) - 1))
+        return n_parameters(self.sizes, [layer.type for layer in self.layers])
 
     @property
     def output_size(self) -> int:

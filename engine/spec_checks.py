@@ -1,6 +1,7 @@
 """The validation rules for a NetworkSpec: each returns messages that say what is wrong and what to do."""
 from __future__ import annotations
 
+from engine.core.layers import KINDS
 from engine.core.ops import ACTIVATIONS, LOSSES, output_layer_problems
 from engine.spec import (
     DTYPES,
@@ -55,6 +56,8 @@ def _layers(spec: NetworkSpec) -> list[str]:
     found = []
     last = len(spec.layers)
     for i, layer in enumerate(spec.layers, start=1):
+        if not isinstance(layer.type, str) or layer.type not in KINDS:
+            found.append(f"layer {i}: unknown type {layer.type!r}; use one of {', '.join(KINDS)}")
         if not _int_in(layer.units, 1, MAX_UNITS):
             found.append(f"layer {i} has {layer.units!r} units; use 1–{MAX_UNITS}")
         if not isinstance(layer.activation, str) or layer.activation not in ACTIVATIONS:

@@ -56,31 +56,32 @@ def run_steps(spec: NetworkSpec, optimizer: str = "sgd", lr: float = 0.1, steps:
     if problems:
         raise ValueError("; ".join(problems))
     m = materialize(spec)
-    acts = [layer.activation for layer in spec.layers]
-    ws = [w.clone() for w in m.weights]
-    bs = [b.clone() for b in m.biases]
-    opt = make_optimizer(optimizer, ws + bs, lr=lr)
-    losses = [_loss(ws, bs, acts, spec.loss, m.x, m.y)]
+    layers, params = m.layers, [{name: t.clone() for name, t in p.items()} for p in m.params]
+    flat = [t for p in params for t in p.values()]
+    opt = make_optimizer(optimizer, flat, lr=lr)
+    losses = [_loss(layers, params, spec.loss, m.x, m.y)]
     diverged = False
     for _ in range(steps):
-        saved = [p.clone() for p in ws + bs]
-        fwd = chain_rule.forward(ws, bs, acts, spec.loss, m.x, m.y)
-        bwd = chain_rule.backward(ws, acts, spec.loss, fwd, m.y)
-        for p, g in zip(ws + bs, bwd.grad_w + bwd.grad_b, strict=True):
-            p.grad = g
+        saved = [t.clone() for t in flat]
+        fwd = chain_rule.forward(layers, params, spec.loss, m.x, m.y)
+        bwd = chain_rule.backward(layers, params, spec.loss, fwd, m.y)
+        for p, g in zip(params, bwd.params, strict=True):
+            for name, t in p.items():
+                t.grad = g[name]
         opt.step()
-        loss = _loss(ws, bs, acts, spec.loss, m.x, m.y)
-        if not math.isfinite(loss) or not all(torch.isfinite(p).all() for p in ws + bs):
-            for p, old in zip(ws + bs, saved, strict=True):  # undo: keep the last finite network
-                p.copy_(old)
+        loss = _loss(layers, params, spec.loss, m.x, m.y)
+        if not math.isfinite(loss) or not all(torch.isfinite(t).all() for t in flat):
+            for t, old in zip(flat, saved, strict=True):  # undo: keep the last finite network
+                t.copy_(old)
             diverged = True
             break
         losses.append(loss)
+    ws, bs = [p["weight"] for p in params], [p["bias"] for p in params]
     new_spec = with_parameters(spec, ws, bs, m.x, m.y)
     new_spec.name = ""  # stepped weights: no longer the named preset
     return StepResult(new_spec, ws, bs, [w - w0 for w, w0 in zip(ws, m.weights, strict=True)],
                       [b - b0 for b, b0 in zip(bs, m.biases, strict=True)], losses, diverged)
 
 
-def _loss(ws, bs, acts, loss, x, y) -> float:
-    return chain_rule.forward(ws, bs, acts, loss, x, y).loss.item()
+def _loss(layers, params, loss, x, y) -> float:
+    return chain_rule.forward(layers, params, loss, x, y).loss.item()

@@ -9,6 +9,8 @@ import torch
 from torch import nn
 
 from engine import health
+from engine.core.layers import Linear
+from engine.layers import LayerModule
 from engine.model import build_model
 from engine.train import load_data, train
 from engine.train_config import TrainConfig
@@ -152,7 +154,8 @@ def test_histograms_count_every_weight_and_gradient(init):
 
 
 def test_histograms_skip_missing_or_nonfinite_gradients():
-    lin = nn.Linear(3, 2)
+    lin = LayerModule(Linear(1, 3, 2))
+    nn.init.normal_(lin.weight)
     model = nn.Module()
     model.linears = nn.ModuleList([lin])
     assert [r["kind"] for r in health.histograms(model)] == ["weight"]  # no gradient yet

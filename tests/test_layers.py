@@ -1,11 +1,13 @@
-"""engine.layers.ManualLinear: gradcheck, nn.Linear's init and gradients, leading dims, training."""
+"""engine.layers: the linear kind's hand-written backward as an autograd.Function (gradcheck), ManualLinear
+against nn.Linear (init, gradients, leading dims, training)."""
 from __future__ import annotations
 
 import pytest
 import torch
 from torch import nn
 
-from engine.layers import LinearFunction, ManualLinear
+from engine.core.layers import Linear
+from engine.layers import ManualLinear, function_for, linear
 
 D = torch.float64
 
@@ -22,7 +24,7 @@ def _inputs(seed=0, batch=4, n_in=3, n_out=2):
 def test_gradcheck(with_bias):
     x, w, b = _inputs()
     args = (x.requires_grad_(), w.requires_grad_(), b.requires_grad_() if with_bias else None)
-    assert torch.autograd.gradcheck(LinearFunction.apply, args, eps=1e-6, atol=1e-8)
+    assert torch.autograd.gradcheck(linear, args, eps=1e-6, atol=1e-8)
 
 
 @pytest.mark.parametrize("needs", [(False, True, True), (True, False, True), (True, True, False),
@@ -30,7 +32,7 @@ def test_gradcheck(with_bias):
 def test_gradcheck_with_some_inputs_frozen(needs):
     x, w, b = _inputs(seed=1)
     args = tuple(t.requires_grad_(flag) for t, flag in zip((x, w, b), needs, strict=True))
-    assert torch.autograd.gradcheck(LinearFunction.apply, args, eps=1e-6, atol=1e-8)
+    assert torch.autograd.gradcheck(linear, args, eps=1e-6, atol=1e-8)
 
 
 def test_backward_skips_gradients_nobody_needs():
@@ -43,15 +45,16 @@ def test_backward_skips_gradients_nobody_needs():
         seen["out"] = out
         return out
 
-    original = LinearFunction.backward
-    LinearFunction.backward = staticmethod(spy_backward)
+    function = function_for(Linear)
+    original = function.backward
+    function.backward = staticmethod(spy_backward)
     try:
-        z = LinearFunction.apply(x, w.requires_grad_(), b)
+        z = linear(x, w.requires_grad_(), b)
         z.sum().backward()
     finally:
-        LinearFunction.backward = staticmethod(original)
-    assert seen["needs"] == (False, True, False)
-    grad_x, grad_w, grad_b = seen["out"]
+        function.backward = staticmethod(original)
+    assert seen["needs"] == (False, False, True, False)  # (layer, x, weight, bias)
+    _, grad_x, grad_w, grad_b = seen["out"]
     assert grad_x is None and grad_b is None and grad_w is not None
 
 
@@ -103,7 +106,7 @@ def test_gradients_by_formula():
     x, w, b = _inputs(seed=2, batch=5, n_in=3, n_out=4)
     delta = torch.randn(5, 4, dtype=D, generator=torch.Generator().manual_seed(9))
     xr, wr, br = x.clone().requires_grad_(), w.clone().requires_grad_(), b.clone().requires_grad_()
-    z = LinearFunction.apply(xr, wr, br)
+    z = linear(xr, wr, br)
     torch.testing.assert_close(z, x @ w.T + b, rtol=1e-14, atol=1e-14)
     z.backward(delta)
     torch.testing.assert_close(xr.grad, delta @ w, rtol=1e-14, atol=1e-14)

@@ -22,7 +22,7 @@ def _numerical_for(spec: NetworkSpec):
         as_.append({"identity": lambda t: t, "relu": torch.relu, "tanh": torch.tanh, "sigmoid": torch.sigmoid,
                     "softmax": lambda t: torch.softmax(t, dim=1),
                     "leaky_relu": lambda t: F.leaky_relu(t, 0.01)}[act](zs[-1]))
-    return m, numerical_gradients(m.weights, m.biases, acts, spec.loss, m.x, m.y, zs, as_)
+    return m, numerical_gradients(m.layers, m.params, spec.loss, m.x, m.y, zs, as_)
 
 
 def _autograd(m, acts, loss):

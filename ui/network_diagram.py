@@ -27,10 +27,13 @@ def _node_values(t: Trace, sample: int) -> list[list[float]]:
 
 
 def _edge_values(t: Trace, mode: str) -> list[list[list[float]]]:
-    """W_l or ∂L/∂W_l (manual) for l = 1…L, each (n_l, n_{l-1})."""
-    if mode == "gradient":
-        return [lt.grads["weight"].manual.tolist() for lt in t.layers]
-    return [lt.weight.tolist() for lt in t.layers]
+    """Each layer's edge strengths (n_l, n_{l-1}) from its kind: a linear layer's W_l or ∂L/∂W_l (manual)."""
+    out = []
+    for lt in t.layers:
+        values = {name: g.manual for name, g in lt.grads.items()} if mode == "gradient" else lt.params
+        w = lt.layer.connections(values)
+        out.append(w.tolist() if w is not None else [])
+    return out
 
 
 def _node_trace(l: int, values: list[float], t: Trace, sample: int, size: int) -> go.Scatter:

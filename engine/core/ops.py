@@ -33,6 +33,9 @@ class Activation:
     can_die: bool = False  # φ' = 0 for z ≤ 0: a unit with z ≤ 0 on every row passes no gradient (dead)
     slope_from_a: Fn | None = None  # φ'(z) written with a = φ(z), for the saturation count on outputs
 
+    def __reduce__(self):  # pickled as a reference into the table (its lambdas cannot be pickled)
+        return activation, (self.name,)
+
     def backward(self, z: torch.Tensor, a: torch.Tensor, grad_a: torch.Tensor) -> torch.Tensor:
         """δ = ∂L/∂z from ∂L/∂a, shape (batch, units)."""
         if self.elementwise:
@@ -206,6 +209,9 @@ class Loss:
     fused: Callable | None = None  # δ_L(z, a, y) when the output activation is `output` and they simplify
     rows_from_logits: Callable | None = None  # ℓ_r from z_L, more exact than from a_L (with `output`)
 
+    def __reduce__(self):  # pickled as a reference into the table
+        return loss_by_name, (self.name,)
+
     def scale(self, batch: int, k: int) -> float:
         """L = scale · Σ_r ℓ_r: 1/(B·k), 1/B, or 1 for sum."""
         return {"elements": 1.0 / (batch * k), "rows": 1.0 / batch, "sum": 1.0}[self.reduction]
@@ -236,6 +242,16 @@ LOSSES: dict[str, Loss] = {loss.name: loss for loss in (
          r"L=\sum_{r,i} a_{ri},\quad \frac{\partial L}{\partial a}=1",
          "sum", trainable=False),
 )}
+
+
+
+def activation(name: str) -> Activation:
+    return ACTIVATIONS[name]
+
+
+def loss_by_name(name: str) -> Loss:
+    return LOSSES[name]
+
 
 TRAIN_LOSSES = tuple(name for name, loss in LOSSES.items() if loss.trainable)
 
