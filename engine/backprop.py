@@ -22,9 +22,12 @@ GRAD_NAMES = ("weight", "bias", "z", "a", "input")  # ∂L/∂W_l, ∂L/∂b_l, 
 # manual vs autograd: |Δ| ≤ tol · max(1, max|g|). Both paths do the same float operations in a
 # different order, so they differ by rounding only: ~1e-16 relative in float64, ~1e-7 in float32.
 MANUAL_TOL = {"float64": 1e-10, "float32": 1e-5}
-# numerical vs autograd: finite differences carry O(h²) + O(ε|L|/h) ≈ 1e-10·max(1, |L|) in float64;
-# in float32 the autograd side itself is only good to ~1e-7 relative.
+# numerical vs autograd: |Δ| ≤ tol · max(1, max|g|) + the quotient's rounding error (engine.numerical's
+# noise, ~ε·|L|/h), the latter never more than NUMERICAL_TRUST · max|g|: where rounding is that large the
+# finite differences cannot confirm the gradient, and a wrong one must not pass. In float32 the autograd
+# side itself is only good to ~1e-7 relative.
 NUMERICAL_TOL = {"float64": 1e-6, "float32": 1e-4}
+NUMERICAL_TRUST = 1e-2
 
 
 @dataclass
@@ -38,6 +41,8 @@ class GradComparison:
     numerical_max_abs_error: float | None  # max |numerical − autograd| over kink-free elements
     agree: bool
     tolerance: float  # the manual-vs-autograd bound used
+    numerical_tolerance: float | None = None  # the numerical-vs-autograd bound used (None: skipped)
+    left_out_note: str | None = None  # why elements were left out of the numerical check, in words
 
 
 @dataclass
@@ -96,11 +101,14 @@ def autograd_pass(m: Materialized, loss: str):
 
 
 def compare(manual, autograd, numerical, kink, dtype: str, loss_value: float,
-            conditioning: torch.Tensor | None = None) -> GradComparison:
+            conditioning: torch.Tensor | None = None, *, noise: float = 0.0,
+            unreliable: torch.Tensor | None = None, kink_names: str = "") -> GradComparison:
     """Errors of manual and numerical against autograd, and whether both are within tolerance.
 
     conditioning (same shape, ≥ 1): how much one rounding error of the inputs is amplified in each element;
-    the manual-vs-autograd bound grows by ε·|g|·conditioning there (see _output_conditioning)."""
+    the manual-vs-autograd bound grows by ε·|g|·conditioning there (see _output_conditioning).
+    noise: the finite differences' rounding error bound; unreliable ⊆ kink: elements left out for being near
+    the edge of the loss's domain rather than at a kink; kink_names: the activations with a kink, in words."""
     peak = autograd.abs().max().item() if autograd.numel() else 0.0  # max |autograd|, read once
     scale = max(1.0, peak)
     tol = MANUAL_TOL[dtype] * scale
@@ -113,13 +121,33 @@ def compare(manual, autograd, numerical, kink, dtype: str, loss_value: float,
         agree = bool((diff <= allowed).all())
     else:
         agree = abs_err <= tol
-    num_err = None
+    num_err = num_tol = note = None
     if numerical is not None:
         ok = ~kink
         diff = (numerical - autograd.to(torch.float64)).abs()[ok]
         num_err = diff.max().item() if diff.numel() else 0.0
-        agree = agree and num_err <= NUMERICAL_TOL[dtype] * max(scale, abs(loss_value))
-    return GradComparison(manual, autograd, numerical, kink, abs_err, rel_err, num_err, agree, tol)
+        num_tol = NUMERICAL_TOL[dtype] * scale + min(noise, NUMERICAL_TRUST * peak)
+        agree = agree and num_err <= num_tol
+        note = _left_out_note(kink, unreliable, kink_names, noise, peak)
+    return GradComparison(manual, autograd, numerical, kink, abs_err, rel_err, num_err, agree, tol, num_tol, note)
+
+
+def _left_out_note(kink, unreliable, kink_names: str, noise: float, peak: float) -> str | None:
+    """Why some elements are not compared, or why the comparison cannot confirm the gradient."""
+    notes = []
+    unreliable = unreliable if unreliable is not None else torch.zeros_like(kink)
+    for mask, why in ((kink & ~unreliable, f"nudging θ by ±h pushes some {kink_names} input across its kink at 0, "
+                                           "so the difference quotient is not a derivative there"),
+                      (unreliable, "the output is within 1e-4 of 0 or 1, the edge of the loss's domain, where the "
+                                   "difference quotient is unreliable")):
+        if bool(mask.any()):
+            where = [str(tuple(ix)) if len(ix) > 1 else str(ix[0]) for ix in mask.nonzero().tolist()]
+            more = f" … ({len(where)} in all)" if len(where) > 12 else ""
+            notes.append(f"left out at {', '.join(where[:12])}{more}: {why}.")
+    if noise > NUMERICAL_TRUST * peak:
+        notes.append(f"finite differences cannot confirm this gradient: rounding the loss over h gives errors up to "
+                     f"{noise:.1e}, more than {NUMERICAL_TRUST:.0%} of max|g| = {peak:.1e}.")
+    return " ".join(notes) or None
 
 
 def _output_conditioning(spec: NetworkSpec, a: torch.Tensor) -> torch.Tensor | None:
@@ -140,15 +168,18 @@ def trace(spec: NetworkSpec, *, numerical: bool = True) -> Trace:
     note = numerical_skip_reason(spec.sizes, m.x.shape[0], types) if numerical else "finite differences not requested"
     num = _numerical(m, spec.loss) if note is None else None
     layers, loss_value = [], fwd.loss.item()
+    kink_names = " or ".join(sorted({lay.activation.name for lay in m.layers if lay.activation.kink})) or "activation"
     for l, layer in enumerate(m.layers, start=1):
         manual = {**bwd.params[l - 1], "z": bwd.delta[l - 1], "a": bwd.grad_a[l], "input": bwd.grad_a[l - 1]}
         auto = {**gp[l - 1], "z": gz[l - 1], "a": ga[l], "input": ga[l - 1]}
         lt = LayerTrace(l, layer.activation.name, layer, m.params[l - 1], fwd.activations[l - 1],
                         fwd.zs[l - 1], fwd.activations[l])
         for name in manual:
-            n_grad, n_kink = num[l - 1][name] if num else (None, None)
+            n = num[l - 1][name] if num else None
             cond = _output_conditioning(spec, fwd.activations[-1]) if (l, name) == (len(spec.layers), "a") else None
-            lt.grads[name] = compare(manual[name], auto[name], n_grad, n_kink, spec.dtype, loss_value, cond)
+            lt.grads[name] = compare(manual[name], auto[name], n and n.grad, n and n.left_out, spec.dtype, loss_value,
+                                     cond, noise=n.noise if n else 0.0, unreliable=n and n.unreliable,
+                                     kink_names=kink_names)
         layers.append(lt)
     agree = all(g.agree for lt in layers for g in lt.grads.values())
     return Trace(spec, m.x, m.y, loss_value, loss_ag.item(), layers, agree, note)

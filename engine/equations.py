@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import torch
 
-from engine.backprop import MANUAL_TOL, NUMERICAL_TOL, GradComparison, Trace
+from engine.backprop import GradComparison, Trace
 from engine.core.ops import LOSSES
 from engine.spec import NetworkSpec
 
@@ -32,7 +32,8 @@ class Equation:
 
 
 def loss_equation(spec: NetworkSpec) -> Equation:
-    return Equation(f"Loss ({spec.loss}, mean over the batch as torch.nn does)", LOSSES[spec.loss].latex)
+    loss = LOSSES[spec.loss]
+    return Equation(f"Loss ({spec.loss}, {loss.reduction_caption})", loss.latex)
 
 
 def _output_delta(spec: NetworkSpec, B: int) -> Equation:
@@ -122,9 +123,5 @@ def gradient_differences(g: GradComparison) -> tuple[torch.Tensor, torch.Tensor 
 
 
 def numerical_tolerance(g: GradComparison, dtype: str, loss: float) -> float:
-    """The bound trace() holds |numerical − autograd| to: NUMERICAL_TOL · max(1, max|g|, |L|).
-
-    g.tolerance is MANUAL_TOL · max(1, max|g|), so the scale max(1, max|g|) is read back from it.
-    """
-    scale = g.tolerance / MANUAL_TOL[dtype]
-    return NUMERICAL_TOL[dtype] * max(scale, abs(loss))
+    """The bound trace() held |numerical − autograd| to (see backprop.compare): shown exactly as used."""
+    return g.numerical_tolerance

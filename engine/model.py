@@ -39,7 +39,8 @@ class MLP(nn.Module):
 def build_model(cfg: TrainConfig, input_size: int, device: torch.device) -> MLP:
     """The MLP with parameters drawn on the CPU from a generator seeded by cfg.seed (device-independent),
     by the same schemes and in the same order (W_1, b_1, W_2, …) as the Inspector draws a spec's.
-    The numbers equal a float32 spec's with the same seed and init; a float64 spec draws different ones."""
+    The numbers equal a float32 spec's with the same seed and init; a float64 spec's differ (in precision for
+    normal draws, entirely for uniform ones: xavier, torch)."""
     layers = cfg.layer_specs
     sizes = [input_size] + [layer.units for layer in layers]
     model = MLP(sizes, [layer.activation for layer in layers], cfg.backward == "manual")

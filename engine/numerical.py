@@ -19,6 +19,8 @@ difference quotient is not a derivative: those elements are reported in a `kink`
 """
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
 
 from engine.core.layers import Layer, build_layers, n_parameters
@@ -28,7 +30,17 @@ from engine.core.ops import LOSSES
 H = 1e-6
 MAX_NUMERICAL_PARAMETERS = 20_000  # above this the trace reports numerical = null with this reason
 MAX_WORK = 200_000_000  # perturbations × batch × Σ widths: bounds time and memory (~1 s on 2 cores)
+NOISE_ULPS = 64  # rounding of one row loss ℓ_r through the tail: a few ulps per op, generously counted
 CHUNK_ELEMENTS = 65_536  # elements of one (R, n) block of perturbed rows (512 KB: stays in cache)
+
+
+class Numerical(NamedTuple):
+    """One gradient by finite differences, and what limits it."""
+
+    grad: torch.Tensor
+    left_out: torch.Tensor  # bool: not a derivative (a kink inside [θ − h, θ + h]) or unreliable
+    unreliable: torch.Tensor  # bool, part of left_out: an output within 1e-4 of the edge of the loss's domain
+    noise: float  # the quotient's rounding error bound: NOISE_ULPS·ε·(scale·|ℓ| summed over the rows moved)/h
 
 
 class _Tail:
@@ -78,6 +90,12 @@ class _Net:
         self.widest = [max(sizes[l:]) for l in range(len(sizes))]  # widest row of a block starting at z_l / a_l
         batch, k = zs[-1].shape
         self.scale = self.loss.scale(batch, k)  # L = scale · Σ_r ℓ_r (mean reductions as torch.nn)
+        self.row_noise = torch.zeros(batch, dtype=torch.float64)  # rounding of scale·ℓ_r, set by numerical_gradients
+
+    def noise(self, h: float, rows: str) -> float:
+        """Rounding error bound of (L(θ+h) − L(θ−h))/2h when one row moves ("one") or every row does ("all")."""
+        total = self.row_noise.max() if rows == "one" else self.row_noise.sum()
+        return float(total) / h
 
 
 def _in_blocks(net: _Net, l: int, n: int, build, from_a: bool) -> tuple[torch.Tensor, torch.Tensor]:
@@ -121,12 +139,15 @@ def _differences(net: _Net, l: int, base: torch.Tensor, from_a: bool, rows, cols
 
 
 def numerical_gradients(layers: list[Layer], params: list[dict], loss: str, x, y, zs, as_) -> list[dict]:
-    """Per layer l = 1…L: {each parameter name, "z", "a", "input"} → (finite-difference gradient, kink mask).
+    """Per layer l = 1…L: {each parameter name, "z", "a", "input"} → Numerical (gradient, left-out mask, …).
 
     Every tensor is float64: params[l-1] by torch's names, zs[l-1] = z_l (B, n_l), as_[l] = a_l (as_[0] = x).
     """
     with torch.no_grad():
         net = _Net(layers, params, loss, zs, y)
+        base = (net.loss.rows_from_logits(zs[-1], y) if net.loss.rows_from_logits
+                and layers[-1].activation.name == net.loss.output else net.loss.rows(as_[-1], y))
+        net.row_noise = NOISE_ULPS * torch.finfo(torch.float64).eps * net.scale * base.abs()
         a_grads = [_grad_a(net, l, as_[l]) for l in range(len(layers) + 1)]
         out = []
         for l in range(1, len(layers) + 1):
@@ -141,8 +162,8 @@ def _every_element(rows: int, n: int) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.arange(rows).repeat_interleave(n), torch.arange(n).repeat(rows)
 
 
-def _grad_a(net: _Net, l: int, a: torch.Tensor):
-    """∂L/∂a_l (B, n_l) and its kink mask: a_l[r, i] ± h, then the network from layer l + 1 on."""
+def _grad_a(net: _Net, l: int, a: torch.Tensor) -> Numerical:
+    """∂L/∂a_l (B, n_l): a_l[r, i] ± h, then the network from layer l + 1 on."""
     rows, n = a.shape
     r, c = _every_element(rows, n)
     if l < len(net.layers):
@@ -150,19 +171,22 @@ def _grad_a(net: _Net, l: int, a: torch.Tensor):
     else:
         h, unreliable = _output_steps(net, a.flatten())
     diff, kink = _differences(net, l, a, True, r, c, h)
-    return (diff * net.scale / (2 * h)).view(rows, n), (kink | unreliable).view(rows, n)
+    unreliable = unreliable.view(rows, n)
+    return Numerical((diff * net.scale / (2 * h)).view(rows, n), kink.view(rows, n) | unreliable, unreliable,
+                     net.noise(float(h.min()) if h.numel() else H, "one"))
 
 
-def _grad_z(net: _Net, l: int, z: torch.Tensor):
-    """δ_l = ∂L/∂z_l (B, n_l) and its kink mask: z_l[r, o] ± h."""
+def _grad_z(net: _Net, l: int, z: torch.Tensor) -> Numerical:
+    """δ_l = ∂L/∂z_l (B, n_l): z_l[r, o] ± h."""
     rows, n = z.shape
     r, c = _every_element(rows, n)
     diff, kink = _differences(net, l, z, False, r, c, torch.full((rows * n,), H, dtype=torch.float64))
-    return (diff * net.scale / (2 * H)).view(rows, n), kink.view(rows, n)
+    kink = kink.view(rows, n)
+    return Numerical((diff * net.scale / (2 * H)).view(rows, n), kink, torch.zeros_like(kink), net.noise(H, "one"))
 
 
-def _grad_params(net: _Net, l: int, z: torch.Tensor, a_prev: torch.Tensor) -> dict:
-    """{name: (∂L/∂param, kink)} for layer l's parameters, from the kind's probes of z_l."""
+def _grad_params(net: _Net, l: int, z: torch.Tensor, a_prev: torch.Tensor) -> dict[str, Numerical]:
+    """{name: Numerical} for layer l's parameters, from the kind's probes of z_l."""
     layer, params = net.layers[l - 1], net.params[l - 1]
     out = {}
     for name, probes in layer.param_probes(params, a_prev, z, H).items():
@@ -172,8 +196,9 @@ def _grad_params(net: _Net, l: int, z: torch.Tensor, a_prev: torch.Tensor) -> di
             diff, kink = _dense_differences(net, l, z, probes.rows, probes.vectors)
         n = params[name].numel()
         d = torch.zeros(n, dtype=torch.float64).index_add_(0, probes.target, diff)
-        k = torch.zeros(n, dtype=torch.long).index_add_(0, probes.target, kink.long()) > 0
-        out[name] = ((d * net.scale / (2 * H)).view_as(params[name]), k.view_as(params[name]))
+        k = (torch.zeros(n, dtype=torch.long).index_add_(0, probes.target, kink.long()) > 0).view_as(params[name])
+        out[name] = Numerical((d * net.scale / (2 * H)).view_as(params[name]), k, torch.zeros_like(k),
+                              net.noise(H, "all"))
     return out
 
 

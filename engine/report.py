@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 
 from engine.backprop import GRAD_NAMES, GradComparison, Trace
+from engine.core.ops import LOSSES
 
 GRAD_LABELS = {"weight": "dL/dW", "bias": "dL/db", "z": "delta=dL/dz", "a": "dL/da", "input": "dL/da_prev"}
 
@@ -72,7 +73,8 @@ def _round(v):
 
 def trace_to_text(t: Trace) -> str:
     """A per-layer table: forward values, then each gradient by manual / autograd / numerical."""
-    lines = [f"network {t.spec.sizes}  loss={t.spec.loss} (mean reduction)  dtype={t.spec.dtype}  "
+    reduction = "sum, no mean" if LOSSES[t.spec.loss].reduction == "sum" else "mean reduction"
+    lines = [f"network {t.spec.sizes}  loss={t.spec.loss} ({reduction})  dtype={t.spec.dtype}  "
              f"seed={t.spec.seed}",
              f"loss = {t.loss:.10g}   agree = {t.agree}"]
     if t.numerical_note:

@@ -14,6 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from engine.backprop import GRAD_NAMES, MANUAL_TOL, NUMERICAL_TOL, trace
+from engine.network import materialize
+from engine.presets import preset
 from engine.spec import INITS, LayerSpec, NetworkSpec
 
 HIDDEN = ["identity", "relu", "leaky_relu", "sigmoid", "tanh"]
@@ -85,15 +87,30 @@ def specs(draw, dtype: str = "float64"):
         acts.append("sigmoid")
     else:
         acts.append(draw(st.sampled_from(HIDDEN + ["softmax"])))
+    n_in, batch = draw(st.integers(1, 6)), draw(st.integers(1, 5))
+    layers = [LayerSpec(w, a) for w, a in zip(widths, acts, strict=True)]
+    x = None
+    if draw(st.booleans()):  # explicit numbers hypothesis can shrink: large logits, exact zeros, kinks
+        sizes = [n_in] + widths
+        for l, layer in enumerate(layers, start=1):
+            scale = 10 ** draw(st.floats(-2, 0.5))  # per layer: tiny to large weights
+            layer.weight = [[draw(_entry) * scale for _ in range(sizes[l - 1])] for _ in range(sizes[l])]
+            layer.bias = [draw(_entry) * scale for _ in range(sizes[l])]
+        scale = 10 ** draw(st.floats(-2, 1))
+        x = [[draw(_entry) * scale for _ in range(n_in)] for _ in range(batch)]
     return NetworkSpec(
-        input_size=draw(st.integers(1, 6)),
-        layers=[LayerSpec(w, a) for w, a in zip(widths, acts, strict=True)],
+        input_size=n_in,
+        layers=layers,
         loss=loss,
         init=draw(st.sampled_from(INITS)),
         seed=draw(st.integers(0, 2**31 - 1)),
         dtype=dtype,
-        batch=draw(st.integers(1, 5)),
+        batch=batch,
+        x=x,
     )
+
+
+_entry = st.one_of(st.just(0.0), st.floats(-1, 1, allow_nan=False))  # exact zeros make ReLU inputs sit on the kink
 
 
 def _bce_saturated(t) -> bool:
@@ -176,6 +193,24 @@ def test_manual_equals_autograd_float32_within_documented_tolerance(spec):
             assert lt.grads[name].agree
     if not ill:
         assert t.agree
+
+
+@SETTINGS
+@given(spec=specs(dtype="float32"))
+def test_numerical_agrees_for_float32_networks(spec):
+    """A float32 network's numbers are exact in float64, where the finite differences run: they must agree
+    with float32 autograd to NUMERICAL_TOL["float32"] wherever they are not left out."""
+    t = trace(spec)
+    _, grads, _ = reference(t)
+    if _bce_saturated(t) or _bce_ill_conditioned_float32(t):
+        return
+    for lt, g in zip(t.layers, grads, strict=True):
+        for name in GRAD_NAMES:
+            c = lt.grads[name]
+            assert c.numerical.dtype == torch.float64
+            ok = ~c.kink
+            err = _scaled_err(c.numerical, g[name], ok)
+            assert err <= NUMERICAL_TOL["float32"], f"layer {lt.index} {name}: numerical off by {err:.3g}"
 
 
 def _bce_ill_conditioned_float32(t) -> bool:
@@ -322,14 +357,18 @@ def test_trace_records_forward_values_and_shapes():
     assert [lt.index for lt in t.layers] == [1, 2]
     assert [lt.activation for lt in t.layers] == ["relu", "softmax"]
     assert t.layers[0].input is t.x or torch.equal(t.layers[0].input, t.x)
-    torch.testing.assert_close(t.layers[1].input, t.layers[0].a)
+    m = materialize(spec)  # layer 2's input, computed here rather than read back from layer 1
+    torch.testing.assert_close(t.layers[1].input, torch.relu(m.x @ m.weights[0].T + m.biases[0]), rtol=1e-14,
+                               atol=1e-15)
     torch.testing.assert_close(t.layers[0].a, torch.relu(t.layers[0].z))
     torch.testing.assert_close(t.layers[1].a.sum(dim=1), torch.ones(5, dtype=torch.float64))
     shapes = {"weight": (4, 3), "bias": (4,), "z": (5, 4), "a": (5, 4), "input": (5, 3)}
     for name, shape in shapes.items():
         assert tuple(t.layers[0].grads[name].manual.shape) == shape
-    # layer 2's input gradient is layer 1's output gradient
-    torch.testing.assert_close(t.layers[1].grads["input"].manual, t.layers[0].grads["a"].manual)
+    # layer 2's input gradient, by an independent autograd pass (not read back from layer 1's ∂L/∂a)
+    a1 = torch.relu(m.x @ m.weights[0].T + m.biases[0]).requires_grad_(True)
+    torch.nn.functional.mse_loss(torch.softmax(a1 @ m.weights[1].T + m.biases[1], dim=1), m.y).backward()
+    torch.testing.assert_close(t.layers[1].grads["input"].manual, a1.grad, rtol=1e-10, atol=1e-14)
     assert t.loss == pytest.approx(t.loss_autograd, rel=1e-14)
 
 
@@ -363,3 +402,27 @@ def test_bce_saturated_sigmoid_manual_vs_autograd():
     assert t.layers[0].grads["z"].manual.item() == pytest.approx(1.0)
     assert t.layers[0].grads["z"].autograd.item() == 0.0
     assert t.loss == pytest.approx(100.0)  # log(1 − a) clamped at −100, as nn.BCELoss
+
+
+def test_a_five_percent_numerical_error_never_passes_at_a_large_loss():
+    """line with x₀ = 1e9: L ≈ 1e18, so rounding L over h = 1e-6 costs ~1e8 in the quotient — the numerical
+    ∂L/∂b is 4 % off. The bound follows the gradient's scale and that rounding, capped at 1 % of max|g|,
+    so the check cannot pass, and it says why."""
+    d = preset("line").to_dict()
+    d["x"] = [[1e9]]
+    t = trace(NetworkSpec.from_dict(d))
+    g = t.layers[0].grads["bias"]
+    assert abs(g.numerical.item() / g.autograd.item() - 1) > 0.01  # finite differences really are that far off
+    assert not g.agree and not t.agree
+    assert g.numerical_tolerance <= 0.01 * abs(g.autograd.item()) + 1e-6 * abs(g.autograd.item())
+    assert "cannot confirm" in g.left_out_note
+
+
+def test_the_numerical_tolerance_is_at_most_one_percent_of_the_gradient():
+    """sum loss, L = 2w + b: ∂L/∂W = 2 whatever b is, but b = 1e6 makes |L| = 1e6. The bound was 1e-6·|L| = 1
+    (a 50 % error passed); it is now 1e-6·max(1, 2) plus the rounding of L over h, at most 1 % of 2."""
+    t = trace(NetworkSpec(1, [LayerSpec(1, "identity", weight=[[1.0]], bias=[1e6])], loss="sum", x=[[2.0]]))
+    g = t.layers[0].grads["weight"]
+    assert g.autograd.item() == 2.0 and abs(t.loss) == 1e6 + 2
+    assert g.numerical_tolerance <= 2e-6 + 0.01 * 2
+    assert g.agree  # the finite difference itself is good to ~1e-4 here

@@ -79,12 +79,77 @@ def test_differences_are_elementwise_and_kinks_blank():
 
 
 def test_numerical_tolerance_on_line_by_hand():
-    # ∂L/∂W = −28, L = 49: manual bound 1e-10·28, numerical bound 1e-6·max(28, 49) = 4.9e-5
+    # ∂L/∂W = −28, L = 49 (one row): manual bound 1e-10·28; numerical bound 1e-6·28 plus the rounding of
+    # L over h: 64 ulps · 49 / 1e-6 (the gradient's scale, not 1e-6·|L| = 4.9e-5)
     t = trace(preset("line"))
     g = t.layers[0].grads["weight"]
     assert g.tolerance == pytest.approx(2.8e-9)
-    assert numerical_tolerance(g, "float64", t.loss) == pytest.approx(4.9e-5)
+    assert numerical_tolerance(g, "float64", t.loss) == pytest.approx(1e-6 * 28 + 64 * 2.0**-52 * 49 / 1e-6)
     f32 = trace(NetworkSpec(2, [LayerSpec(1, "identity")], dtype="float32", batch=2, seed=1))
-    g32 = f32.layers[0].grads["bias"]  # scale max(1, |g|) and |L| both from this trace
-    expected = 1e-4 * max(1.0, g32.autograd.abs().max().item(), abs(f32.loss))
-    assert numerical_tolerance(g32, "float32", f32.loss) == pytest.approx(expected)
+    g32 = f32.layers[0].grads["bias"]  # b moves both rows: the rounding of all of L = ½ Σ ℓ_r counts
+    expected = 1e-4 * max(1.0, g32.autograd.abs().max().item()) + 64 * 2.0**-52 * abs(f32.loss) / 1e-6
+    assert numerical_tolerance(g32, "float32", f32.loss) == pytest.approx(expected, rel=1e-6)
+
+
+def test_loss_caption_says_sum_for_the_sum_loss():
+    spec = NetworkSpec(2, [LayerSpec(1, "identity")], loss="sum", batch=3)
+    caption = loss_equation(spec).caption
+    assert "mean" not in caption and "sum" in caption.split("(")[1]
+
+
+def test_bce_latex_has_brackets_around_the_whole_sum():
+    spec = NetworkSpec(2, [LayerSpec(1, "sigmoid")], loss="bce", batch=3)
+    assert loss_equation(spec).latex.startswith(
+        r"L=-\frac{1}{Bk}\sum_{r,i}\big[y_{ri}\log a_{ri}+(1-y_{ri})\log(1-a_{ri})\big]")
+
+
+def test_mse_output_error_divides_by_batch_times_outputs():
+    # B = 3 rows, k = 2 outputs: ∂L/∂a = 2(a − y)/(B·k) = 2(a − y)/6, not /3
+    spec = NetworkSpec(2, [LayerSpec(2, "tanh")], loss="mse", batch=3)
+    assert layer_equations(spec, 1)[2].latex == (
+        r"\delta_{1} = \frac{\partial L}{\partial a_{1}} \odot \phi_{1}'(z_{1}) = \frac{2(a_{1} - y)}{6} \odot "
+        r"\phi'(z_{1}) \quad (3\times 2) = (3\times 2) \odot (3\times 2)")
+    t = trace(spec)  # and the number it shows is the trace's: δ = 2(a − y)/6 ⊙ (1 − a²)
+    lt = t.layers[0]
+    torch.testing.assert_close(lt.grads["z"].manual, 2 * (lt.a - t.y) / 6 * (1 - lt.a ** 2))
+
+
+def test_numerical_tolerance_shown_is_the_one_used_at_a_saturated_bce_output():
+    """x = 15 through σ: the trace conditions the manual bound of ∂L/∂a; the numerical bound shown must be
+    the one the check applies — a numerical error just inside it passes, just outside fails."""
+    from engine.backprop import compare
+
+    spec = NetworkSpec(1, [LayerSpec(1, "sigmoid", weight=[[1.0]], bias=[0.0])], loss="bce", x=[[15.0]], y=[[0.0]])
+    t = trace(spec)
+    g = t.layers[0].grads["a"]
+    shown = numerical_tolerance(g, "float64", t.loss)
+    a = t.layers[0].a
+    cond = 1.0 / torch.minimum(a, 1 - a)
+    none_left_out = torch.zeros_like(g.kink)
+    inside = compare(g.manual, g.autograd, g.autograd + 0.9 * shown, none_left_out, "float64", t.loss, cond)
+    outside = compare(g.manual, g.autograd, g.autograd + 1.1 * shown, none_left_out, "float64", t.loss, cond)
+    assert inside.agree and not outside.agree
+
+
+def test_nesterov_formula_shown_is_what_the_optimizer_does():
+    """Evaluate the displayed update (m_t = μ m_{t-1} + g_t, θ_t = θ_{t-1} − η(g_t + μ m_t)) by hand and
+    compare with torch.optim.SGD(nesterov=True) on f(θ) = θ⁴/4 − θ."""
+    from engine.optim import UPDATE_RULES
+
+    assert UPDATE_RULES["nesterov"] == (
+        r"\begin{aligned} m_t &= \mu\, m_{t-1} + g_t \quad (m_1 = g_1) \\"
+        r" \theta_t &= \theta_{t-1} - \eta\, (g_t + \mu\, m_t) \end{aligned}")
+    eta, mu = 0.05, 0.9
+    theta, m, shown = 2.0, None, []
+    for _ in range(20):
+        g = theta ** 3 - 1
+        m = g if m is None else mu * m + g
+        theta = theta - eta * (g + mu * m)
+        shown.append(theta)
+    p = torch.tensor([2.0], dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.SGD([p], lr=eta, momentum=mu, nesterov=True)
+    for want in shown:
+        opt.zero_grad()
+        (p ** 4 / 4 - p).sum().backward()
+        opt.step()
+        assert p.item() == pytest.approx(want, rel=1e-12)

@@ -161,3 +161,44 @@ def test_histograms_skip_missing_or_nonfinite_gradients():
     assert [r["kind"] for r in health.histograms(model)] == ["weight"]  # no gradient yet
     lin.weight.grad = torch.full_like(lin.weight, math.inf)
     assert [r["kind"] for r in health.histograms(model)] == ["weight"]
+
+
+def _stats_with_z(activation: str, z_value: float) -> list[float]:
+    """pre_step_stats' row for a one-layer model whose z is z_value on every row (W = 0, b = z_value)."""
+    cfg = TrainConfig(dataset="moons", layers=f"3:{activation},2:identity", seed=0)
+    model = build_model(cfg, 2, torch.device("cpu"))
+    with torch.no_grad():
+        model.linears[0].weight.zero_()
+        model.linears[0].bias.fill_(z_value)
+    out, zs = model(torch.randn(5, 2), record=True)
+    outputs = [act(z) for act, z in zip(model.acts, zs, strict=True)]
+    pre, _ = health.pre_step_stats(model, zs, outputs)
+    return pre[0].tolist()  # grad_norm, weight_norm, dead, saturated, mean, std
+
+
+def test_leaky_relu_units_are_never_counted_dead():
+    # z = −5 on every row: a ReLU is dead, a leaky ReLU still passes 0.01 of the gradient
+    assert _stats_with_z("relu", -5.0)[2] == 1.0
+    assert _stats_with_z("leaky_relu", -5.0)[2] == 0.0
+    assert health.flags({"dead_fraction": _stats_with_z("leaky_relu", -5.0)[2]}) == []
+
+
+def test_dead_rule_is_z_at_most_zero_for_every_row():
+    assert _stats_with_z("relu", 0.0)[2] == 1.0  # z = 0 exactly: φ'(0) = 0, no gradient passes
+    assert _stats_with_z("relu", 1e-12)[2] == 0.0  # the smallest positive z passes the full gradient
+
+
+@pytest.mark.parametrize(("activation", "slope"), [
+    ("sigmoid", lambda z: torch.sigmoid(z) * (1 - torch.sigmoid(z))),
+    ("tanh", lambda z: 1 - torch.tanh(z) ** 2),
+])
+def test_saturation_threshold_is_a_slope_of_one_hundredth(activation, slope):
+    """Saturated means φ'(z) < 0.01: found by bisection on φ' here, just inside and just outside count."""
+    lo, hi = torch.tensor(0.0, dtype=torch.float64), torch.tensor(20.0, dtype=torch.float64)
+    for _ in range(80):  # φ' falls with |z|: find z* where φ'(z*) = 0.01
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if slope(mid) > 0.01 else (lo, mid)
+    z_star = float(lo)
+    assert _stats_with_z(activation, z_star * 1.02)[3] == 1.0
+    assert _stats_with_z(activation, z_star * 0.98)[3] == 0.0
+    assert _stats_with_z(activation, -z_star * 1.02)[3] == 1.0

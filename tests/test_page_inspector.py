@@ -182,3 +182,16 @@ def test_diagram_hover_shows_the_weights_and_gradients():
     assert "W1[0,0] = 1" in hover(network_figure(t, 0, "weight")[0])
     assert "∂L/∂W1[0,0] = -28" in hover(network_figure(t, 0, "gradient")[0])
     assert "input x[0,0] = 2" in hover(network_figure(t, 0)[0]) and "δ = ∂L/∂z = -14" in hover(network_figure(t)[0])
+
+
+def test_left_out_elements_near_a_saturated_bce_output_are_not_called_relu_kinks():
+    from engine.backprop import trace
+    from engine.spec import LayerSpec, NetworkSpec
+    from ui.inspector_views import _kinks
+
+    spec = NetworkSpec(1, [LayerSpec(2, "tanh", weight=[[1.0], [2.0]], bias=[0.0, 0.0]),
+                           LayerSpec(1, "sigmoid", weight=[[9.0, 9.0]], bias=[0.0])], loss="bce", x=[[2.0]], y=[[1.0]])
+    g = trace(spec).layers[-1].grads["a"]
+    assert g.kink.all()  # a = σ(≈25) is within 1e-4 of 1: left out
+    note = _kinks(g)
+    assert "ReLU" not in note and "kink" not in note and "within 1e-4 of 0 or 1" in note

@@ -280,3 +280,24 @@ def test_mnist_mlp_learns_quickly_and_reports_test_accuracy(tmp_path, monkeypatc
     assert of(evs, "epoch")[-1]["val_accuracy"] > 0.85
     assert end.data["test_accuracy"] > 0.85 and end.data["report_split"] == "test"
     assert sum(map(sum, end.data["confusion"])) == 10_000
+
+
+@pytest.mark.parametrize("init", ["kaiming", "xavier", "torch"])
+def test_training_weights_equal_a_float32_inspector_spec_and_differ_from_float64(init):
+    """model.py's promise, as it now reads: the same numbers as a float32 spec with that seed and init; a
+    float64 spec's differ (in precision for normal draws, entirely for uniform ones)."""
+    from engine.model import build_model
+    from engine.network import materialize
+    from engine.spec import NetworkSpec, parse_layers
+
+    cfg = TrainConfig(dataset="moons", layers="5:relu,2:identity", init=init, seed=4)
+    model = build_model(cfg, 2, torch.device("cpu"))
+    spec = dict(input_size=2, layers=parse_layers(cfg.layers), loss="cross_entropy", init=init, seed=4)
+    m32, m64 = materialize(NetworkSpec(**spec, dtype="float32")), materialize(NetworkSpec(**spec, dtype="float64"))
+    for lin, w32, w64 in zip(model.linears, m32.weights, m64.weights, strict=True):
+        assert torch.equal(lin.weight.detach(), w32)
+        assert not torch.equal(lin.weight.detach().double(), w64)
+    if init != "kaiming":
+        assert not torch.equal(model.linears[0].weight.detach(), m64.weights[0].float())
+    for lin, b32 in zip(model.linears, m32.biases, strict=True):
+        assert torch.equal(lin.bias.detach(), b32)

@@ -111,18 +111,14 @@ def _differences(g: GradComparison, key: str) -> None:
                                             text=manual.numel() <= 64, height=170), key=f"{key}_dm",
                              width="stretch")
     if numerical is not None:
-        cols[1].plotly_chart(heatmap_figure(as_rows(numerical), "|numerical − autograd| (blank = ReLU kink)", "Greys",
+        cols[1].plotly_chart(heatmap_figure(as_rows(numerical), "|numerical − autograd| (blank = left out)", "Greys",
                                             diverging=False, text=numerical.numel() <= 64, height=170),
                              key=f"{key}_dn", width="stretch")
 
 
 def _kinks(g: GradComparison) -> str | None:
-    if g.kink is None or not bool(g.kink.any()):
-        return None
-    where = [str(tuple(ix)) if len(ix) > 1 else str(ix[0]) for ix in g.kink.nonzero().tolist()]
-    more = f" … ({len(where)} in all)" if len(where) > 12 else ""
-    return (f"ReLU kink at {', '.join(where[:12])}{more}: nudging θ by ±h pushes some z across 0, so the finite "
-            "difference is not a derivative there; these elements are left out of the numerical check.")
+    """Why elements were left out of the numerical check (the engine says which reason applies)."""
+    return g.left_out_note
 
 
 def _gradient_block(t: Trace, lt: LayerTrace, name: str) -> None:
@@ -135,10 +131,11 @@ def _gradient_block(t: Trace, lt: LayerTrace, name: str) -> None:
     m[1].metric("manual tolerance", f"{g.tolerance:.1e}", help=f"{MANUAL_TOL[dtype]:g} · max(1, max|g|)")
     m[2].metric("max |numerical − autograd|",
                 "skipped" if g.numerical_max_abs_error is None else f"{g.numerical_max_abs_error:.2e}",
-                help="over the elements without a ReLU kink")
+                help="over the elements not left out (kinks, the edge of bce's domain)")
     if g.numerical is not None:
         m[3].metric("numerical tolerance", f"{numerical_tolerance(g, dtype, t.loss):.1e}",
-                    help=f"{NUMERICAL_TOL[dtype]:g} · max(1, max|g|, |L|): finite differences are less exact")
+                    help=f"{NUMERICAL_TOL[dtype]:g} · max(1, max|g|) + the rounding of L over h (at most 1 % of "
+                         "max|g|): finite differences are less exact")
     _differences(g, f"insp_bw_{lt.index}_{name}")
     note = _kinks(g)
     if note:

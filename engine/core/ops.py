@@ -221,7 +221,7 @@ class Loss:
         """How the loss combines the batch, in words (the Math tab's caption)."""
         return {"elements": "mean over the batch's B·k outputs, as torch.nn does",
                 "rows": "mean over the batch's B rows, as torch.nn does",
-                "sum": "the sum over every output, not a mean: ∂L/∂a = 1"}[self.reduction]
+                "sum": "the sum over every output, no division by B: ∂L/∂a = 1"}[self.reduction]
 
 
 LOSSES: dict[str, Loss] = {loss.name: loss for loss in (
