@@ -228,15 +228,16 @@ def test_every_problem_is_listed():
     assert len(info.value.problems) == 2
 
 
-@pytest.mark.parametrize("spec", [
-    _dict(x=5),  # x given as a number, not rows
-    _dict(layers=[{"units": 4, "activation": ["relu"]}, {"units": 2}]),  # activation not a string
-    _dict(loss={"name": "mse"}),  # loss not a string
-], ids=["x-number", "activation-list", "loss-object"])
-def test_wrong_types_give_a_spec_error_not_a_crash(spec):
-    """Any JSON a user can write gives a SpecError (the CLI turns it into one line, exit 2)."""
-    message = _error(spec)
-    assert message
+@pytest.mark.parametrize(("spec", "expected"), [
+    (_dict(x=5), "x must hold 1–4096 rows"),  # x given as a number, not rows
+    (_dict(layers=[{"units": 4, "activation": ["relu"]}, {"units": 2}]),  # activation not a string
+     "layer 1: unknown activation ['relu']; use one of identity, relu, leaky_relu, sigmoid, tanh, softmax"),
+    (_dict(loss={"name": "mse"}), "unknown loss {'name': 'mse'}; use one of mse, cross_entropy, bce, sum"),
+    (_dict(layers=[{"units": 4, "type": ["linear"]}]), "layer 1: unknown type ['linear']; use one of linear"),
+], ids=["x-number", "activation-list", "loss-object", "type-list"])
+def test_wrong_types_give_a_spec_error_not_a_crash(spec, expected):
+    """Any JSON a user can write gives a SpecError naming the field and the fix (the CLI prints it, exit 2)."""
+    assert _error(spec) == expected
 
 
 def test_valid_spec_passes_check_and_limits_are_inclusive():
