@@ -52,7 +52,8 @@ def render_diagram(t: Trace) -> None:
     st.plotly_chart(fig, key="insp_network", width="stretch")
     st.caption(f"Neuron colour: its activation a for sample {int(sample)} (input neurons: x). Edge colour: "
                f"{'∂L/∂W (summed over the batch)' if mode.startswith('gradients') else 'W'} — blue positive, "
-               "red negative, thicker = larger |value|. Hover a neuron or an edge's middle for the numbers.")
+               "red negative, thicker = larger |value|; each colour bar is shared by all layers, so equal values "
+               "have equal colours. Hover a neuron or an edge's middle for the numbers.")
     for note in notes:
         st.caption("Note: " + note)
 

@@ -36,7 +36,20 @@ def _edge_values(t: Trace, mode: str) -> list[list[list[float]]]:
     return out
 
 
-def _node_trace(l: int, values: list[float], t: Trace, sample: int, size: int) -> go.Scatter:
+def symmetric_top(values: list[list[float]]) -> float:
+    """max |v| over every layer's values (1 when all are 0): the one range ±top that all layers share,
+    so a value has the same colour wherever it sits and the colour bar reads true for every layer."""
+    return max((abs(v) for vs in values for v in vs), default=0.0) or 1.0
+
+
+def _colour_bar(title: str, top: float, x: float) -> go.Scatter:
+    """An invisible marker that only carries a colour bar for the range −top … top."""
+    return go.Scatter(x=[None], y=[None], mode="markers", hoverinfo="skip", showlegend=False,
+                      marker=dict(color=[0.0], colorscale=SCALE, cmin=-top, cmax=top, showscale=True,
+                                  colorbar=dict(title=title, x=x, len=0.8)))
+
+
+def _node_trace(l: int, values: list[float], t: Trace, sample: int, size: int, top: float) -> go.Scatter:
     shown = values[:MAX_NODES]
     if l == 0:
         hover = [f"input x[{sample},{j}] = {v:.6g}" for j, v in enumerate(shown)]
@@ -48,13 +61,12 @@ def _node_trace(l: int, values: list[float], t: Trace, sample: int, size: int) -
     return go.Scatter(x=[l] * len(shown), y=_ys(len(shown)), mode="markers+text" if len(shown) <= 8 else "markers",
                       text=[f"{v:.3g}" for v in shown], textposition="top center", hovertext=hover,
                       hoverinfo="text", showlegend=False,
-                      marker=dict(size=size, color=shown, colorscale=SCALE, cmid=0, line=dict(width=1, color="#444"),
-                                  colorbar=dict(title="activation", x=1.02, len=0.8) if l == 0 else None,
-                                  showscale=l == 0))
+                      marker=dict(size=size, color=shown, colorscale=SCALE, cmin=-top, cmax=top,
+                                  line=dict(width=1, color="#444"), showscale=False))
 
 
 def _edge_traces(edges: list[list[list[float]]], sizes: list[int], label: str) -> list[go.Scatter]:
-    top = max((abs(v) for w in edges for row in w for v in row), default=0.0) or 1.0
+    top = symmetric_top([row for w in edges for row in w])
     colours = sample_colorscale(SCALE, [k / (N_BINS - 1) for k in range(N_BINS)])
     bins = [([], []) for _ in range(N_BINS)]
     mids_x, mids_y, mids_text = [], [], []
@@ -76,7 +88,7 @@ def _edge_traces(edges: list[list[list[float]]], sizes: list[int], label: str) -
     if mids_x:
         traces.append(go.Scatter(x=mids_x, y=mids_y, mode="markers", hovertext=mids_text, hoverinfo="text",
                                  marker=dict(size=6, color="rgba(0,0,0,0)"), showlegend=False))
-    return traces
+    return traces + [_colour_bar(label, top, 1.14)]
 
 
 def network_figure(t: Trace, sample: int = 0, edge_mode: str = "weight") -> tuple[go.Figure, list[str]]:
@@ -86,8 +98,11 @@ def network_figure(t: Trace, sample: int = 0, edge_mode: str = "weight") -> tupl
     fig = go.Figure(_edge_traces(_edge_values(t, edge_mode), sizes, label))
     widest = min(max(sizes), MAX_NODES)
     size = 30 if widest <= 8 else 16 if widest <= 24 else 9
-    for l, values in enumerate(_node_values(t, sample)):
-        fig.add_trace(_node_trace(l, values, t, sample, size))
+    nodes = _node_values(t, sample)
+    top = symmetric_top(nodes)
+    for l, values in enumerate(nodes):
+        fig.add_trace(_node_trace(l, values, t, sample, size, top))
+    fig.add_trace(_colour_bar("activation", top, 1.02))
     names = ["input"] + [f"layer {lt.index}<br>{lt.activation}" for lt in t.layers]
     ticks = [f"{n}<br>({s} units)" for n, s in zip(names, sizes, strict=True)]
     fig.update_xaxes(tickvals=list(range(len(sizes))), ticktext=ticks,
