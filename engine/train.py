@@ -2,14 +2,17 @@
 
 Events (Event.kind → data):
   start      {device, n_train, n_val, n_parameters, steps_per_epoch, model, dataset}
-  step       {step, epoch, wall, loss}             every cfg.log_every steps (one host sync each)
-  layers     {step, epoch, rows: [per-layer stats]} every cfg.stats_every steps
+  step       {step, epoch, wall, loss}             step 0 (the untrained loss on the whole training set), every
+                                                   step up to DENSE_STEPS, then every cfg.log_every steps
+  layers     {step, epoch, rows: [per-layer stats]} at steps 1, 1 + stats_every, … and the run's last step
   epoch      {epoch, train_loss, train_accuracy, val_loss, val_accuracy, seconds, wall, state}
   histograms {epoch, rows: [{layer, kind, counts, edges}]}
   finished | diverged | stopped   {step, epoch, message, test_accuracy, confusion, misclassified, model}
 
 The hot loop keeps the data on the device, batches by index from a seeded permutation, and keeps
-per-step losses in a device buffer: the host only synchronises every log_every steps.
+per-step losses in a device buffer: the host only synchronises every log_every steps (the dense early
+steps come out of the same syncs). A run diverges when a loss is inf/NaN or grows past
+DIVERGE_GROWTH × its untrained loss (and past DIVERGE_FLOOR, so a tiny start cannot trip it).
 """
 from __future__ import annotations
 
@@ -28,6 +31,10 @@ from engine.evaluate import evaluate, test_report
 from engine.model import build_model, check_fit, loss_fn, predictions, targets
 from engine.optim import make_optimizer
 from engine.train_config import TrainConfig
+
+DENSE_STEPS = 50  # every step's loss is logged up to here: the start of a curve is where most happens
+DIVERGE_GROWTH = 1e4  # a loss this many times its untrained value has blown up, not learned
+DIVERGE_FLOOR = 100.0  # …and at least this large: 1e-6 → 1e-2 is not a divergence
 
 
 @dataclass
@@ -87,6 +94,9 @@ def train(cfg: TrainConfig, *, stop: threading.Event | None = None, data: Datase
     yield Event("start", {"device": str(run.device), "n_train": len(run.x), "n_val": len(run.data.x_val),
                           "n_parameters": sum(p.numel() for p in run.model.parameters()),
                           "steps_per_epoch": run.n_batches, "model": run.model, "dataset": run.data})
+    run.loss0 = evaluate(run, run.data.x_train, run.data.y_train)["loss"]  # one forward pass, before any update
+    if math.isfinite(run.loss0):
+        yield Event("step", {"step": 0, "epoch": 1, "wall": run.wall(), "loss": run.loss0})
     for epoch in range(1, cfg.epochs + 1):
         end = yield from _epoch(run, epoch, stop)
         if end is not None:
@@ -111,7 +121,7 @@ def _epoch(run: _Run, epoch: int, stop) -> Iterator[Event]:
         idx = perm[b * run.batch:(b + 1) * run.batch]
         yb = run.labels[idx]
         tb = yb if run.t is run.labels else run.t[idx]
-        record = run.step % cfg.stats_every == 0
+        record = run.step % cfg.stats_every == 0 or _is_last_step(run, epoch, b)
         out, zs = model(run.x[idx], record=True) if record else (model(run.x[idx]), None)
         loss = run.loss(out, tb)
         opt.zero_grad(set_to_none=True)
@@ -126,7 +136,7 @@ def _epoch(run: _Run, epoch: int, stop) -> Iterator[Event]:
         run.step += 1
         if record:
             rows = health.layer_stats(model, pre[0], pre[1], run.step, epoch)
-            if not math.isfinite(loss.item()):  # diverged: end the run here, never emit NaN/inf layer rows
+            if _diverged(run, loss.item()):  # the sync is paid already: end here, never emit blown-up rows
                 return (yield from _sync_losses(run, epoch, synced, b + 1))
             yield Event("layers", {"step": run.step, "epoch": epoch, "rows": rows})
         last = b == run.n_batches - 1
@@ -144,6 +154,20 @@ def _epoch(run: _Run, epoch: int, stop) -> Iterator[Event]:
     return None
 
 
+def _is_last_step(run: _Run, epoch: int, b: int) -> bool:
+    """The run's final step (so the health charts reach the end); a stop request cannot be foreseen."""
+    cfg = run.cfg
+    return (epoch == cfg.epochs and b == run.n_batches - 1) or bool(cfg.max_steps and run.step + 1 >= cfg.max_steps)
+
+
+def _diverged(run: _Run, v: float) -> bool:
+    """inf/NaN, or DIVERGE_GROWTH × the untrained loss and above DIVERGE_FLOOR (no growth rule when the
+    untrained loss itself is not finite)."""
+    if not math.isfinite(v):
+        return True
+    return math.isfinite(run.loss0) and v > DIVERGE_GROWTH * run.loss0 and v > DIVERGE_FLOOR
+
+
 def _outputs(model, zs):
     """a_l = φ_l(z_l) for the recorded z's (cheap: only on stats steps)."""
     with torch.no_grad():
@@ -151,21 +175,26 @@ def _outputs(model, zs):
 
 
 def _sync_losses(run: _Run, epoch: int, lo: int, hi: int) -> Iterator[Event]:
-    """Copy losses[lo:hi] to the host once; emit step events; stop the run at the first non-finite one."""
+    """Copy losses[lo:hi] to the host once; emit step events (every step up to DENSE_STEPS, then every
+    log_every); at the first diverged loss emit the curve up to it (the value itself when finite) and end."""
     values = torch.stack(run.losses[lo:hi]).tolist()
     first_step = run.step - (hi - lo) + 1
-    for i, v in enumerate(values):
-        if not math.isfinite(v):
-            step = first_step + i
-            msg = (f"loss became {v} at step {step} (epoch {epoch}): the run diverged; "
-                   f"try a smaller learning rate than {run.cfg.lr:g}")
-            return _final(run, "diverged", msg, epoch, step=step)
     every = run.cfg.log_every
     for i, v in enumerate(values):
         step = first_step + i
-        if step % every == 0 or i == len(values) - 1:
+        if _diverged(run, v):
+            if math.isfinite(v):
+                yield Event("step", {"step": step, "epoch": epoch, "wall": run.wall(), "loss": v})
+            return _final(run, "diverged", _divergence_message(run, v, step, epoch), epoch, step=step)
+        if step <= DENSE_STEPS or step % every == 0 or i == len(values) - 1:
             yield Event("step", {"step": step, "epoch": epoch, "wall": run.wall(), "loss": v})
     return None
+
+
+def _divergence_message(run: _Run, v: float, step: int, epoch: int) -> str:
+    grew = f" ({v / run.loss0:.1e} × the untrained loss {run.loss0:.3g})" if math.isfinite(v) and run.loss0 > 0 else ""
+    return (f"loss became {v:.3g}{grew} at step {step} (epoch {epoch}): the run diverged; "
+            f"try a smaller learning rate than {run.cfg.lr:g}")
 
 
 def _epoch_event(run: _Run, epoch: int, snapshots: bool) -> Event:

@@ -37,7 +37,7 @@ def test_a_job_finishes_and_its_snapshot_shows_the_run(tmp_path: Path, thread_er
     assert job.done and s.status == "finished" and s.message == "training finished"
     assert s.device == "cpu" and s.total_steps == 3 * 6  # 90 rows / 16 → 6 steps per epoch
     assert [e["epoch"] for e in s.epochs] == [1, 2, 3] and "state" not in s.epochs[0]
-    assert s.step == 18 and [d["step"] for d in s.steps] == list(range(1, 19))
+    assert s.step == 18 and [d["step"] for d in s.steps] == list(range(0, 19))
     assert set(s.histograms) == {1, 2, 3} and s.layers
     assert s.state is not None and tuple(s.state["linears.0.weight"].shape) == (8, 2)
     assert s.final["test_accuracy"] is None and "model" not in s.final

@@ -46,12 +46,13 @@ def test_a_finished_run_lands_in_the_store(tmp_path: Path):
 
     steps = store.steps([run_id])
     emitted_steps = [e.data for e in evs if e.kind == "step"]
-    assert len(steps) == kinds.count("step") == 9  # 90 rows / 16 → 6 steps per epoch, a loss every 2nd
+    # 90 rows / 16 → 6 steps per epoch, 18 in all: step 0 (untrained) and every step up to 50
+    assert len(steps) == kinds.count("step") == 19
     assert list(steps["step"]) == [d["step"] for d in emitted_steps]
     assert list(steps["loss"]) == [d["loss"] for d in emitted_steps]
 
     layers = store.layer_stats([run_id])
-    assert len(layers) == 3 * kinds.count("layers") == 3 * 6  # steps 1, 4, …, 16 × 3 layers
+    assert len(layers) == 3 * kinds.count("layers") == 3 * 7  # steps 1, 4, …, 16 and the last, 18 × 3 layers
     assert set(layers["layer"]) == {1, 2, 3}
     assert {"grad_norm", "weight_norm", "update_ratio", "dead_fraction", "act_mean", "act_std"} <= set(layers.columns)
 
@@ -88,7 +89,8 @@ def test_a_diverged_run_is_stored_as_diverged_with_its_message(tmp_path: Path):
     assert evs[-1].kind == "diverged"
     assert run["status"] == "diverged" and "smaller learning rate" in run["message"]
     steps = store.steps([run["run_id"]])
-    assert steps["loss"].notna().all() and steps["step"].max() == evs[-1].data["step"] - 1
+    assert steps["loss"].notna().all() and steps["step"].min() == 0  # the curve up to the divergence
+    assert steps["step"].max() in (evs[-1].data["step"] - 1, evs[-1].data["step"])
 
 
 def test_a_stopped_run_is_stored_as_stopped(tmp_path: Path):
@@ -183,8 +185,8 @@ def test_two_trainers_writing_one_store_while_a_reader_polls_lose_nothing(tmp_pa
         assert list(epochs["epoch"]) == list(range(1, 9))
         assert list(epochs["train_loss"]) == [e["train_loss"] for e in result["epochs"]]
         steps = store.steps([run_id])
-        # 160 train rows / 8 = 20 steps per epoch; a loss every 25th step and at each epoch's end
-        logged = sorted(set(range(25, 161, 25)) | set(range(20, 161, 20)))
+        # 160 train rows / 8 = 20 steps per epoch; steps 0–50, then every 25th step and each epoch's end
+        logged = sorted(set(range(51)) | set(range(75, 161, 25)) | set(range(60, 161, 20)))
         assert list(steps["step"]) == logged and steps["loss"].notna().all()
         assert len(store.histograms(run_id)) == 8 * 2 * 2
 

@@ -30,7 +30,8 @@ def of(evs: list[Event], kind: str) -> list[dict]:
 
 
 def step_losses(evs: list[Event]) -> list[float]:
-    return [d["loss"] for d in of(evs, "step")]
+    """The per-batch losses (step ≥ 1; step 0 is the untrained loss on the whole training set)."""
+    return [d["loss"] for d in of(evs, "step") if d["step"] > 0]
 
 
 # ---------------------------------------------------------------- reproducibility
@@ -39,6 +40,7 @@ def test_same_config_and_seed_give_a_bitwise_identical_trajectory():
     cfg = TrainConfig(**SMALL, optimizer="adam", lr=0.01, seed=3)
     a, b = events(cfg), events(TrainConfig(**SMALL, optimizer="adam", lr=0.01, seed=3))
     assert len(step_losses(a)) == 3 * 8  # 120 train rows / 16 → 8 steps per epoch, log_every=1
+    assert of(a, "step")[0]["step"] == 0
     assert step_losses(a) == step_losses(b)
     assert [d["train_loss"] for d in of(a, "epoch")] == [d["train_loss"] for d in of(b, "epoch")]
     assert [d["val_loss"] for d in of(a, "epoch")] == [d["val_loss"] for d in of(b, "epoch")]
@@ -54,8 +56,9 @@ def test_runs_differing_only_in_optimizer_share_initial_weights_and_first_batch(
             if ev.kind == "start":  # the generator is paused here: the model has not stepped yet
                 initial[opt] = [t.clone() for t in ev.data["model"].state_dict().values()]
             elif ev.kind == "step":
-                first[opt] = ev.data["loss"]
-                break
+                if ev.data["step"] == 1:
+                    first[opt] = ev.data["loss"]
+                    break
     assert first["sgd"] == first["adam"] == first["rmsprop"]
     for a, b in zip(initial["sgd"], initial["adam"], strict=True):
         assert torch.equal(a, b)
@@ -99,7 +102,8 @@ def test_a_plain_pytorch_loop_reproduces_train_and_val_loss(dataset, layers, los
     cfg = TrainConfig(dataset=dataset, n_samples=150, noise=0.2, layers=layers, loss=loss, optimizer="sgd", lr=0.05,
                       momentum=0.9, batch_size=32, epochs=3, val_fraction=0.2, seed=11, lr_schedule=schedule)
     data = load_data(cfg)
-    got = of(events(cfg, data=data), "epoch")
+    evs = events(cfg, data=data)
+    got = of(evs, "epoch")
 
     # the reference: nn.Linear layers holding build_model's initial weights, torch.optim.SGD, same batches
     init = build_model(cfg, data.input_size, torch.device("cpu"))
@@ -116,6 +120,9 @@ def test_a_plain_pytorch_loop_reproduces_train_and_val_loss(dataset, layers, los
     lossf = nn.CrossEntropyLoss() if loss == "cross_entropy" else nn.MSELoss()
     order = torch.Generator().manual_seed(cfg.seed + 1)
     x, y = data.x_train, data.y_train
+    with torch.no_grad():  # step 0: the untrained network's loss on the whole training set
+        assert of(evs, "step")[0] == {"step": 0, "epoch": 1, "wall": of(evs, "step")[0]["wall"],
+                                      "loss": pytest.approx(lossf(net(x), y).item(), rel=1e-6)}
     for epoch in range(cfg.epochs):
         perm = torch.randperm(len(x), generator=order)
         batch_losses = []
@@ -174,12 +181,14 @@ def test_linear_regression_recovers_w_and_b():
 
 # ---------------------------------------------------------------- divergence and stop
 
-def _first_nonfinite_step(cfg: TrainConfig) -> int:
-    """An independent loop over the same weights and batches: the 1-based step whose loss is not finite."""
+def _first_diverged_step(cfg: TrainConfig) -> tuple[int, float]:
+    """An independent loop over the same weights and batches: the 1-based step whose loss is inf/NaN or both
+    > 1e4 × the untrained loss (whole training set) and > 100, and that loss."""
     data = load_data(cfg)
     model = build_model(cfg, data.input_size, torch.device("cpu"))
     lin = model.linears[0]
     w, b = lin.weight.detach().clone(), lin.bias.detach().clone()
+    start = (data.x_train @ w.T + b - data.y_train).pow(2).mean().item()
     order = torch.Generator().manual_seed(cfg.seed + 1)
     step = 0
     for _ in range(cfg.epochs):
@@ -189,19 +198,20 @@ def _first_nonfinite_step(cfg: TrainConfig) -> int:
             x, y = data.x_train[idx], data.y_train[idx]
             r = x @ w.T + b - y  # residual, (B, 1); L = mean r²
             step += 1
-            if not math.isfinite(r.pow(2).mean().item()):
-                return step
+            loss = r.pow(2).mean().item()
+            if not math.isfinite(loss) or (loss > 1e4 * start and loss > 100):
+                return step, loss
             g = 2 * r / r.numel()  # ∂L/∂z
             w, b = w - cfg.lr * g.T @ x, b - cfg.lr * g.sum(0)
     raise AssertionError("the reference never diverged")
 
 
 @pytest.mark.parametrize("log_every,stats_every", [(1, 1), (25, 1), (25, 50)])
-def test_a_huge_learning_rate_ends_as_diverged_at_the_first_nonfinite_step(log_every, stats_every):
+def test_a_huge_learning_rate_ends_as_diverged_when_the_loss_blows_up(log_every, stats_every):
     cfg = TrainConfig(dataset="regression", n_samples=200, noise=0.01, layers="1:identity", loss="mse", init="normal",
                       optimizer="sgd", lr=100, batch_size=10, epochs=3, val_fraction=0.0, log_every=log_every,
                       stats_every=stats_every)
-    expected = _first_nonfinite_step(cfg)
+    expected, blown = _first_diverged_step(cfg)
     assert 1 < expected <= 20  # diverges within the first epoch
     evs = events(cfg)
     end = evs[-1]
@@ -209,12 +219,38 @@ def test_a_huge_learning_rate_ends_as_diverged_at_the_first_nonfinite_step(log_e
     assert "smaller learning rate" in end.data["message"] and f"step {expected}" in end.data["message"]
     assert end.data["test_accuracy"] is None
     assert [e.kind for e in evs].count("diverged") == 1 and not of(evs, "epoch")
-    assert all(math.isfinite(d["loss"]) and d["step"] < expected for d in of(evs, "step"))
+    assert all(math.isfinite(d["loss"]) for d in of(evs, "step"))
     for d in of(evs, "layers"):  # no NaN/inf rows on the charts from the diverged steps
-        assert d["step"] < expected
+        assert d["step"] <= expected
         assert all(math.isfinite(row["grad_norm"]) for row in d["rows"])
-    if log_every == 1:
-        assert [d["step"] for d in of(evs, "step")] == list(range(1, expected))
+    # the curve runs up to the divergence: every step (all are < 50), the blown-up loss itself when finite
+    last = expected if math.isfinite(blown) else expected - 1
+    assert [d["step"] for d in of(evs, "step")] == list(range(0, last + 1))
+
+
+def test_moons_at_lr_100_ends_diverged_and_says_when_with_its_curve():
+    cfg = TrainConfig(dataset="moons", n_samples=400, layers="16:relu,16:relu,2:identity", loss="cross_entropy",
+                      optimizer="sgd", lr=100, batch_size=32, epochs=5)
+    evs = events(cfg)
+    end = evs[-1]
+    assert end.kind == "diverged", end.data["message"]
+    assert f"step {end.data['step']}" in end.data["message"] and "smaller learning rate" in end.data["message"]
+    steps = of(evs, "step")
+    assert len(steps) >= 2 and steps[0]["step"] == 0 and steps[-1]["step"] <= end.data["step"]  # a curve to see
+
+
+def test_the_curve_logs_step_0_every_early_step_then_every_log_every():
+    evs = events(TrainConfig(**dict(SMALL, epochs=10, log_every=25)))  # 8 steps per epoch, 80 in all
+    steps = [d["step"] for d in of(evs, "step")]
+    assert steps[:51] == list(range(51))
+    assert steps[51:] == [56, 64, 72, 75, 80]  # each epoch's end (a sync anyway) and the multiples of 25
+
+
+def test_health_stats_reach_the_last_step_of_the_run():
+    single = events(TrainConfig(**dict(SMALL, batch_size=1, epochs=2, stats_every=50)))  # 240 steps
+    assert [d["step"] for d in of(single, "layers")] == [1, 51, 101, 151, 201, 240]
+    dry = events(TrainConfig(**dict(SMALL, epochs=10, max_steps=13, stats_every=5)))
+    assert [d["step"] for d in of(dry, "layers")] == [1, 6, 11, 13]
 
 
 def test_stop_ends_the_run_right_after_the_current_step():
