@@ -35,6 +35,18 @@ def test_loss_figure_draws_the_given_losses_and_drops_non_finite_ones():
     assert P.loss_figure(steps, epochs, log_y=True).layout.yaxis.type == "log"
 
 
+def test_loss_figure_starts_at_step_0_and_puts_epoch_means_mid_epoch():
+    steps = [{"step": 0, "loss": 2.3}, {"step": 1, "loss": 2.2}, {"step": 100, "loss": 0.4}]
+    epochs = [{"epoch": 1, "step": 50, "train_loss": 1.0, "val_loss": 0.8},
+              {"epoch": 2, "step": 100, "train_loss": 0.5, "val_loss": 0.45}]
+    fig = P.loss_figure(steps, epochs)
+    assert list(_trace(fig, "batch loss (logged steps)").x)[0] == 0
+    # a mean over steps 1…50 belongs at the epoch's middle; validation is measured after its last step
+    assert list(_trace(fig, "train loss (epoch mean)").x) == [25, 75]
+    assert list(_trace(fig, "validation loss").x) == [50, 100]
+    assert fig.layout.yaxis.exponentformat == "e"  # 8e+14, never "800T"
+
+
 def test_accuracy_figure_plots_train_and_validation_accuracy_per_epoch():
     epochs = [{"epoch": 1, "train_accuracy": 0.6, "val_accuracy": 0.7},
               {"epoch": 2, "train_accuracy": 0.8, "val_accuracy": None}]
@@ -54,11 +66,35 @@ def test_health_figure_has_one_log_trace_per_layer_and_metric_and_the_guide_line
     grad = [t for t in fig.data if t.xaxis == "x"]
     ratio = [t for t in fig.data if t.xaxis == "x2"]
     assert [list(t.y) for t in grad] == [[0.5], [0.1, 0.2]]
-    assert [list(t.y) for t in ratio] == [[1e-3, 5e-4], [2e-3]]
+    assert [list(t.y) for t in ratio] == [[1e-3, 5e-4], [2e-3, 10 ** -4.5]]  # the 0 sits on the floor band
     assert fig.layout.yaxis.type == "log" and fig.layout.yaxis2.type == "log"
-    assert sorted(s.y0 for s in fig.layout.shapes) == [P.HEALTHY_RATIO, health.UPDATE_TOO_LARGE]
+    assert sorted(s.y0 for s in fig.layout.shapes if s.type == "line") == [P.HEALTHY_RATIO, health.UPDATE_TOO_LARGE]
     assert list(fig.layout.yaxis.range) == [-1, 0]  # grad norms 0.1–0.5: the decade 10^-1 … 10^0
-    assert list(fig.layout.yaxis2.range) == [-4, -1]  # ratios 5e-4 … 2e-3 and the guides 1e-3, 1e-1
+    assert list(fig.layout.yaxis2.range) == [-5, -1]  # ratios 5e-4 … 2e-3, the guides 1e-3, 1e-1, a band for 0
+
+
+def test_health_figure_shows_zeros_on_a_floor_band_labelled_0_and_marks_single_points():
+    # layer 1: one stats point (grad 0.5); layer 2: its ReLUs died, so its gradient and update are exactly 0
+    rows = [_stats(1, 1, 0.5, 1e-3), _stats(1, 2, 0.2, 2e-3), _stats(51, 2, 0.0, 0.0), _stats(101, 2, 0.0, 0.0)]
+    fig = P.health_figure(rows)
+    grad = [t for t in fig.data if t.xaxis == "x"]
+    assert all("markers" in t.mode for t in grad)  # a lone point is a visible marker, not an invisible line
+    floor = 10 ** -1.5  # grad norms 0.2–0.5 span the decade 10^-1 … 10^0; the band is the decade below
+    assert list(grad[1].x) == [1, 51, 101] and list(grad[1].y) == pytest.approx([0.2, floor, floor])
+    assert list(fig.layout.yaxis.range) == [-2, 0]
+    assert "0" in fig.layout.yaxis.ticktext and floor == pytest.approx(
+        fig.layout.yaxis.tickvals[list(fig.layout.yaxis.ticktext).index("0")])
+    bands = [s for s in fig.layout.shapes if s.type == "rect"]
+    assert len(bands) == 2 and {(b.y0, b.y1) for b in bands} >= {(0.01, 0.1)}
+    ratio = [t for t in fig.data if t.xaxis == "x2"]
+    assert list(ratio[1].y) == pytest.approx([2e-3, 10 ** -3.5, 10 ** -3.5])  # ratios and guides: 1e-3 … 1e-1
+    assert list(fig.layout.yaxis2.range) == [-4, -1]
+
+
+def test_health_figure_without_zeros_has_no_floor_band():
+    fig = P.health_figure([_stats(1, 1, 0.5, 1e-3), _stats(51, 1, 0.3, 2e-3)])
+    assert not [s for s in fig.layout.shapes if s.type == "rect"]
+    assert "0" not in (fig.layout.yaxis.ticktext or ())
 
 
 def test_latest_flags_use_each_layers_most_recent_row():

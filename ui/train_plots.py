@@ -37,16 +37,19 @@ def _epoch_trace(epochs: list[dict], key: str, name: str, x_key: str, **kw) -> g
 
 
 def loss_figure(steps: list[dict], epochs: list[dict], *, log_y: bool = False) -> go.Figure:
-    """Loss against step: every logged batch loss, each epoch's mean train loss and its validation loss
-    (drawn at the epoch's last step)."""
+    """Loss against step: every logged batch loss from step 0 (the untrained loss), each epoch's mean train
+    loss at the middle of the steps it averages, and the validation loss after the epoch's last step."""
     fig = go.Figure()
     xs, ys = finite_xy([s["step"] for s in steps], [s["loss"] for s in steps], positive=log_y)
     fig.add_trace(go.Scatter(x=xs, y=ys, name="batch loss (logged steps)", mode="lines",
                              line={"color": "#9ca3af", "width": 1}))
-    fig.add_trace(_epoch_trace(epochs, "train_loss", "train loss (epoch mean)", "step", line={"color": "#2563eb"}))
+    ends = [e.get("step") for e in epochs]
+    mids = [{**e, "mid": (lo + hi) / 2 if lo is not None and hi is not None else None}
+            for e, lo, hi in zip(epochs, [0, *ends[:-1]], ends, strict=True)]
+    fig.add_trace(_epoch_trace(mids, "train_loss", "train loss (epoch mean)", "mid", line={"color": "#2563eb"}))
     fig.add_trace(_epoch_trace(epochs, "val_loss", "validation loss", "step", line={"color": "#dc2626"}))
     fig.update_xaxes(title="step")
-    fig.update_yaxes(title="loss (mean over the batch)", type="log" if log_y else "linear")
+    fig.update_yaxes(title="loss (mean over the batch)", type="log" if log_y else "linear", exponentformat="e")
     return _layout(fig, "Loss")
 
 
@@ -67,30 +70,55 @@ def _decades(values: list[float]) -> list[int]:
     return [lo, max(hi, lo + 1)]
 
 
+def _log_panel(fig: go.Figure, values: list[float], col: int) -> float | None:
+    """Decade ticks for panel `col`; when some values are exactly 0 (dead ReLUs, no update) a grey band one
+    decade below the data, labelled "0", to draw them on (log10 0 = −∞). Returns the band's y, or None."""
+    lo, hi = _decades(values)
+    has_zero = any(_finite(v) and v == 0 for v in values)
+    vals = [10.0 ** k for k in range(lo, hi + 1)]
+    text = [f"10<sup>{k}</sup>" for k in range(lo, hi + 1)]
+    floor = 10 ** (lo - 0.5) if has_zero else None
+    if has_zero:
+        fig.add_hrect(y0=10.0 ** (lo - 1), y1=10.0 ** lo, fillcolor="#e5e7eb", line_width=0, layer="below",
+                      row=1, col=col, exclude_empty_subplots=False)
+        vals, text = [floor, *vals], ["0", *text]
+    fig.update_yaxes(type="log", range=[lo - 1 if has_zero else lo, hi], tickmode="array", tickvals=vals,
+                     ticktext=text, row=1, col=col)
+    return floor
+
+
+def _zeros_at(floor: float | None, xs: list, ys: list) -> tuple[list, list]:
+    """(x, y) with y finite and positive, or exactly 0 drawn at `floor` (when there is a band)."""
+    pairs = [(x, y if y > 0 else floor) for x, y in zip(xs, ys, strict=True)
+             if _finite(y) and (y > 0 or (y == 0 and floor is not None))]
+    return [p[0] for p in pairs], [p[1] for p in pairs]
+
+
 def health_figure(rows: list[dict]) -> go.Figure:
-    """Per-layer ‖∂L/∂W_l‖ and ‖ΔW_l‖/‖W_l‖ against step, both on log axes with one tick per decade; the
-    ratio panel has the healthy 1e-3 guide and the 'too large' flag threshold."""
+    """Per-layer ‖∂L/∂W_l‖ and ‖ΔW_l‖/‖W_l‖ against step, both on log axes with one tick per decade (exact
+    zeros on a band labelled 0); the ratio panel has the healthy 1e-3 guide and the 'too large' threshold."""
     fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.1, subplot_titles=(
         "gradient norm ‖∂L/∂W‖ per layer", "update ratio ‖ΔW‖/‖W‖ per layer"))
+    guides = ((HEALTHY_RATIO, "dash", "#16a34a", "≈1e-3 healthy"),
+              (health.UPDATE_TOO_LARGE, "dot", "#dc2626", f"> {health.UPDATE_TOO_LARGE:g} too large"))
+    floors = {1: _log_panel(fig, [r.get("grad_norm") for r in rows], 1),
+              2: _log_panel(fig, [r.get("update_ratio") for r in rows] + [g[0] for g in guides], 2)}
     for layer in sorted({r["layer"] for r in rows}):
         mine = [r for r in rows if r["layer"] == layer]
         color = LAYER_COLORS[(layer - 1) % len(LAYER_COLORS)]
         for col, key in ((1, "grad_norm"), (2, "update_ratio")):
-            xs, ys = finite_xy([r["step"] for r in mine], [r.get(key) for r in mine], positive=True)
+            xs, ys = _zeros_at(floors[col], [r["step"] for r in mine], [r.get(key) for r in mine])
             fig.add_trace(go.Scatter(x=xs, y=ys, name=f"layer {layer}", legendgroup=f"layer {layer}",
-                                     showlegend=col == 1, mode="lines", line={"color": color}), row=1, col=col)
-    guides = ((HEALTHY_RATIO, "dash", "#16a34a", "≈1e-3 healthy"),
-              (health.UPDATE_TOO_LARGE, "dot", "#dc2626", f"> {health.UPDATE_TOO_LARGE:g} too large"))
+                                     showlegend=col == 1, mode="lines+markers" if len(xs) <= 60 else "lines",
+                                     marker={"size": 5}, line={"color": color}), row=1, col=col)
     for y, dash, color, text in guides:
         fig.add_hline(y=y, line_dash=dash, line_color=color, row=1, col=2)
         # annotations on a log axis take log10(y): add_hline's own annotation lands in the wrong place
         fig.add_annotation(x=1, xref="x2 domain", y=math.log10(y), yref="y2", text=text, showarrow=False,
                            xanchor="right", yanchor="bottom", font={"color": color, "size": 11})
-    fig.update_yaxes(type="log", dtick=1, exponentformat="power", minor={"showgrid": True})
-    fig.update_yaxes(range=_decades([r.get("grad_norm") for r in rows]), row=1, col=1)
-    fig.update_yaxes(range=_decades([r.get("update_ratio") for r in rows] + [g[0] for g in guides]), row=1, col=2)
     fig.update_xaxes(title="step")
-    return _layout(fig, "Gradient health", height=340)
+    _layout(fig, "Gradient health", height=360)
+    return fig.update_layout(margin={**_MARGIN, "t": 70})  # room for the title above the panel titles
 
 
 def latest_flags(rows: list[dict]) -> list[str]:
