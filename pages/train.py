@@ -31,7 +31,10 @@ HOW_IT_RUNS = f"""
   before that batch's step; *validation* is measured after the epoch on rows the model never trains on.
 - **Background:** the run trains on a server thread, so you can open another page and come back.
   Every run is written to the run store as it goes (open **Compare** to put runs side by side).
-- **Health flags** (checked every {TrainConfig().stats_every} steps, per layer):
+- **Loss curve:** step 0 is the untrained network's loss on the whole training set; then every step up to
+  step 50 and every {TrainConfig().log_every}th after. A loss that becomes inf/NaN or grows 10 000× over step 0
+  (and past 100) ends the run as *diverged*.
+- **Health flags** (checked every {TrainConfig().stats_every} steps and at the last step, per layer):
   - *vanishing*: ‖∂L/∂W‖ < {health.VANISHING:.0e} — the layer has all but stopped learning;
   - *exploding*: ‖∂L/∂W‖ > {health.EXPLODING:.0e};
   - *updates too large*: ‖ΔW‖/‖W‖ > {health.UPDATE_TOO_LARGE:.0e} (about 1e-3 is healthy);
@@ -78,7 +81,7 @@ def _status(job, snap) -> None:
     elif snap.status == "stopped":
         st.warning(f"{snap.message[:1].upper()}{snap.message[1:]}. {stored}")
     elif snap.status == "diverged":
-        shown = " The curves below show only the finite values before it." if snap.steps else ""
+        shown = " The loss curve below runs up to that step." if snap.steps else ""
         st.error(f"Diverged: {plain_markdown(snap.message, TEXT_CHARS)}. {stored}{shown}")
     else:
         st.error(f"The run failed: {plain_markdown(snap.message, TEXT_CHARS)}")  # may quote CSV columns

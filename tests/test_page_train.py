@@ -104,6 +104,28 @@ def test_diverging_run_shows_an_error_and_no_exception():
     assert any("Diverged" in e.value and "smaller learning rate" in e.value for e in at.error)
 
 
+def _figure(at: AppTest, title: str) -> dict:
+    """The Plotly figure (as JSON) whose layout title is `title`."""
+    import json
+
+    for chart in at.get("plotly_chart"):
+        fig = json.loads(chart.proto.spec)
+        if fig.get("layout", {}).get("title", {}).get("text") == title:
+            return fig
+    raise AssertionError(f"no chart titled {title!r}")
+
+
+def test_a_diverged_regression_run_shows_its_loss_curve_up_to_the_divergence():
+    at = _page()
+    at.selectbox(key="train_dataset").set_value("regression").run()
+    _submit(at, epochs=3, lr=100.0, init="normal")
+    snap = _finish(at)
+    assert snap.status == "diverged"
+    batch = next(t for t in _figure(at, "Loss")["data"] if t["name"] == "batch loss (logged steps)")
+    assert batch["x"][0] == 0 and len(batch["x"]) >= 2  # the untrained loss and the steps up to the blow-up
+    assert any(f"step {snap.step}" in e.value for e in at.error)
+
+
 @pytest.mark.parametrize("values, message", [
     ({"layers": "16:relu,3:identity"}, "the last layer has 3 units but moons has 2 classes"),
     ({"batch": "lots"}, "batch size must be a whole number"),

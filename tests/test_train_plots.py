@@ -45,6 +45,7 @@ def test_loss_figure_starts_at_step_0_and_puts_epoch_means_mid_epoch():
     assert list(_trace(fig, "train loss (epoch mean)").x) == [25, 75]
     assert list(_trace(fig, "validation loss").x) == [50, 100]
     assert fig.layout.yaxis.exponentformat == "e"  # 8e+14, never "800T"
+    assert list(P.loss_figure(steps, []).data[0].x) == [0, 1, 100]  # before the first epoch ends (or diverged)
 
 
 def test_accuracy_figure_plots_train_and_validation_accuracy_per_epoch():
