@@ -246,6 +246,17 @@ def test_the_curve_logs_step_0_every_early_step_then_every_log_every():
     assert steps[51:] == [56, 64, 72, 75, 80]  # each epoch's end (a sync anyway) and the multiples of 25
 
 
+def test_step_0_on_a_large_set_is_the_untrained_loss_on_every_kth_row():
+    cfg = TrainConfig(dataset="regression", n_samples=20_000, layers="1:identity", loss="mse", optimizer="sgd",
+                      lr=0.01, batch_size=100, epochs=1, val_fraction=0.0, max_steps=1)
+    data = load_data(cfg)
+    lin = build_model(cfg, data.input_size, torch.device("cpu")).linears[0]
+    x, y = data.x_train[::3], data.y_train[::3]  # 20 000 rows, at most 8192 of them: every 3rd
+    with torch.no_grad():
+        expected = (x @ lin.weight.T + lin.bias - y).pow(2).mean().item()
+    assert of(events(cfg, data=data), "step")[0]["loss"] == pytest.approx(expected, rel=1e-6)
+
+
 def test_health_stats_reach_the_last_step_of_the_run():
     single = events(TrainConfig(**dict(SMALL, batch_size=1, epochs=2, stats_every=50)))  # 240 steps
     assert [d["step"] for d in of(single, "layers")] == [1, 51, 101, 151, 201, 240]
