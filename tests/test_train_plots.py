@@ -153,7 +153,19 @@ def test_params_figure_puts_true_next_to_learned():
 
 def test_confusion_figure_holds_the_counts():
     fig = P.confusion_figure([[5, 1], [2, 7]], "val")
-    assert _rows(fig.data[0].z) == [[5, 1], [2, 7]] and "val" in fig.layout.title.text
+    assert "val" in fig.layout.title.text
+    assert [_rows(t.text) for t in fig.data] == [[[5, 1], [2, 7]]] * len(fig.data)  # every count written in
+
+
+def test_confusion_colour_scale_is_the_errors_alone():
+    # MNIST-like: ~1000 right per class, errors of 1–12; on one linear scale with the diagonal the errors vanish
+    fig = P.confusion_figure([[980, 12, 1], [3, 1100, 0], [7, 2, 990]], "test")
+    errors = next(t for t in fig.data if t.name == "errors")
+    assert _rows(errors.z) == [[None, 12, 1], [3, None, 0], [7, 2, None]]
+    assert (errors.zmin, errors.zmax) == (0, 12)
+    correct = next(t for t in fig.data if t.name == "correct")
+    assert _rows(correct.z) == [[980, None, None], [None, 1100, None], [None, None, 990]]
+    assert len({c for _, c in correct.colorscale}) == 1  # one neutral colour: the diagonal is not on the scale
 
 
 def test_misclassified_digits_reshape_rows_to_28_by_28_with_titles():

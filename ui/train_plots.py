@@ -201,15 +201,24 @@ def params_figure(rows: list[dict]) -> go.Figure:
 
 
 def confusion_figure(confusion: list[list[int]], split: str) -> go.Figure:
-    """Heatmap C[i][j] = rows of true class i predicted as j, with the counts written in."""
+    """Heatmap C[i][j] = rows of true class i predicted as j, counts written in. Only the errors (off the
+    diagonal) are coloured, white → light red (dark text stays readable) on their own 0…max scale: next to
+    ~1000 correct rows a linear scale over all cells hides them."""
     k = len(confusion)
     labels = [str(i) for i in range(k)]
-    fig = go.Figure(go.Heatmap(z=confusion, x=labels, y=labels, colorscale="Blues", text=confusion,
-                               texttemplate="%{text}", hovertemplate="true %{y}, predicted %{x}: %{z}",
-                               showscale=False))
+    mask = [[c if i == j else None for j, c in enumerate(row)] for i, row in enumerate(confusion)]
+    off = [[None if i == j else c for j, c in enumerate(row)] for i, row in enumerate(confusion)]
+    top = max((c for row in off for c in row if c is not None), default=0) or 1
+    common = dict(x=labels, y=labels, text=confusion, texttemplate="%{text}", showscale=False)
+    fig = go.Figure([
+        go.Heatmap(z=mask, name="correct", colorscale=[[0, "#e5e7eb"], [1, "#e5e7eb"]],
+                   hovertemplate="true %{y}, predicted %{x}: %{z} correct<extra></extra>", **common),
+        go.Heatmap(z=off, name="errors", colorscale=[[0, "#ffffff"], [1, "#f87171"]], zmin=0, zmax=top,
+                   hovertemplate="true %{y}, predicted %{x}: %{z} errors<extra></extra>", **common)])
     fig.update_xaxes(title="predicted class", type="category")
     fig.update_yaxes(title="true class", type="category", autorange="reversed")
-    return _layout(fig, f"Confusion matrix ({split} set)", height=280 if k <= 3 else 440)
+    return _layout(fig, f"Confusion matrix ({split} set; colour = errors only, the diagonal is grey)",
+                   height=280 if k <= 3 else 440)
 
 
 def digits_figure(images: list, titles: list[str], cols: int = 8) -> go.Figure:
