@@ -42,8 +42,11 @@ HOW_IT_RUNS = f"""
   - *saturated*: more than {health.DEAD_TOO_MANY:.0%} of sigmoid/tanh outputs sit where φ′ < 0.01.
 """
 HISTOGRAM_HINT = ("**Reading the histograms:** healthy weights keep a smooth spread that shifts slowly from epoch "
-                  "to epoch, and gradients centre on 0. All gradients squeezed at 0 means the layer has stopped "
-                  "learning (vanishing); long tails or a spread that keeps growing means updates are too big.")
+                  "to epoch, and gradients centre on 0. Gradients squeezed at 0 in *every* layer mean the network "
+                  "has stopped learning (vanishing); long tails or a spread that keeps growing means updates are "
+                  "too big. A spike of exact zeros in **layer 1's ∂L/∂W** alone is the inputs, not the layer: "
+                  "∂L/∂W₁ = δ₁ᵀ x, so an input that is 0 in every row (MNIST's blank border pixels) gives its "
+                  "column a gradient of exactly 0.")
 
 
 def _start(cfg) -> None:

@@ -195,3 +195,25 @@ def test_left_out_elements_near_a_saturated_bce_output_are_not_called_relu_kinks
     assert g.kink.all()  # a = σ(≈25) is within 1e-4 of 1: left out
     note = _kinks(g)
     assert "ReLU" not in note and "kink" not in note and "within 1e-4 of 0 or 1" in note
+
+
+def _chart_titles(at: AppTest) -> list[str]:
+    import json
+
+    return [json.loads(c.proto.spec).get("layout", {}).get("title", {}).get("text", "") for c in at.get("plotly_chart")]
+
+
+def test_backward_of_the_1x1_line_net_has_no_one_cell_heatmaps_and_no_relu_talk():
+    at = _page("Backward", encode_spec(preset("line")))
+    _ok(at)
+    assert _chart_titles(at) == []  # 1 number per gradient: written out, not drawn as a one-cell heatmap
+    page = " ".join(str(e.value) for kind in (at.caption, at.markdown, at.warning) for e in kind)
+    assert "kink" not in page.lower()  # `line` has no ReLU
+    assert "|numerical − autograd| = " in page
+
+
+def test_backward_says_kink_only_when_the_network_has_a_relu():
+    at = _page("Backward", encode_spec(preset("two-layer")))  # 3 → 2 relu → 1
+    _ok(at)
+    at.selectbox(key="insp_bw_layer").set_value("layer 1 (relu)").run()
+    assert any("ReLU kink" in t for t in _chart_titles(at))

@@ -102,8 +102,19 @@ def _columns(g: GradComparison, label: str, key: str) -> None:
                 show_values(values, f"{title}", key=f"{key}_{title.split()[0]}")
 
 
-def _differences(g: GradComparison, key: str) -> None:
+KINKED = ("relu", "leaky_relu")  # activations with a kink at 0, where finite differences can straddle it
+
+
+def _differences(g: GradComparison, key: str, kinks: bool) -> None:
+    """|Δ| heatmaps; a single number is written out (a one-cell heatmap says nothing), and the title speaks
+    of ReLU kinks only when the network has a kinked activation."""
     manual, numerical = gradient_differences(g)
+    if manual.numel() == 1:
+        parts = [f"|manual − autograd| = {manual.item():.2e}"]
+        if numerical is not None:
+            parts.append(f"|numerical − autograd| = {numerical.item():.2e}")
+        st.caption(" · ".join(parts))
+        return
     cols = st.columns(2)
     if manual.max().item() == 0:  # the common float64 case: the same bits, nothing to draw
         cols[0].caption("|manual − autograd| is exactly 0 for every element: the same bits.")
@@ -112,7 +123,9 @@ def _differences(g: GradComparison, key: str) -> None:
                                             text=manual.numel() <= 64, height=170), key=f"{key}_dm",
                              width="stretch")
     if numerical is not None:
-        cols[1].plotly_chart(heatmap_figure(as_rows(numerical), "|numerical − autograd| (blank = left out)", "Greys",
+        any_left_out = g.kink is not None and bool(g.kink.any())
+        left_out = " (blank = ReLU kink)" if kinks else " (blank = left out)" if any_left_out else ""
+        cols[1].plotly_chart(heatmap_figure(as_rows(numerical), "|numerical − autograd|" + left_out, "Greys",
                                             diverging=False, text=numerical.numel() <= 64, height=170),
                              key=f"{key}_dn", width="stretch")
 
@@ -137,7 +150,7 @@ def _gradient_block(t: Trace, lt: LayerTrace, name: str) -> None:
         m[3].metric("numerical tolerance", f"{numerical_tolerance(g, dtype, t.loss):.1e}",
                     help=f"{NUMERICAL_TOL[dtype]:g} · max(1, max|g|) + the rounding of L over h (at most 1 % of "
                          "max|g|): finite differences are less exact")
-    _differences(g, f"insp_bw_{lt.index}_{name}")
+    _differences(g, f"insp_bw_{lt.index}_{name}", any(a.activation in KINKED for a in t.spec.layers))
     note = _kinks(g)
     if note:
         st.warning(note)
