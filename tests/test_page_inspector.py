@@ -217,3 +217,14 @@ def test_backward_says_kink_only_when_the_network_has_a_relu():
     _ok(at)
     at.selectbox(key="insp_bw_layer").set_value("layer 1 (relu)").run()
     assert any("ReLU kink" in t for t in _chart_titles(at))
+
+
+def test_one_weight_term_by_term_is_wrapped_to_fit_the_page():
+    from engine.spec import LayerSpec, NetworkSpec
+
+    spec = NetworkSpec(2, [LayerSpec(3, "relu"), LayerSpec(2, "identity")], loss="cross_entropy", seed=0, batch=8)
+    at = _page("Math", encode_spec(spec))
+    _ok(at)
+    term = next(e.value for e in at.latex if r"\cdot" in e.value and "W_{" in e.value)
+    lines = term.split(r"\\")
+    assert len(lines) >= 4 and max(line.count(r"\cdot") for line in lines) <= 2  # 8 products, 2 a line

@@ -34,6 +34,19 @@ def render_math(t: Trace) -> None:
     _term_example(t)
 
 
+def wrap_terms(tex: str, per_line: int = 2) -> str:
+    """'lhs = Σ… = t₁ + t₂ + … = total' as aligned lines of `per_line` products each: written on one line,
+    eight products of 4-digit numbers run off the page's right edge."""
+    parts = tex.split(" = ")
+    if len(parts) != 4:
+        return tex
+    lhs, formula, shown, total = parts
+    terms = shown.split(" + ")
+    lines = [" + ".join(terms[k:k + per_line]) for k in range(0, len(terms), per_line)]
+    body = r" \\ &\quad + ".join(lines)
+    return rf"\begin{{aligned}} {lhs} &= {formula} \\ &= {body} \\ &= {total} \end{{aligned}}"
+
+
 def _term_example(t: Trace) -> None:
     st.markdown("#### One weight, term by term")
     names = [f"W{lt.index}" for lt in t.layers]
@@ -47,7 +60,7 @@ def _term_example(t: Trace) -> None:
     i = int(c[1].number_input("row i (output unit)", 0, rows - 1, step=1, key="insp_term_i"))
     j = int(c[2].number_input("column j (input unit)", 0, cols - 1, step=1, key="insp_term_j"))
     ex = weight_term_example(t, lt.index, i, j)
-    st.latex(ex.latex)
+    st.latex(wrap_terms(ex.latex))
     st.dataframe(pd.DataFrame(ex.terms, columns=["batch row r", f"δ{lt.index}[r,{i}]", f"a{lt.index - 1}[r,{j}]",
                                                  "product"]), hide_index=True, width="content")
     auto = lt.grads["weight"].autograd[i, j].item()
