@@ -228,3 +228,14 @@ def test_one_weight_term_by_term_is_wrapped_to_fit_the_page():
     term = next(e.value for e in at.latex if r"\cdot" in e.value and "W_{" in e.value)
     lines = term.split(r"\\")
     assert len(lines) >= 4 and max(line.count(r"\cdot") for line in lines) <= 2  # 8 products, 2 a line
+
+
+def test_diagram_settings_survive_a_visit_to_another_tab():
+    at = _page("Diagram")
+    at.radio(key="insp_edge_mode").set_value("gradients ∂L/∂W").run()
+    at.number_input(key="insp_sample").set_value(2).run()
+    _open(at, "Forward")
+    _open(at, "Diagram")
+    _ok(at)
+    assert at.radio(key="insp_edge_mode").value == "gradients ∂L/∂W"
+    assert at.number_input(key="insp_sample").value == 2

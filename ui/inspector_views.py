@@ -39,15 +39,31 @@ def keep_in_options(key: str, options: list) -> None:
         del st.session_state[key]
 
 
+def remembered(key: str) -> str:
+    """Streamlit forgets a widget's value when a run does not draw it (another tab is open): keep a copy
+    under a plain key and put it back before the widget is drawn again. Call remember(key) after it."""
+    if key not in st.session_state and f"kept_{key}" in st.session_state:
+        st.session_state[key] = st.session_state[f"kept_{key}"]
+    return key
+
+
+def remember(key: str) -> None:
+    st.session_state[f"kept_{key}"] = st.session_state[key]
+
+
 def badge(ok: bool) -> str:
     return ":green-badge[✓ pass]" if ok else ":red-badge[✗ fail]"
 
 
 def render_diagram(t: Trace) -> None:
     c1, c2 = st.columns([1, 2])
+    remembered("insp_sample")
     keep_in_range("insp_sample", 0, t.x.shape[0] - 1)
     sample = c1.number_input("Sample (row of x)", 0, t.x.shape[0] - 1, step=1, key="insp_sample")
-    mode = c2.radio("Edges show", ["weights W", "gradients ∂L/∂W"], horizontal=True, key="insp_edge_mode")
+    mode = c2.radio("Edges show", ["weights W", "gradients ∂L/∂W"], horizontal=True,
+                    key=remembered("insp_edge_mode"))
+    remember("insp_sample")
+    remember("insp_edge_mode")
     fig, notes = network_figure(t, int(sample), "gradient" if mode.startswith("gradients") else "weight")
     st.plotly_chart(fig, key="insp_network", width="stretch")
     st.caption(f"Neuron colour: its activation a for sample {int(sample)} (input neurons: x). Edge colour: "
