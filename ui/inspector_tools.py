@@ -42,6 +42,8 @@ def wrap_terms(tex: str, per_line: int = 2) -> str:
         return tex
     lhs, formula, shown, total = parts
     terms = shown.split(" + ")
+    if len(terms) <= per_line:  # short enough for one line
+        return tex
     lines = [" + ".join(terms[k:k + per_line]) for k in range(0, len(terms), per_line)]
     body = r" \\ &\quad + ".join(lines)
     return rf"\begin{{aligned}} {lhs} &= {formula} \\ &= {body} \\ &= {total} \end{{aligned}}"
