@@ -90,13 +90,21 @@ def _status(job, snap) -> None:
         st.error(f"The run failed: {plain_markdown(snap.message, TEXT_CHARS)}")  # may quote CSV columns
 
 
+def _which_run(cfg, snap) -> str:
+    """The run this view shows, named by what it is (the form above may already describe another one)."""
+    opt = f"{cfg.optimizer} lr={cfg.lr:g}"
+    return (f"Showing run `{snap.run_id or 'not stored'}`: {cfg.dataset}, layers {cfg.layers}, {cfg.loss}, {opt}, "
+            f"batch {cfg.batch_size}, {cfg.epochs} epochs, seed {cfg.seed}.")
+
+
 def _metrics(snap) -> None:
     if not snap.epochs:
         return
     last = snap.epochs[-1]
     cells = [("epochs done", f"{last['epoch']}"), ("train loss", _fmt(last.get("train_loss"))),
-             ("validation loss", _fmt(last.get("val_loss"))),
-             ("validation accuracy", _pct(last.get("val_accuracy")))]
+             ("validation loss", _fmt(last.get("val_loss")))]
+    if last.get("val_accuracy") is not None:  # classification only: a regression has no accuracy to show
+        cells.append(("validation accuracy", _pct(last["val_accuracy"])))
     if snap.final.get("test_accuracy") is not None:
         cells.append(("test accuracy (10 000 images)", _pct(snap.final["test_accuracy"])))
     for col, (label, value) in zip(st.columns(len(cells)), cells, strict=True):
@@ -115,7 +123,9 @@ def _curves(snap, cfg, classify: bool) -> None:
     left, right = st.columns(2)
     log_y = left.toggle("log-scale loss", key="train_log_loss")
     left.plotly_chart(P.loss_figure(snap.steps, snap.epochs, log_y=log_y))
-    if classify:
+    if classify and not snap.epochs:
+        right.caption("Accuracy is measured once an epoch: the chart appears after epoch 1.")
+    elif classify:
         right.plotly_chart(P.accuracy_figure(snap.epochs))
     else:
         _regression_params(right, snap, cfg)
@@ -207,6 +217,7 @@ def _live(job_id: str) -> None:
         if every is not None and snap.status in ENDED:
             st.rerun()  # a full rerun redraws this panel without run_every: polling stops
         _status(job, snap)
+        st.caption(_which_run(job.cfg, snap))
         _metrics(snap)
         if not (snap.steps or snap.epochs):
             return

@@ -163,6 +163,8 @@ def test_regression_run_shows_learned_vs_true_parameters():
     assert table["name"].tolist() == ["w1", "w2", "b"] and table["true"].tolist() == pytest.approx([2.0, -3.4, 4.2])
     w = snap.state["linears.0.weight"][0].tolist()
     assert table["learned"].tolist()[:2] == pytest.approx(w, rel=1e-6)
+    assert "validation accuracy" not in [m.label for m in at.metric]  # no accuracy for a regression: no "—"
+    assert any("regression" in c.value and "1:identity" in c.value for c in at.caption)  # which run is shown
 
 
 def test_form_helpers_parse_and_build_a_config():
