@@ -6,9 +6,6 @@ import streamlit as st
 from engine.device import configure_threads
 from ui.sidebar import render_sidebar
 
-st.set_page_config(page_title="Backprop Lab", page_icon=":material/device_hub:", layout="wide")
-configure_threads()
-
 ROOT = Path(__file__).parent
 PAGES = [  # (script, title, icon); a page whose script is not there yet is left out
     ("pages/home.py", "Home", ":material/home:"),
@@ -19,8 +16,18 @@ PAGES = [  # (script, title, icon); a page whose script is not there yet is left
     ("pages/activations.py", "Activations", ":material/show_chart:"),
 ]
 
-pages = [st.Page(script, title=title, icon=icon, default=(i == 0))
-         for i, (script, title, icon) in enumerate(PAGES) if (ROOT / script).exists()]
-nav = st.navigation(pages)
-render_sidebar()
-nav.run()
+
+def main() -> None:
+    st.set_page_config(page_title="Backprop Lab", page_icon=":material/device_hub:", layout="wide")
+    configure_threads()
+    pages = [st.Page(script, title=title, icon=icon, default=(i == 0))
+             for i, (script, title, icon) in enumerate(PAGES) if (ROOT / script).exists()]
+    nav = st.navigation(pages)
+    render_sidebar()
+    nav.run()
+
+
+# A spawned sweep worker imports the main script as __mp_main__ to unpickle its task (Streamlit's __main__
+# has no __spec__, so multiprocessing re-runs the file): it must not draw the app, in bare mode, once per worker.
+if __name__ != "__mp_main__":
+    main()
