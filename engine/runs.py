@@ -50,6 +50,14 @@ _COORDINATES = ["run_id", "step", "epoch", "layer", "wall"]  # column order of t
 _FORK_ORPHANS: list[Any] = []
 
 
+def default_name(config: dict, run_id: str) -> str:
+    """'adam lr=0.01 moons' — what tells runs apart in a legend — or 'run-1a184f' when the config lacks them."""
+    opt, lr, data = config.get("optimizer"), config.get("lr"), config.get("dataset")
+    if opt and isinstance(lr, int | float) and data:
+        return f"{opt} lr={lr:g} {data}"
+    return f"run-{run_id[:6]}"
+
+
 class RunStore:
     """Runs and their metrics in one SQLite file; safe across threads and processes."""
 
@@ -153,7 +161,7 @@ class RunStore:
             conn.execute(
                 "INSERT INTO runs (run_id, name, created, heartbeat, duration, status, device, host,"
                 " pid, sweep_id, config, owner) VALUES (?, ?, ?, ?, 0, 'running', ?, ?, ?, ?, ?, ?)",
-                (run_id, name or f"run-{run_id[:6]}", now, now, str(device), socket.gethostname(),
+                (run_id, name or default_name(config, run_id), now, now, str(device), socket.gethostname(),
                  os.getpid(), sweep_id, config_json, self.owner),
             )
         return run_id

@@ -208,7 +208,7 @@ def overlay_section(store: RunStore, shown: list[str], names: dict, colors: dict
     c1, c2, c3, c4 = st.columns([2, 2, 1, 2])
     metric = c1.selectbox("Metric", metrics, index=metrics.index("val_loss") if "val_loss" in metrics else 0)
     x = c2.radio("Against", list(cp.X_AXES), index=1, horizontal=True, format_func=lambda k: k.replace("wall", "time"))
-    log_y = c3.toggle("log y", value=False)
+    log_y = c3.toggle("log y", value=metric.endswith("loss"), help="on by default for losses: they span decades")
     smoothing = c4.slider("Smoothing (EMA weight)", 0.0, 0.95, 0.0, 0.05)
     source = cp.overlay_source(steps, epochs, metric)
     st.plotly_chart(cp.overlay_figure(source, metric, x, names, colors, log_y=log_y, smoothing=smoothing),

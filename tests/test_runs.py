@@ -85,7 +85,8 @@ def test_runs_flattens_config_and_summary_one_level(store: RunStore):
     store.finish(a, "diverged", summary={"final_val_loss": float("nan")}, message="loss became NaN")
     df = store.runs()
     assert df["run_id"].tolist() == [a, b]  # oldest first
-    assert df.loc[0, "name"] == f"run-{a[:6]}"
+    # an unnamed run is named by what it is, not run-1a184f; with nothing to say, by its id
+    assert df.loc[0, "name"] == "adam lr=0.01 moons" and df.loc[1, "name"] == f"run-{b[:6]}"
     for col in ("config.optimizer", "config.lr", "config.dataset", "summary.final_val_loss"):
         assert col in df.columns
     assert df.loc[0, "config.hidden"] == [8, 8] and df.loc[0, "config.spec"] == {"seed": 3}
