@@ -35,6 +35,7 @@ def _reference_rows(cfg: TrainConfig) -> dict[int, list[dict]]:
     opt = torch.optim.SGD(net.parameters(), lr=cfg.lr, momentum=cfg.momentum)
     order = torch.Generator().manual_seed(cfg.seed + 1)
     rows, step = {}, 0
+    last = cfg.epochs * -(-len(data.x_train) // cfg.batch_size)  # the run's final step is recorded too
     for _ in range(cfg.epochs):
         perm = torch.randperm(len(data.x_train), generator=order)
         for i in range(0, len(perm), cfg.batch_size):
@@ -46,7 +47,7 @@ def _reference_rows(cfg: TrainConfig) -> dict[int, list[dict]]:
             grads = [lin.weight.grad.clone() for lin in linears]
             opt.step()
             step += 1
-            if (step - 1) % cfg.stats_every:
+            if (step - 1) % cfg.stats_every and step != last:
                 continue
             rows[step] = []
             for k, (lin, act) in enumerate(zip(linears, acts, strict=True)):
@@ -65,7 +66,7 @@ def test_layer_stats_equal_an_independent_hooked_computation():
     cfg = TrainConfig(**CFG)
     got = {ev.data["step"]: ev.data["rows"] for ev in train(cfg) if ev.kind == "layers"}
     expected = _reference_rows(cfg)
-    assert sorted(got) == sorted(expected) == [1, 4, 7]  # 4 steps per epoch, stats every 3rd step
+    assert sorted(got) == sorted(expected) == [1, 4, 7, 8]  # 4 steps per epoch, stats every 3rd step and the last
     for step, rows in got.items():
         assert [r["layer"] for r in rows] == [1, 2, 3] and all(r["step"] == step for r in rows)
         assert [r["epoch"] for r in rows] == [1 if step <= 4 else 2] * 3
