@@ -48,7 +48,8 @@ def remembered(key: str) -> str:
 
 
 def remember(key: str) -> None:
-    st.session_state[f"kept_{key}"] = st.session_state[key]
+    if key in st.session_state:  # a rerun cut short (st.stop, a new spec) may not have drawn the widget
+        st.session_state[f"kept_{key}"] = st.session_state[key]
 
 
 def badge(ok: bool) -> str:
