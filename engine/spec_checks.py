@@ -1,6 +1,7 @@
 """The validation rules for a NetworkSpec: each returns messages that say what is wrong and what to do."""
 from __future__ import annotations
 
+from engine.budget import inspector_problem
 from engine.core.layers import KINDS
 from engine.core.ops import ACTIVATIONS, LOSSES, output_layer_problems
 from engine.spec import (
@@ -29,6 +30,8 @@ def problems(spec: NetworkSpec) -> list[str]:
     if not found:
         found += _explicit_parameters(spec)
         found += _data(spec)
+    if not found:  # the shapes are fine one by one; is their product affordable? (engine.budget)
+        found += [p for p in [inspector_problem(spec.sizes, spec.n_rows, spec.dtype)] if p]
     return found
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import torch
 
 from engine import chain_rule
+from engine.budget import steps_problem
 from engine.network import materialize, with_parameters
 from engine.optim import LESSON_OPTIMIZERS, make_optimizer
 from engine.spec import NetworkSpec
@@ -53,6 +54,8 @@ def check_step_request(optimizer: str, lr: float, steps: int) -> list[str]:
 def run_steps(spec: NetworkSpec, optimizer: str = "sgd", lr: float = 0.1, steps: int = 1) -> StepResult:
     """`steps` updates of every W_l, b_l by `optimizer` at learning rate `lr`; ValueError on a bad request."""
     problems = check_step_request(optimizer, lr, steps)
+    if not problems:  # each step is a forward and a backward pass: budget steps × the network's work
+        problems = [p for p in [steps_problem(spec.sizes, spec.n_rows, steps)] if p]
     if problems:
         raise ValueError("; ".join(problems))
     m = materialize(spec)

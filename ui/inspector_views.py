@@ -8,8 +8,9 @@ from engine.backprop import MANUAL_TOL, NUMERICAL_TOL, GradComparison, LayerTrac
 from engine.equations import gradient_differences, numerical_tolerance
 from engine.graph import autograd_dot
 from engine.spec import NetworkSpec
-from ui.matrix import as_rows, heatmap_figure, show_values
+from ui.matrix import as_rows, clip, heatmap_figure, show_values
 from ui.network_diagram import network_figure
+from ui.trace_cache import BoundedCache
 
 GRADS = {"weight": "∂L/∂W", "bias": "∂L/∂b", "z": "δ = ∂L/∂z", "a": "∂L/∂a"}  # the four shown per layer
 PRECISION = ("Manual and autograd do the same arithmetic in a different order, so they differ only by rounding: "
@@ -17,13 +18,15 @@ PRECISION = ("Manual and autograd do the same arithmetic in a different order, s
              "Finite differences are always done in float64 and carry an error of about 1e-10.")
 
 
-@st.cache_data(max_entries=64, show_spinner=False)
+TRACES = BoundedCache()  # server-wide, bounded by the traces' tensor bytes (engine.budget bounds each one)
+
+
 def cached_trace(spec_json: str) -> Trace:
-    """One forward and backward pass, keyed on the spec's JSON so reruns reuse it."""
-    return trace(NetworkSpec.from_json(spec_json))
+    """One forward and backward pass, keyed on the spec's JSON so reruns (and other sessions) reuse it."""
+    return TRACES.get(spec_json, lambda: trace(NetworkSpec.from_json(spec_json)))
 
 
-@st.cache_data(max_entries=64, show_spinner=False)
+@st.cache_data(max_entries=16, show_spinner=False)
 def cached_dot(spec_json: str) -> str:
     return autograd_dot(NetworkSpec.from_json(spec_json))
 
@@ -133,7 +136,11 @@ def _differences(g: GradComparison, key: str, kinks: bool) -> None:
         st.caption(" · ".join(parts))
         return
     cols = st.columns(2)
-    if manual.max().item() == 0:  # the common float64 case: the same bits, nothing to draw
+    same_bits = manual.max().item() == 0  # the common float64 case: nothing to draw
+    (manual, note), numerical = clip(manual), None if numerical is None else clip(numerical)[0]
+    if note and not same_bits:
+        st.caption(f"Differences: {note}.")
+    if same_bits:
         cols[0].caption("|manual − autograd| is exactly 0 for every element: the same bits.")
     else:
         cols[0].plotly_chart(heatmap_figure(as_rows(manual), "|manual − autograd|", "Greys", diverging=False,

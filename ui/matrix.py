@@ -9,6 +9,22 @@ import streamlit as st
 
 TABLE_MAX_ROWS = 16  # beyond this many rows …
 TABLE_MAX_COLS = 10  # … or columns, a heatmap reads better than digits
+SHOWN_MAX = 64  # rows and columns a heatmap draws at most: 4096 × 480 cells took minutes to render
+
+
+def clip(values) -> tuple[object, str | None]:
+    """(the top-left SHOWN_MAX × SHOWN_MAX corner of a tensor (a vector: its first SHOWN_MAX), a note saying
+    what was left out or None). Sliced before .tolist(), so a huge tensor is never turned into Python floats."""
+    if not hasattr(values, "shape") or values.dim() == 0:
+        return values, None
+    if values.dim() == 1:
+        n = values.shape[0]
+        return (values[:SHOWN_MAX], None) if n <= SHOWN_MAX else \
+            (values[:SHOWN_MAX], f"showing elements 0–{SHOWN_MAX - 1} of {n:,}")
+    rows, cols = values.shape[0], values.shape[1]
+    cut = [f"rows 0–{SHOWN_MAX - 1} of {rows:,}"] * (rows > SHOWN_MAX) + \
+        [f"columns 0–{SHOWN_MAX - 1} of {cols:,}"] * (cols > SHOWN_MAX)
+    return values[:SHOWN_MAX, :SHOWN_MAX], ("showing " + " and ".join(cut)) if cut else None
 
 
 def as_rows(values) -> list[list[float]]:
@@ -54,12 +70,14 @@ def heatmap_figure(values, title: str = "", colorscale: str = "RdBu", diverging:
 
 def show_values(values, label: str = "", key: str | None = None, row_name: str = "row",
                 col_name: str = "col") -> None:
-    """Digits for a small tensor, a heatmap for a big one (with its shape in the caption)."""
+    """Digits for a small tensor, a heatmap for a big one (with its shape in the caption; at most
+    SHOWN_MAX rows and columns drawn, the caption says so)."""
+    dims = tuple(values.shape) if hasattr(values, "shape") else (len(as_rows(values)), len(as_rows(values)[0]))
+    values, note = clip(values)
     rows = as_rows(values)
-    dims = tuple(values.shape) if hasattr(values, "shape") else (len(rows), len(rows[0]) if rows else 0)
     shape = "×".join(map(str, dims)) if len(dims) > 1 else f"({dims[0]},)" if dims else "scalar"
-    if label:
-        st.caption(f"{label} — shape {shape}")
+    if label or note:
+        st.caption(f"{label} — shape {shape}" + (f" ({note})" if note else ""))
     if is_small(values):
         st.dataframe(frame(rows, row_name, col_name), width="content")
     else:
