@@ -1,25 +1,29 @@
 """A training run on a background thread, so a page can poll it (st.fragment(run_every=…)) while the run
-goes on — also when the user opens another page. The page reads `snapshot()`; nothing here draws."""
+goes on — also when the user opens another page. The page reads `snapshot()`; nothing here draws.
+Pages start runs through engine.background.QUEUE (start_job), which caps how many run at once."""
 from __future__ import annotations
 
-import threading
 import time
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from engine.data import DataError
+import torch
+
+from engine.background import QUEUE, Alive, BackgroundJob
+from engine.data import DataError, Dataset
 from engine.recorder import END_KINDS, record
 from engine.runs import RunStore, StoreError
 from engine.train import train
 from engine.train_config import ConfigError, TrainConfig
 
-JOBS: dict[str, TrainingJob] = {}  # job id → job; lives as long as the server process
-_JOBS_LOCK = threading.Lock()
+JOBS = QUEUE.jobs  # job id → job, for the pages; the queue forgets a gone session's finished jobs
+KEEP_DATASET_BYTES = 4_000_000  # a finished run keeps a dataset up to this size (synthetic sets) for its plots
+KEEP_DIGITS = 32  # … and of a bigger one (MNIST) only the misclassified test images the page shows
 
 
 @dataclass
 class JobState:
-    status: str = "starting"  # starting | running | finished | diverged | stopped | failed
+    status: str = "starting"  # queued | starting | running | finished | diverged | stopped | failed
     message: str = ""
     run_id: str | None = None
     device: str = ""
@@ -35,22 +39,16 @@ class JobState:
     dataset: object = None
 
 
-class TrainingJob:
+class TrainingJob(BackgroundJob):
     """Runs train() → record() on a daemon thread; thread-safe snapshots for readers."""
 
-    def __init__(self, cfg: TrainConfig, store: RunStore | None, *, name: str | None = None, data=None):
+    kind = "train"
+
+    def __init__(self, cfg: TrainConfig, store: RunStore | None, *, name: str | None = None, data=None,
+                 owner: str | None = None, alive: Alive | None = None):
+        super().__init__(owner=owner, alive=alive)
         self.cfg, self.store, self.name, self.data = cfg, store, name, data
-        self.stop_event = threading.Event()
-        self._lock = threading.Lock()
         self._state = JobState()
-        self.thread = threading.Thread(target=self._run, daemon=True, name="backprop-lab-train")
-
-    def start(self) -> TrainingJob:
-        self.thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.stop_event.set()
 
     @property
     def done(self) -> bool:
@@ -64,7 +62,10 @@ class TrainingJob:
                             list(s.steps), list(s.epochs), list(s.layers), dict(s.histograms), s.state,
                             dict(s.final), s.dataset)
 
-    def _run(self) -> None:
+    def _work(self) -> None:
+        with self._lock:
+            if self._state.status == "queued":
+                self._state.status = "starting"
         try:
             events = train(self.cfg, stop=self.stop_event, data=self.data, snapshots=True)
             for ev in record(events, self.store, self.cfg, name=self.name):
@@ -83,6 +84,38 @@ class TrainingJob:
                 self.store.finish(self._state.run_id, "failed", message=message)
             except StoreError:
                 pass
+
+
+    def release(self) -> None:
+        """The run ended: drop the dataset and everything on the device; keep the curves, the small weight
+        snapshot, and of a big dataset only the digits the page shows (so 3 MNIST runs do not keep 3 copies)."""
+        self.data = None
+        with self._lock:
+            s = self._state
+            if s.dataset is not None and _dataset_bytes(s.dataset) > KEEP_DATASET_BYTES:
+                s.dataset, s.final = _keep_shown_digits(s.dataset, s.final)
+
+    def _cancel(self, message: str) -> None:
+        with self._lock:
+            self._state.status, self._state.message = "stopped", message
+
+
+def _dataset_bytes(d: Dataset) -> int:
+    tensors = [d.x_train, d.y_train, d.x_val, d.y_val, d.x_test, d.y_test]
+    return sum(t.numel() * t.element_size() for t in tensors if isinstance(t, torch.Tensor))
+
+
+def _keep_shown_digits(d: Dataset, final: dict) -> tuple[Dataset, dict]:
+    """A Dataset with 0-row splits (name, task, input size and meta stay) whose x_test holds only the first
+    KEEP_DIGITS misclassified images; final's misclassified rows point at them (their test row: test_index)."""
+    rows = (final.get("misclassified") or [])[:KEEP_DIGITS]
+    x_test = None
+    if d.x_test is not None and rows:
+        x_test = d.x_test[[r["index"] for r in rows]].clone()  # a copy: the slice must not hold the 10 000 images
+    empty = {k: getattr(d, k)[:0].clone() for k in ("x_train", "y_train", "x_val", "y_val")}
+    light = replace(d, **empty, x_test=x_test, y_test=None)
+    kept = [{**r, "index": i, "test_index": r["index"]} for i, r in enumerate(rows)]
+    return light, ({**final, "misclassified": kept} if "misclassified" in final else final)
 
 
 def _apply(s: JobState, ev, cfg: TrainConfig) -> None:
@@ -110,12 +143,15 @@ def _apply(s: JobState, ev, cfg: TrainConfig) -> None:
             s.message += f" (not stored: {d['store_error']})"
 
 
-def start_job(cfg: TrainConfig, store: RunStore | None, *, name: str | None = None, data=None) -> str:
-    """Start a job and register it; returns its id (the key in JOBS)."""
-    job = TrainingJob(cfg, store, name=name, data=data).start()
-    job_id = f"job-{id(job):x}"
-    with _JOBS_LOCK:
-        JOBS[job_id] = job
+def start_job(cfg: TrainConfig, store: RunStore | None, *, name: str | None = None, data=None,
+              owner: str | None = None, alive: Alive | None = None) -> str:
+    """Submit a job to the server's queue (it runs now or waits its turn); returns its id (the key in JOBS).
+    QueueFull when the queue is full."""
+    job = TrainingJob(cfg, store, name=name, data=data, owner=owner, alive=alive)
+    job._state.status = "queued"
+    job_id = QUEUE.submit(job)
+    if job.position is not None:  # waiting: do not hold a dataset (MNIST ~220 MB) per queued run; train() reloads
+        job.data = None
     return job_id
 
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
 
+from engine.background import Alive, BackgroundJob
 from engine.recorder import END_KINDS, record
 from engine.runs import RunStore
 from engine.train import Event, train
@@ -284,34 +285,33 @@ def _run_ray(configs, store, sweep_id, report, *, stop, ray_address, **_) -> Non
 
 # ---- a sweep on a background thread, for the page to poll ----------------------------------------------
 
-class SweepJob:
-    """run_sweep on a daemon thread; snapshot() is safe to call from any thread."""
+class SweepJob(BackgroundJob):
+    """run_sweep on a daemon thread; snapshot() is safe to call from any thread. A process-executor sweep
+    takes `workers` of the server's job slots."""
 
-    def __init__(self, configs: list[TrainConfig], store: RunStore, **options):
+    kind = "sweep"
+
+    def __init__(self, configs: list[TrainConfig], store: RunStore, *, owner: str | None = None,
+                 alive: Alive | None = None, **options):
+        slots = options.get("workers", 2) if options.get("executor") == "process" else 1
+        super().__init__(owner=owner, alive=alive, slots=slots)
         self.configs, self.store, self.options = configs, store, options
         self.sweep_id = options.pop("sweep_id", None) or new_sweep_id()
-        self.stop_event = threading.Event()
-        self._lock = threading.Lock()
         self._state = {"status": "running", "done": 0, "total": len(configs), "points": [], "message": ""}
-        self.thread = threading.Thread(target=self._run, daemon=True, name="backprop-lab-sweep")
-
-    def start(self) -> SweepJob:
-        self.thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.stop_event.set()
 
     def snapshot(self) -> dict:
+        position = self.position
         with self._lock:
-            return {**self._state, "points": list(self._state["points"]), "sweep_id": self.sweep_id}
+            status = "queued" if position is not None else self._state["status"]
+            return {**self._state, "status": status, "points": list(self._state["points"]),
+                    "sweep_id": self.sweep_id, "position": position}
 
     def _progress(self, done: int, total: int, point: PointResult) -> None:
         with self._lock:
             self._state["done"] = done
             self._state["points"].append(point)
 
-    def _run(self) -> None:
+    def _work(self) -> None:
         try:
             run_sweep(self.configs, self.store, sweep_id=self.sweep_id, progress=self._progress,
                       stop=self.stop_event, **self.options)
@@ -320,3 +320,10 @@ class SweepJob:
             status, message = "failed", str(err)
         with self._lock:
             self._state["status"], self._state["message"] = status, message
+
+    def release(self) -> None:
+        self.configs = []  # the points' summaries stay in the snapshot; the runs are in the store
+
+    def _cancel(self, message: str) -> None:
+        with self._lock:
+            self._state["status"], self._state["message"] = "stopped", message

@@ -11,6 +11,7 @@ import hashlib
 import streamlit as st
 
 from engine import paths, settings
+from engine.background import QUEUE, QueueFull
 from engine.data import DATASETS
 from engine.runs import RunStore, StoreError
 from engine.sweep import EXECUTORS, SweepError, SweepJob, batch_size_value, expand_grid, parse_values
@@ -19,6 +20,7 @@ from ui import compare_plots as cp
 from ui.bootstrap import ensure_navigation
 from ui.hiplot_view import brushed_runs, build_experiment, hiplot_selection
 from ui.owner import acting_owner, session_owner
+from ui.session import alive_check, session_id
 from ui.text import NAME_CHARS, TEXT_CHARS, plain_markdown
 
 ensure_navigation()
@@ -69,7 +71,7 @@ def _sweep_inputs() -> dict:
 
 def _start_sweep(store: RunStore, v: dict) -> None:
     job = st.session_state.get("sweep_job")
-    if job is not None and job.snapshot()["status"] == "running":
+    if job is not None and job.snapshot()["status"] in ("running", "queued"):
         st.warning("A sweep is already running; wait for it or stop it first.")
         return
     try:
@@ -84,7 +86,14 @@ def _start_sweep(store: RunStore, v: dict) -> None:
     # the Ray address comes only from the operator's setting: a form never reaches an arbitrary address
     options = {"executor": v["executor"], "ray_address": settings.ray_address(), "workers": 2}
     mine = RunStore(store.path, owner=session_owner())  # the sweep's runs are this visitor's
-    st.session_state["sweep_job"] = SweepJob(configs, mine, **options).start()
+    sid = session_id()
+    job = SweepJob(configs, mine, owner=sid, alive=alive_check(sid), **options)
+    try:
+        QUEUE.submit(job)  # runs now, or waits for a free slot (the server caps concurrent trainings)
+    except QueueFull as err:
+        st.error(f"The sweep was not started: {plain_markdown(err, TEXT_CHARS)}")
+        return
+    st.session_state["sweep_job"] = job
     st.session_state.pop("sweep_done", None)
 
 
@@ -94,6 +103,11 @@ def _sweep_progress() -> None:
     if job is None:
         return
     snap = job.snapshot()
+    if snap["status"] == "queued":
+        st.info(f"queued: position {snap['position']} — the server runs {QUEUE.limits.max_jobs} trainings at once "
+                f"({QUEUE.limits.max_jobs_per_session} per session); this sweep starts when a slot is free.")
+        st.button("Cancel the sweep", on_click=job.stop, key="sweep_stop")
+        return
     last = snap["points"][-1].name if snap["points"] else "starting"
     st.progress(snap["done"] / snap["total"],
                 text=f"Sweep {snap['sweep_id']}: {snap['done']} of {snap['total']} runs done (last: {last})")

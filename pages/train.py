@@ -5,6 +5,7 @@ import pandas as pd
 import streamlit as st
 
 from engine import boundary, health
+from engine.background import QUEUE
 from engine.data import DataError
 from engine.jobs import JOBS, progress, start_job
 from engine.model import check_fit
@@ -15,6 +16,7 @@ from ui import train_form as F
 from ui import train_plots as P
 from ui.bootstrap import ensure_navigation
 from ui.owner import session_owner
+from ui.session import alive_check, session_id
 from ui.text import TEXT_CHARS, plain_markdown
 
 ensure_navigation()
@@ -55,15 +57,24 @@ def _start(cfg) -> None:
         with st.spinner(f"Loading {cfg.dataset} …"):
             data = load_data(cfg)
         check_fit(cfg, data)
-        st.session_state[JOB_KEY] = start_job(cfg, RunStore(owner=session_owner()), name=cfg.name, data=data)
-    except (ConfigError, DataError, StoreError, ValueError) as err:
+        sid = session_id()
+        st.session_state[JOB_KEY] = start_job(cfg, RunStore(owner=session_owner()), name=cfg.name, data=data,
+                                              owner=sid, alive=alive_check(sid))
+    except (ConfigError, DataError, StoreError, ValueError) as err:  # QueueFull is a ValueError
         st.error(f"Cannot start: {plain_markdown(err, TEXT_CHARS)}")  # messages quote CSV paths and columns
 
 
 def _status(job, snap) -> None:
     """Progress with ETA and a Stop button while running; the outcome once it ended."""
     stored = f"Stored as run `{snap.run_id}`." if snap.run_id else "Not stored."
-    if snap.status == "starting":
+    position = job.position
+    if position is not None:
+        limits = QUEUE.limits
+        info, cancel = st.columns([5, 1], vertical_alignment="center")
+        info.info(f"queued: position {position} — the server trains {limits.max_jobs} runs at once "
+                  f"({limits.max_jobs_per_session} per session); this run starts when a slot is free.")
+        cancel.button("Cancel", key="train_cancel", on_click=job.stop, icon=":material/cancel:")
+    elif snap.status == "starting":
         st.info("Starting: moving the data to the device and building the model …")
     elif snap.status == "running":
         wall = snap.steps[-1]["wall"] if snap.steps else 0.0
