@@ -21,6 +21,8 @@ from engine.numerical import numerical_skip_reason
 MAX_ACTIVATIONS = 2_000_000  # B · Σ n_l
 MAX_MULTIPLY_ADDS = 100_000_000  # B · Σ n_{l-1} n_l: ~0.3 s for the whole trace on 2 cores
 MAX_TENSOR_BYTES = 100_000_000  # the estimate below; the process's peak grows by about this much
+MAX_EXPORT_NUMBERS = 100_000  # W, b, x, y written out as JSON text: ~20 bytes and ~10 µs each
+MAX_TABLE_CELLS = 20_000  # the builder's x/y table editor (2 M cells took 40 s to build and send)
 MAX_STEP_MULTIPLY_ADDS = 300_000_000  # steps · B · Σ n_{l-1} n_l for the Step tab (each step ~3 passes)
 
 # measured (torch 2.13 CPU): the trace keeps ~6 copies of every activation-sized tensor (z, a, δ, ∂L/∂a,
@@ -102,3 +104,18 @@ def steps_problem(sizes: list[int], batch: int, steps: int) -> str | None:
     most = max(MAX_STEP_MULTIPLY_ADDS // max(per_step, 1), 1)
     return (f"{steps:,} steps × {human(per_step)} multiply-adds is {human(steps * per_step)}; the Inspector allows "
             f"{human(MAX_STEP_MULTIPLY_ADDS)} — use steps ≤ {most:,}")
+
+
+def export_numbers(sizes: list[int], rows: int) -> int:
+    """Numbers a spec + weights download writes out: every W_l, b_l, and x, y (one target column per output)."""
+    w = work_of(sizes, rows)
+    return w.parameters + rows * (sizes[0] + sizes[-1])
+
+
+def table_problem(rows: int, columns: int) -> str | None:
+    """The x/y table editor's bound; None when the table fits."""
+    if rows * columns <= MAX_TABLE_CELLS:
+        return None
+    return (f"the x/y table would have {rows:,} rows × {columns:,} columns = {rows * columns:,} cells; the editor "
+            f"takes {MAX_TABLE_CELLS:,} — use batch ≤ {max(MAX_TABLE_CELLS // columns, 1):,} or draw x and y "
+            "from the seed (or edit them in a downloaded JSON file)")

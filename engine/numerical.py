@@ -31,6 +31,8 @@ H = 1e-6
 MAX_NUMERICAL_PARAMETERS = 20_000  # above this the trace reports numerical = null with this reason
 MAX_WORK = 200_000_000  # perturbations × batch × Σ widths: bounds time and memory (~1 s on 2 cores)
 NOISE_ULPS = 64  # rounding of one row loss ℓ_r through the tail: a few ulps per op, generously counted
+MAX_PERTURBATIONS = 250_000  # perturbed rows (± counted): each costs indexing whatever its width; a
+# 4096 → 4 → 4 net at batch 487 is 20 M rows but only 160 M of MAX_WORK, and took 40–90 s
 CHUNK_ELEMENTS = 65_536  # elements of one (R, n) block of perturbed rows (512 KB: stays in cache)
 
 
@@ -243,12 +245,25 @@ def numerical_work(sizes: list[int], batch: int, types: list[str] | None = None)
     return work
 
 
+def numerical_perturbations(sizes: list[int], batch: int) -> int:
+    """Perturbed rows, ± counted: per layer l, B·n_l of z_l, B·n_{l-1}·n_l of W_l, B·n_{l-1} of a_{l-1};
+    and B·n_L of a_L."""
+    L = len(sizes) - 1
+    per_row = sum(sizes[l] + sizes[l - 1] * sizes[l] + sizes[l - 1] for l in range(1, L + 1)) + sizes[L]
+    return 2 * batch * per_row
+
+
 def numerical_skip_reason(sizes: list[int], batch: int, types: list[str] | None = None) -> str | None:
     """Why finite differences are skipped for this net, or None when they run."""
     n_params = n_parameters(sizes, types)
     if n_params > MAX_NUMERICAL_PARAMETERS:
         return (f"finite differences skipped: {n_params:,} parameters is over the "
                 f"{MAX_NUMERICAL_PARAMETERS:,} limit (2 forward passes per parameter)")
+    rows = numerical_perturbations(sizes, batch)
+    if rows > MAX_PERTURBATIONS:
+        most = MAX_PERTURBATIONS // (rows // batch)
+        return (f"finite differences skipped: {rows:,} perturbed copies of a row (limit {MAX_PERTURBATIONS:,}); "
+                + (f"use batch ≤ {most:,}" if most >= 1 else "use fewer or narrower layers"))
     work = numerical_work(sizes, batch, types)
     if work > MAX_WORK:
         return (f"finite differences skipped: about {work:,} numbers to push through the network "

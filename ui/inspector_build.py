@@ -9,6 +9,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from engine.budget import table_problem
 from engine.core.ops import ACTIVATIONS, LOSSES
 from engine.network import materialize
 from engine.presets import PRESETS, preset
@@ -66,7 +67,8 @@ def load_spec(spec: NetworkSpec) -> None:
     if ss[SPEC].get("name"):
         ss[SPEC]["name"] = clip(ss[SPEC]["name"], NAME_CHARS)  # a name is a label: links and files cannot grow it
     ss.update(_widget_values(ss[SPEC]))
-    ss["insp_table"] = {"sig": _table_sig(spec), "df": _table_frame(spec),
+    fits = table_problem(spec.n_rows, spec.input_size + spec.output_size) is None  # built when first shown otherwise
+    ss["insp_table"] = {"sig": _table_sig(spec), "df": _table_frame(spec) if fits else None,
                         "version": ss.get("insp_table", {}).get("version", 0) + 1}
     ss.pop("insp_step", None)  # an optimizer result belongs to the network it was computed on
 
@@ -173,9 +175,13 @@ def _general_widgets() -> dict:
 def _table_data(spec: NetworkSpec) -> tuple[list | None, list | None, list[str]]:
     """The x/y table editor: (x, y, problems). The table is rebuilt when its columns must change."""
     ss = st.session_state
+    columns = spec.input_size + (1 if LOSSES[spec.loss].class_targets else spec.output_size)
+    too_big = table_problem(spec.n_rows if spec.x is not None else int(spec.batch), columns)
+    if too_big:
+        return None, None, [too_big]
     table = ss.get("insp_table") or {"version": 0}
-    if table.get("sig") != _table_sig(spec):
-        rows = len(table["df"]) if "df" in table else spec.batch
+    if table.get("df") is None or table.get("sig") != _table_sig(spec):
+        rows = len(table["df"]) if table.get("df") is not None else spec.batch
         seeded = NetworkSpec.from_dict({**spec.to_dict(), "batch": min(max(rows, 1), MAX_BATCH)})
         table = ss["insp_table"] = {"sig": _table_sig(spec), "df": _table_frame(seeded),
                                     "version": table["version"] + 1}

@@ -6,6 +6,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from engine.backprop import Trace
+from engine.budget import MAX_EXPORT_NUMBERS, export_numbers
 from engine.equations import layer_equations, loss_equation, weight_term_example
 from engine.optim import LESSON_OPTIMIZERS, UPDATE_RULES
 from engine.share import LINK_FRIENDLY_CHARS, encode_spec, export_json, spec_from_upload
@@ -163,9 +164,17 @@ def render_share(spec: NetworkSpec, code: str) -> None:
     else:
         st.info(f"This network's share code has {len(code):,} characters — too long for a comfortable link. "
                 "Download the JSON below and share the file instead.")
-    st.download_button("Download spec + weights (JSON)", export_json(spec), file_name="backprop-lab-spec.json",
-                       mime="application/json", key="insp_download",
-                       help="every W, b, x and y written out, so the file alone reproduces every number")
+    numbers = export_numbers(spec.sizes, spec.n_rows)
+    if numbers <= MAX_EXPORT_NUMBERS:
+        st.download_button("Download spec + weights (JSON)", export_json(spec), file_name="backprop-lab-spec.json",
+                           mime="application/json", key="insp_download",
+                           help="every W, b, x and y written out, so the file alone reproduces every number")
+    else:  # writing out 1 M numbers took 14 s and 30–50 MB on every visit of this tab
+        st.caption(f"This network has {numbers:,} weights and data values (the full download is offered up to "
+                   f"{MAX_EXPORT_NUMBERS:,}); the spec below is enough: what it does not list is drawn from its seed, "
+                   "so it reproduces every number.")
+        st.download_button("Download spec (JSON)", spec.to_json(indent=1), file_name="backprop-lab-spec.json",
+                           mime="application/json", key="insp_download")
     st.file_uploader("Load a spec JSON", type=["json"], key="insp_upload", on_change=_on_upload)
     error = st.session_state.get("insp_upload_error")
     if error:

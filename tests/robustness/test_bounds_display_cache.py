@@ -69,3 +69,26 @@ def test_the_inspector_trace_cache_is_bounded_by_bytes(monkeypatch):
         inspector_views.cached_trace(_spec_json(seed))
     assert len(inspector_views.TRACES) == 2  # 8 traces of equal size; room for 2.5
     assert inspector_views.TRACES.nbytes <= 2.5 * one
+
+
+BIG = {"input_size": 1000, "layers": [{"units": 1000}, {"units": 10, "activation": "identity"}], "batch": 99}
+
+
+def test_the_share_tab_offers_the_seeded_spec_instead_of_a_million_numbers():
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    at.query_params["spec"] = encode_spec(NetworkSpec.from_dict(BIG))
+    at.session_state["insp_tab"] = "Share"
+    at.run()
+    assert not at.exception
+    # 1000·1000 + 1000 + 1000·10 + 10 = 1,011,010 parameters + 99 rows × (1000 + 10) = 99,990 data values
+    assert any("This network has 1,111,000 weights and data values" in c.value for c in at.caption)
+    assert at.get("download_button")[0].proto.label == "Download spec (JSON)"
+
+
+def test_a_table_too_big_to_edit_says_what_to_do():
+    from engine.budget import table_problem
+
+    assert table_problem(99, 1010) == ("the x/y table would have 99 rows × 1,010 columns = 99,990 cells; the editor "
+                                       "takes 20,000 — use batch ≤ 19 or draw x and y from the seed (or edit them "
+                                       "in a downloaded JSON file)")
+    assert table_problem(64, 65) is None

@@ -123,3 +123,20 @@ def test_the_step_tab_budgets_steps_times_work():
     with pytest.raises(ValueError, match="4 steps × 100 M multiply-adds is 400 M; the Inspector allows 300 M — "
                                          "use steps ≤ 3"):
         run_steps(spec, "sgd", 0.1, 4)
+
+
+# 4096 → 4 → 4 at batch 487: 16,408 parameters (under finite differences' 20,000) and within the trace budget,
+# but 2·487·(4 + 16,384 + 4,096 + 4 + 16 + 4 + 4) = 19,978,688 perturbed rows: the trace took 40–90 s
+TALL = {"input_size": 4096, "layers": [{"units": 4, **RELU}, {"units": 4, "activation": "identity"}], "batch": 487}
+
+
+def test_finite_differences_are_skipped_with_a_reason_when_their_rows_are_too_many():
+    from engine.backprop import trace
+
+    start = time.perf_counter()
+    t = trace(NetworkSpec.from_dict(TALL))
+    assert time.perf_counter() - start < 10  # was 40–90 s on this machine
+    # 250,000 // (19,978,688 // 487 = 41,024 rows per sample) = 6
+    assert t.numerical_note == ("finite differences skipped: 19,978,688 perturbed copies of a row "
+                                "(limit 250,000); use batch ≤ 6")
+    assert all(g.numerical is None for lt in t.layers for g in lt.grads.values())
