@@ -71,3 +71,19 @@ def test_cancel_takes_a_waiting_run_out_of_the_queue(one_slot_taken):
     assert job.ended.is_set() and job.snapshot().status == "stopped"
     assert job not in QUEUE.waiting
     assert any("waiting in the queue" in w.value for w in at.warning)
+
+
+def test_a_sweep_beyond_the_cap_shows_its_position_and_can_be_cancelled(one_slot_taken):
+    at = AppTest.from_file(str(PAGES / "compare.py"), default_timeout=60).run()
+    at.multiselect[0].set_value(["sgd"])
+    at.number_input[1].set_value(1)  # epochs
+    at.text_input[1].set_value("0.1")  # learning rates
+    at.button[0].click().run()  # "Start sweep"
+    assert not at.exception and not at.error
+    job = at.session_state["sweep_job"]
+    infos = [i.value for i in at.info]
+    assert any(i.startswith("queued: position 1 — the server runs 1 trainings at once") for i in infos), infos
+    at.button(key="sweep_stop").click().run()
+    assert job.ended.is_set() and job.snapshot()["status"] == "stopped"
+    at.run()
+    assert not at.exception and "sweep_job" not in at.session_state
