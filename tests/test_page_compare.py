@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from engine.background import BackgroundJob
 from engine.runs import RunStore
 from engine.sweep import expand_grid, run_sweep
 
@@ -107,17 +108,16 @@ def test_a_bad_learning_rate_is_an_error_message_not_a_traceback(home):
     assert "The sweep was not started" in at.error[0].value
 
 
-class _FakeSweepJob:
-    """Stands in for engine.sweep.SweepJob: records the options the form passed, runs nothing."""
+class _FakeSweepJob(BackgroundJob):
+    """Stands in for engine.sweep.SweepJob: records the options the form passed, runs nothing (the page submits
+    it to the server's job queue like the real one)."""
     seen: list[dict] = []
 
-    def __init__(self, configs, store, **options):
+    def __init__(self, configs, store, *, owner=None, alive=None, **options):
+        super().__init__(owner=owner, alive=alive)
         _FakeSweepJob.seen.append(options)
 
-    def start(self):
-        return self
-
-    def stop(self):
+    def _work(self) -> None:
         pass
 
     def snapshot(self):
