@@ -1,13 +1,11 @@
 """Backprop Lab: the entry point only registers the pages (Streamlit's st.navigation)."""
-from pathlib import Path
 
 import streamlit as st
 
-from engine.device import configure_threads
+from engine.train.device import configure_threads
 from ui.sidebar import render_sidebar
 
-ROOT = Path(__file__).parent
-PAGES = [  # (script, title, icon); a page whose script is not there yet is left out
+PAGES = [  # (script, title, icon)
     ("pages/home.py", "Home", ":material/home:"),
     ("pages/inspector.py", "Inspector", ":material/biotech:"),
     ("pages/train.py", "Train", ":material/model_training:"),
@@ -21,7 +19,7 @@ def main() -> None:
     st.set_page_config(page_title="Backprop Lab", page_icon=":material/device_hub:", layout="wide")
     configure_threads()
     pages = [st.Page(script, title=title, icon=icon, default=(i == 0))
-             for i, (script, title, icon) in enumerate(PAGES) if (ROOT / script).exists()]
+             for i, (script, title, icon) in enumerate(PAGES)]
     nav = st.navigation(pages)
     render_sidebar()
     nav.run()

@@ -39,7 +39,7 @@ class Context:
         """Real MNIST as the row-1 config takes it (train 60 000 / test 10 000), loaded once."""
         if "mnist" not in self.cache:
             from bench.rows_mnist import row1_config
-            from engine.train import load_data
+            from engine.train.loop import load_data
 
             self.cache["mnist"] = load_data(row1_config())
         return self.cache["mnist"]

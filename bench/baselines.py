@@ -1,7 +1,7 @@
 """The plain PyTorch loops our trainer is measured against: no metrics, no store, no events.
 
 Same model shape (nn.Linear + ReLU), same loss (F.cross_entropy), same optimizer (torch.optim.SGD),
-same in-memory tensors and the same batching by index from a seeded randperm as engine.train.
+same in-memory tensors and the same batching by index from a seeded randperm as engine.train.loop.
 """
 from __future__ import annotations
 

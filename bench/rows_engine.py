@@ -1,4 +1,4 @@
-"""Rows 3, 4, 5 and 9b: ManualLinear vs nn.Linear, engine.optim vs torch.optim, the Inspector trace."""
+"""Rows 3, 4, 5 and 9b: ManualLinear vs nn.Linear, engine.core.optim vs torch.optim, the Inspector trace."""
 from __future__ import annotations
 
 import torch
@@ -7,16 +7,16 @@ import torch.nn.functional as F
 from bench import Context, Result
 from bench.rows_mnist import row1_config
 from bench.timing import interleaved, noise, num_threads
-from engine.backprop import autograd_pass, trace
-from engine.model import build_model
-from engine.network import materialize
-from engine.optim import make_optimizer
-from engine.spec import LayerSpec, NetworkSpec
+from engine.core.optim import make_optimizer
+from engine.inspector.materialize import materialize
+from engine.inspector.spec import LayerSpec, NetworkSpec
+from engine.inspector.trace import autograd_pass, trace
+from engine.train.model import build_model
 
 ROWS = {
     "3": "training step, MNIST 784-128-64-10 batch 64: backward=manual (ManualLinear) vs autograd (nn.Linear)",
-    "4a": "optimizer step, SGD momentum 0.9 on the MNIST model: engine.optim vs torch.optim",
-    "4b": "optimizer step, Adam on the MNIST model: engine.optim vs torch.optim",
+    "4a": "optimizer step, SGD momentum 0.9 on the MNIST model: engine.core.optim vs torch.optim",
+    "4b": "optimizer step, Adam on the MNIST model: engine.core.optim vs torch.optim",
     "5": "Inspector trace, input 32, 4×32 relu + 10 identity, CE, batch 8, float64, with numerical "
          "vs autograd forward+backward",
     "9b": "threads: Inspector trace (row 5), 1 thread vs 2 threads",

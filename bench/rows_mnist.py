@@ -7,11 +7,11 @@ from pathlib import Path
 from bench import Context, Result
 from bench.baselines import dataloader_epoch, plain_epoch
 from bench.timing import interleaved, noise, num_threads
-from engine import recorder
-from engine.runs import RunStore
-from engine.train import load_data, train
-from engine.train_config import TrainConfig
-from engine.train_presets import preset_config
+from engine.store.runs import RunStore
+from engine.train import recorder
+from engine.train.config import TrainConfig
+from engine.train.loop import load_data, train
+from engine.train.presets import preset_config
 
 SIZES = [784, 128, 64, 10]
 QUICK_STEPS = 30  # --quick: this many steps stand in for an epoch

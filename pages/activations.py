@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from engine import activation_table as A
 from engine.core.ops import ACTIVATIONS
+from engine.lessons import activations as A
 from ui import activation_plots as P
 from ui.bootstrap import ensure_navigation
 

@@ -1,7 +1,7 @@
 """Compare: stored runs side by side — runs table, HiPlot, Plotly overlays, gradient health, A/B, sweeps.
 
 The runs a chart shows: the table's filter → the rows ticked in it (all filtered rows when none are ticked)
-→ narrowed by the HiPlot brush. Sweeps run on a background thread (engine.sweep.SweepJob) polled by a
+→ narrowed by the HiPlot brush. Sweeps run on a background thread (engine.sweep.executors.SweepJob) polled by a
 fragment, so a sweep survives reruns and page changes and the page stays usable while it runs.
 """
 from __future__ import annotations
@@ -10,12 +10,12 @@ import hashlib
 
 import streamlit as st
 
-from engine import paths, settings
-from engine.background import QUEUE, QueueFull
-from engine.data import DATASETS
-from engine.runs import RunStore, StoreError
-from engine.sweep import EXECUTORS, SweepError, SweepJob, batch_size_value, expand_grid, parse_values
-from engine.train_config import OPTIMIZER_NAMES, TRAIN_LOSSES, ConfigError
+from engine import settings
+from engine.data.load import DATASETS
+from engine.store.runs import RunStore, StoreError
+from engine.sweep.executors import EXECUTORS, SweepError, SweepJob, batch_size_value, expand_grid, parse_values
+from engine.train.background import QUEUE, QueueFull
+from engine.train.config import OPTIMIZER_NAMES, TRAIN_LOSSES, ConfigError
 from ui import compare_plots as cp
 from ui.bootstrap import ensure_navigation
 from ui.hiplot_view import brushed_runs, build_experiment, hiplot_selection
@@ -266,7 +266,7 @@ def main() -> None:
     st.title("Compare runs")
     st.caption("Stored runs side by side. Filter and tick runs in the table, brush in HiPlot, read the overlays.")
     try:
-        store = _open_store(str(paths.default_store_path()))
+        store = _open_store(str(settings.default_store_path()))
         runs = store.runs()
     except StoreError as err:
         st.error(f"The run store could not be read: {err}")

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from engine import surfaces as S
-from engine.optim import LESSON_OPTIMIZERS, UPDATE_RULES
+from engine.core.optim import LESSON_OPTIMIZERS, UPDATE_RULES
+from engine.lessons import surfaces as S
 from ui import optimizer_plots as P
 from ui.bootstrap import ensure_navigation
 

@@ -4,14 +4,14 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from engine import boundary, health
-from engine.background import QUEUE
 from engine.data import DataError
-from engine.jobs import JOBS, progress, start_job
-from engine.model import check_fit
-from engine.runs import RunStore, StoreError
-from engine.train import load_data
-from engine.train_config import ConfigError, TrainConfig
+from engine.store.runs import RunStore, StoreError
+from engine.train import boundary, health
+from engine.train.background import QUEUE
+from engine.train.config import ConfigError, TrainConfig
+from engine.train.jobs import JOBS, progress, start_job
+from engine.train.loop import load_data
+from engine.train.model import check_fit
 from ui import train_form as F
 from ui import train_plots as P
 from ui.bootstrap import ensure_navigation
@@ -22,7 +22,7 @@ from ui.text import TEXT_CHARS, plain_markdown
 ensure_navigation()
 
 POLL_SECONDS = 1.0  # the live view's refresh while a run goes on; it stops polling when the run ends
-JOB_KEY = "train_job"  # session state: the id of this session's job in engine.jobs.JOBS
+JOB_KEY = "train_job"  # session state: the id of this session's job in engine.train.jobs.JOBS
 ENDED = ("finished", "diverged", "stopped", "failed")
 EPOCH_COLUMNS = ["epoch", "step", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "seconds"]
 

@@ -3,9 +3,9 @@ import pytest
 import torch
 from torch import nn
 
-from engine import boundary
-from engine.train import train
-from engine.train_config import TrainConfig
+from engine.train import boundary
+from engine.train.config import TrainConfig
+from engine.train.loop import train
 
 
 def _state(sizes, seed=0):

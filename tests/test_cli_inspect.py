@@ -10,7 +10,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from engine.__main__ import main
+from engine.cli import main
 
 ROOT = Path(__file__).parents[1]
 GRAD_KEYS = ("weight", "bias", "z", "a")

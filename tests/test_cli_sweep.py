@@ -5,8 +5,8 @@ import json
 
 import pytest
 
-from engine.__main__ import main
-from engine.runs import RunStore
+from engine.cli import main
+from engine.store.runs import RunStore
 
 ARGS = ["sweep", "--dataset", "moons", "--n-samples", "120", "--layers", "8:relu,2:identity", "--epochs", "1"]
 

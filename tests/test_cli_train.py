@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from engine.__main__ import main
-from engine.paths import PROJECT_ROOT
-from engine.runs import RunStore
+from engine.cli import main
+from engine.settings import PROJECT_ROOT
+from engine.store.runs import RunStore
 
 MOONS = ["train", "--dataset", "moons", "--n-samples", "200", "--layers", "16:relu,2:identity", "--loss",
          "cross_entropy", "--optimizer", "sgd", "--lr", "0.1", "--batch-size", "32", "--epochs", "2"]

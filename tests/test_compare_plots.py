@@ -5,8 +5,8 @@ import math
 
 import pytest
 
-from engine.runs import RunStore
-from engine.sweep import expand_grid, run_sweep
+from engine.store.runs import RunStore
+from engine.sweep.executors import expand_grid, run_sweep
 from ui import compare_plots as cp
 
 

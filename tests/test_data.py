@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from engine.data import DATASETS, DataError, Dataset, load_dataset
+from engine.data.load import DATASETS, DataError, Dataset, load_dataset
 
 SYNTHETIC_2D = ("moons", "circles", "spiral", "xor", "blobs")
 

@@ -2,17 +2,17 @@
 import pytest
 import torch
 
-from engine.backprop import trace
-from engine.equations import (
+from engine.inspector.equations import (
     gradient_differences,
     layer_equations,
     loss_equation,
     numerical_tolerance,
     weight_term_example,
 )
-from engine.network import materialize
-from engine.presets import preset
-from engine.spec import LayerSpec, NetworkSpec
+from engine.inspector.materialize import materialize
+from engine.inspector.presets import preset
+from engine.inspector.spec import LayerSpec, NetworkSpec
+from engine.inspector.trace import trace
 
 
 def _spec_3_2_1():
@@ -117,7 +117,7 @@ def test_mse_output_error_divides_by_batch_times_outputs():
 def test_numerical_tolerance_shown_is_the_one_used_at_a_saturated_bce_output():
     """x = 15 through σ: the trace conditions the manual bound of ∂L/∂a; the numerical bound shown must be
     the one the check applies — a numerical error just inside it passes, just outside fails."""
-    from engine.backprop import compare
+    from engine.inspector.trace import compare
 
     spec = NetworkSpec(1, [LayerSpec(1, "sigmoid", weight=[[1.0]], bias=[0.0])], loss="bce", x=[[15.0]], y=[[0.0]])
     t = trace(spec)
@@ -134,7 +134,7 @@ def test_numerical_tolerance_shown_is_the_one_used_at_a_saturated_bce_output():
 def test_nesterov_formula_shown_is_what_the_optimizer_does():
     """Evaluate the displayed update (m_t = μ m_{t-1} + g_t, θ_t = θ_{t-1} − η(g_t + μ m_t)) by hand and
     compare with torch.optim.SGD(nesterov=True) on f(θ) = θ⁴/4 − θ."""
-    from engine.optim import UPDATE_RULES
+    from engine.core.optim import UPDATE_RULES
 
     assert UPDATE_RULES["nesterov"] == (
         r"\begin{aligned} m_t &= \mu\, m_{t-1} + g_t \quad (m_1 = g_1) \\"

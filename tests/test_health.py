@@ -8,12 +8,12 @@ import pytest
 import torch
 from torch import nn
 
-from engine import health
 from engine.core.layers import Linear
-from engine.layers import LayerModule
-from engine.model import build_model
-from engine.train import load_data, train
-from engine.train_config import TrainConfig
+from engine.core.layers.modules import LayerModule
+from engine.train import health
+from engine.train.config import TrainConfig
+from engine.train.loop import load_data, train
+from engine.train.model import build_model
 
 CFG = dict(dataset="moons", n_samples=100, noise=0.1, layers="6:relu,5:tanh,2:identity", loss="cross_entropy",
            optimizer="sgd", lr=0.2, momentum=0.9, batch_size=20, epochs=2, val_fraction=0.2, stats_every=3,

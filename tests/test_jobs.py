@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from engine.jobs import JOBS, TrainingJob, start_job
-from engine.runs import RunStore
-from engine.train_config import TrainConfig
+from engine.store.runs import RunStore
+from engine.train.config import TrainConfig
+from engine.train.jobs import JOBS, TrainingJob, start_job
 
 MOONS = dict(dataset="moons", n_samples=120, layers="8:relu,2:identity", loss="cross_entropy", optimizer="sgd",
              lr=0.1, batch_size=16, epochs=3, val_fraction=0.25, log_every=1)
@@ -92,15 +92,15 @@ def test_a_bad_config_fails_the_job_with_the_message(tmp_path: Path, thread_erro
 
 
 def test_an_unexpected_error_mid_run_fails_the_job_and_the_stored_run(tmp_path: Path, thread_errors, monkeypatch):
-    import engine.jobs
+    import engine.train.jobs
 
     def broken_apply(state, ev, cfg):
         if ev.kind == "epoch":
             raise RuntimeError("page bug")
         original(state, ev, cfg)
 
-    original = engine.jobs._apply
-    monkeypatch.setattr(engine.jobs, "_apply", broken_apply)
+    original = engine.train.jobs._apply
+    monkeypatch.setattr(engine.train.jobs, "_apply", broken_apply)
     store = RunStore(tmp_path / "runs.sqlite")
     job = TrainingJob(TrainConfig(**MOONS), store).start()
     wait_done(job)

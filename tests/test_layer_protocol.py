@@ -6,14 +6,14 @@ from __future__ import annotations
 import pytest
 import torch
 
-from engine import numerical
-from engine.backprop import trace
 from engine.core import layers as core_layers
+from engine.core import numerical
 from engine.core.layers import Layer, Linear
 from engine.core.layers.base import Context
-from engine.equations import layer_equations
-from engine.layers import LayerModule
-from engine.spec import NetworkSpec, SpecError
+from engine.core.layers.modules import LayerModule
+from engine.inspector.equations import layer_equations
+from engine.inspector.spec import NetworkSpec, SpecError
+from engine.inspector.trace import trace
 
 
 class Scale(Layer):

@@ -20,9 +20,9 @@ import pytest
 import torch
 from extras import require_extra
 
-from engine import mnist
-from engine.data import DataError, load_dataset
-from engine.mnist import (
+from engine.data import DataError, mnist
+from engine.data.load import load_dataset
+from engine.data.mnist import (
     IDX_NAMES,
     RestrictedUnpickler,
     download_mnist,

@@ -5,9 +5,9 @@ max |value| over the trace's tensors here, never from the figure builder.
 """
 from plotly.colors import sample_colorscale
 
-from engine.backprop import trace
-from engine.presets import preset
-from engine.spec import LayerSpec, NetworkSpec
+from engine.inspector.presets import preset
+from engine.inspector.spec import LayerSpec, NetworkSpec
+from engine.inspector.trace import trace
 from ui.network_diagram import network_figure
 
 

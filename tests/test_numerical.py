@@ -1,15 +1,15 @@
-"""engine.numerical: central finite differences (float64, batched), the kink mask, and when they are skipped."""
+"""engine.core.numerical: central finite differences (float64, batched), the kink mask, and when they are skipped."""
 from __future__ import annotations
 
 import pytest
 import torch
 import torch.nn.functional as F
 
-from engine import numerical
-from engine.backprop import trace
-from engine.network import materialize
-from engine.numerical import MAX_NUMERICAL_PARAMETERS, H, numerical_gradients, numerical_skip_reason
-from engine.spec import LayerSpec, NetworkSpec
+from engine.core import numerical
+from engine.core.numerical import MAX_NUMERICAL_PARAMETERS, H, numerical_gradients, numerical_skip_reason
+from engine.inspector.materialize import materialize
+from engine.inspector.spec import LayerSpec, NetworkSpec
+from engine.inspector.trace import trace
 
 
 def _numerical_for(spec: NetworkSpec):

@@ -1,4 +1,4 @@
-"""engine.optim equals torch.optim step for step, in float64, on a tiny MLP with a real loss."""
+"""engine.core.optim equals torch.optim step for step, in float64, on a tiny MLP with a real loss."""
 from __future__ import annotations
 
 import io
@@ -9,8 +9,8 @@ import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine import optim
-from engine.optim import OPTIMIZERS, SGD, UPDATE_RULES, Adagrad, Adam, AdamW, RMSprop, make_optimizer
+from engine.core import optim
+from engine.core.optim import OPTIMIZERS, SGD, UPDATE_RULES, Adagrad, Adam, AdamW, RMSprop, make_optimizer
 
 STEPS = 50
 TIGHT = dict(rtol=1e-12, atol=1e-14)

@@ -9,8 +9,8 @@ import torch
 import torch.nn.functional as F
 from streamlit.testing.v1 import AppTest
 
-from engine import activation_table as A
 from engine.core.ops import ACTIVATIONS
+from engine.lessons import activations as A
 
 PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "activations.py")
 TABS = ["identity", "relu", "leaky_relu", "sigmoid", "tanh", "softmax"]

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from engine.background import BackgroundJob
-from engine.runs import RunStore
-from engine.sweep import expand_grid, run_sweep
+from engine.store.runs import RunStore
+from engine.sweep.executors import expand_grid, run_sweep
+from engine.train.background import BackgroundJob
 
 PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "compare.py")
 TINY = {"dataset": "moons", "n_samples": 120, "layers": "8:relu,2:identity", "epochs": 2, "batch_size": 32}
@@ -109,8 +109,8 @@ def test_a_bad_learning_rate_is_an_error_message_not_a_traceback(home):
 
 
 class _FakeSweepJob(BackgroundJob):
-    """Stands in for engine.sweep.SweepJob: records the options the form passed, runs nothing (the page submits
-    it to the server's job queue like the real one)."""
+    """Stands in for engine.sweep.executors.SweepJob: records the options the form passed, runs nothing (the page
+    submits it to the server's job queue like the real one)."""
     seen: list[dict] = []
 
     def __init__(self, configs, store, *, owner=None, alive=None, **options):
@@ -127,12 +127,12 @@ class _FakeSweepJob(BackgroundJob):
 @pytest.mark.parametrize("operator_address", [None, "10.1.2.3:6379"])
 def test_the_sweep_form_uses_only_the_operators_ray_address(home, monkeypatch, operator_address):
     """A web form never reaches an address a visitor typed: Ray is local, or the operator's setting."""
-    import engine.sweep
+    import engine.sweep.executors
     if operator_address:
         monkeypatch.setenv("BACKPROP_LAB_RAY_ADDRESS", operator_address)
     else:
         monkeypatch.delenv("BACKPROP_LAB_RAY_ADDRESS", raising=False)
-    monkeypatch.setattr(engine.sweep, "SweepJob", _FakeSweepJob)
+    monkeypatch.setattr(engine.sweep.executors, "SweepJob", _FakeSweepJob)
     _FakeSweepJob.seen.clear()
     at = _run()
     assert not [t.label for t in at.text_input if "address" in t.label.lower() or "ray" in t.label.lower()]

@@ -3,7 +3,7 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from engine.device import device_label
+from engine.train.device import device_label
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -10,9 +10,9 @@ import torch
 import torch.nn.functional as F
 from streamlit.testing.v1 import AppTest
 
-from engine.network import materialize
-from engine.presets import PRESETS, preset
-from engine.share import decode_spec, encode_spec
+from engine.inspector.materialize import materialize
+from engine.inspector.presets import PRESETS, preset
+from engine.inspector.share import decode_spec, encode_spec
 
 PAGE = str(Path(__file__).parents[1] / "pages" / "inspector.py")
 TIMEOUT = 30
@@ -174,7 +174,7 @@ def test_a_bad_upload_gives_an_error():
 
 
 def test_diagram_hover_shows_the_weights_and_gradients():
-    from engine.backprop import trace
+    from engine.inspector.trace import trace
     from ui.network_diagram import network_figure
 
     t = trace(preset("line"))
@@ -185,8 +185,8 @@ def test_diagram_hover_shows_the_weights_and_gradients():
 
 
 def test_left_out_elements_near_a_saturated_bce_output_are_not_called_relu_kinks():
-    from engine.backprop import trace
-    from engine.spec import LayerSpec, NetworkSpec
+    from engine.inspector.spec import LayerSpec, NetworkSpec
+    from engine.inspector.trace import trace
     from ui.inspector_views import _kinks
 
     spec = NetworkSpec(1, [LayerSpec(2, "tanh", weight=[[1.0], [2.0]], bias=[0.0, 0.0]),
@@ -220,7 +220,7 @@ def test_backward_says_kink_only_when_the_network_has_a_relu():
 
 
 def test_one_weight_term_by_term_is_wrapped_to_fit_the_page():
-    from engine.spec import LayerSpec, NetworkSpec
+    from engine.inspector.spec import LayerSpec, NetworkSpec
 
     spec = NetworkSpec(2, [LayerSpec(3, "relu"), LayerSpec(2, "identity")], loss="cross_entropy", seed=0, batch=8)
     at = _page("Math", encode_spec(spec))

@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from engine import surfaces as S
-from engine.optim import LESSON_OPTIMIZERS
+from engine.core.optim import LESSON_OPTIMIZERS
+from engine.lessons import surfaces as S
 
 PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "optimizers.py")
 K = 28 / 3  # J'' for x = y = [1, 2, 3], by hand

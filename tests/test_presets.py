@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine.backprop import trace
-from engine.presets import PRESETS, preset
+from engine.inspector.presets import PRESETS, preset
+from engine.inspector.trace import trace
 
 
 def _np(t) -> np.ndarray:

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from engine.paths import PROJECT_ROOT
-from engine.recorder import record
-from engine.runs import RunStore
-from engine.train import train
-from engine.train_config import TrainConfig
+from engine.settings import PROJECT_ROOT
+from engine.store.runs import RunStore
+from engine.train.config import TrainConfig
+from engine.train.loop import train
+from engine.train.recorder import record
 
 CFG = dict(dataset="moons", n_samples=120, layers="8:relu,8:relu,2:identity", loss="cross_entropy", optimizer="adam",
            lr=0.02, batch_size=16, epochs=3, val_fraction=0.25, log_every=2, stats_every=3)

@@ -19,8 +19,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.paths import PROJECT_ROOT
-from engine.runs import RunStore, StoreError
+from engine.settings import PROJECT_ROOT
+from engine.store.runs import RunStore, StoreError
 
 CONFIG = {"optimizer": "adam", "lr": 0.01, "dataset": "moons", "hidden": [8, 8], "spec": {"seed": 3}}
 
@@ -140,7 +140,7 @@ def test_wal_mode_is_on(store: RunStore, tmp_path: Path):
 def test_killed_writer_becomes_interrupted_with_its_epochs_kept(store: RunStore):
     code = """
         import os, sys
-        from engine.runs import RunStore
+        from engine.store.runs import RunStore
         s = RunStore(sys.argv[1])
         run_id = s.create_run({"optimizer": "sgd"}, device="cpu")
         for epoch in range(3):
@@ -167,7 +167,7 @@ def test_live_runs_are_not_reaped_until_their_heartbeat_is_stale(tmp_path: Path)
 
 WRITER = """
     import sys, time
-    from engine.runs import RunStore
+    from engine.store.runs import RunStore
     s = RunStore(sys.argv[1])
     run_id = s.create_run({"writer": sys.argv[2]}, device="cpu")
     for start in range(0, 200, 5):

@@ -8,10 +8,10 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from engine.network import materialize
-from engine.presets import PRESETS, preset
-from engine.share import MAX_JSON_BYTES, PREFIX, decode_spec, encode_spec, export_json, spec_from_upload
-from engine.spec import LayerSpec, NetworkSpec, SpecError
+from engine.inspector.materialize import materialize
+from engine.inspector.presets import PRESETS, preset
+from engine.inspector.share import MAX_JSON_BYTES, PREFIX, decode_spec, encode_spec, export_json, spec_from_upload
+from engine.inspector.spec import LayerSpec, NetworkSpec, SpecError
 
 
 @pytest.mark.parametrize("name", list(PRESETS))

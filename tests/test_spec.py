@@ -1,4 +1,4 @@
-"""engine.spec / spec_checks / network: JSON round trip, seeded draws, explicit values, clear errors."""
+"""engine.inspector.spec / spec_checks / network: JSON round trip, seeded draws, explicit values, clear errors."""
 from __future__ import annotations
 
 import json
@@ -7,8 +7,8 @@ import math
 import pytest
 import torch
 
-from engine.network import materialize, with_parameters
-from engine.spec import MAX_BATCH, MAX_LAYERS, MAX_UNITS, LayerSpec, NetworkSpec, SpecError, parse_layers
+from engine.inspector.materialize import materialize, with_parameters
+from engine.inspector.spec import MAX_BATCH, MAX_LAYERS, MAX_UNITS, LayerSpec, NetworkSpec, SpecError, parse_layers
 
 
 def _spec(**kw) -> NetworkSpec:

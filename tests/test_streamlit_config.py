@@ -1,7 +1,7 @@
 """The served app's Streamlit settings: a file watcher that looks at the project's sources only."""
 import tomllib
 
-from engine.paths import PROJECT_ROOT
+from engine.settings import PROJECT_ROOT
 
 
 def test_the_file_watcher_polls_registered_sources_instead_of_watching_the_tree():

@@ -1,4 +1,4 @@
-"""engine.surfaces: the 1-D descent equals its closed form; 2-D gradients equal autograd; paths equal torch.optim."""
+"""engine.lessons.surfaces: 1-D descent = closed form; 2-D gradients = autograd; paths = torch.optim."""
 from __future__ import annotations
 
 import math
@@ -6,8 +6,8 @@ import math
 import pytest
 import torch
 
-from engine import surfaces as S
-from engine.optim import LESSON_OPTIMIZERS
+from engine.core.optim import LESSON_OPTIMIZERS
+from engine.lessons import surfaces as S
 
 K = 28 / 3  # J''(θ) for x = y = [1, 2, 3], by hand: (2/3)(1 + 4 + 9)
 

@@ -1,12 +1,12 @@
-"""engine.sweep: grid expansion, and sweeps that land complete runs in the store (local, processes, Ray)."""
+"""engine.sweep.executors: grid expansion, and sweeps that land complete runs in the store (local, processes, Ray)."""
 from __future__ import annotations
 
 import pytest
 from extras import import_extra
 
-from engine.runs import RunStore
-from engine.sweep import MAX_POINTS, SweepError, SweepJob, expand_grid, parse_values, run_sweep
-from engine.train_config import ConfigError
+from engine.store.runs import RunStore
+from engine.sweep.executors import MAX_POINTS, SweepError, SweepJob, expand_grid, parse_values, run_sweep
+from engine.train.config import ConfigError
 
 TINY = {"dataset": "moons", "n_samples": 120, "layers": "8:relu,2:identity", "epochs": 2, "batch_size": 32}
 
@@ -127,8 +127,8 @@ from pathlib import Path
 main = types.ModuleType("__main__")  # what `streamlit run app.py` installs: no __spec__, __file__ = app.py
 main.__file__ = str(Path("app.py").resolve())
 sys.modules["__main__"] = main
-from engine.runs import RunStore
-from engine.sweep import expand_grid, run_sweep
+from engine.store.runs import RunStore
+from engine.sweep.executors import expand_grid, run_sweep
 cfgs = expand_grid({"dataset": "moons", "n_samples": 60, "layers": "4:relu,2:identity", "loss": "cross_entropy",
                     "epochs": 1, "max_steps": 1}, {"seed": [0, 1]})
 res = run_sweep(cfgs, RunStore(sys.argv[1]), executor="process", workers=2)
@@ -141,7 +141,7 @@ def test_process_workers_do_not_rerun_the_streamlit_script(tmp_path):
     import subprocess
     import sys
 
-    from engine.paths import PROJECT_ROOT
+    from engine.settings import PROJECT_ROOT
 
     out = subprocess.run([sys.executable, "-c", WORKER_UNDER_STREAMLIT, str(tmp_path / "runs.sqlite")],
                          cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300)

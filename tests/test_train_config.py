@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import pytest
 
-from engine.data import load_dataset
-from engine.model import check_fit, targets
-from engine.train import train
-from engine.train_config import ConfigError, TrainConfig
+from engine.data.load import load_dataset
+from engine.train.config import ConfigError, TrainConfig
+from engine.train.loop import train
+from engine.train.model import check_fit, targets
 
 GOOD = dict(dataset="moons", layers="8:relu,2:identity", loss="cross_entropy", optimizer="sgd", lr=0.1)
 

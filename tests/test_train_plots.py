@@ -4,9 +4,9 @@ import math
 import pytest
 import torch
 
-from engine import health
-from engine.boundary import BoundaryGrid
-from engine.jobs import progress
+from engine.train import health
+from engine.train.boundary import BoundaryGrid
+from engine.train.jobs import progress
 from ui import train_plots as P
 
 NAN, INF = float("nan"), float("inf")

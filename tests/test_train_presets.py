@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from engine.__main__ import build_parser, main
-from engine.cli_train import config_from_args
-from engine.train_config import ConfigError, TrainConfig
-from engine.train_presets import TRAIN_PRESETS, preset_config
+from engine.cli import build_parser, main
+from engine.cli.train import config_from_args
+from engine.train.config import ConfigError, TrainConfig
+from engine.train.presets import TRAIN_PRESETS, preset_config
 
 
 def cli_config(*argv: str) -> TrainConfig:

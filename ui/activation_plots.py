@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import plotly.graph_objects as go
 
-from engine.activation_table import ActivationCurve, SoftmaxCurve
+from engine.lessons.activations import ActivationCurve, SoftmaxCurve
 
 REGION_STYLE = {  # fill colour and legend text per region kind
     "dead": ("rgba(214, 39, 40, 0.15)", "dead: φ' = 0, no gradient"),

@@ -9,12 +9,12 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from engine.budget import table_problem
 from engine.core.ops import ACTIVATIONS, LOSSES
-from engine.network import materialize
-from engine.presets import PRESETS, preset
-from engine.share import LINK_FRIENDLY_CHARS, decode_spec
-from engine.spec import DTYPES, INITS, MAX_BATCH, MAX_LAYERS, NetworkSpec, SpecError
+from engine.inspector.budget import table_problem
+from engine.inspector.materialize import materialize
+from engine.inspector.presets import PRESETS, preset
+from engine.inspector.share import LINK_FRIENDLY_CHARS, decode_spec
+from engine.inspector.spec import DTYPES, INITS, MAX_BATCH, MAX_LAYERS, NetworkSpec, SpecError
 from ui.text import NAME_CHARS, clip
 
 SPEC = "insp_spec"

@@ -5,13 +5,13 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from engine.backprop import Trace
-from engine.budget import MAX_EXPORT_NUMBERS, export_numbers
-from engine.equations import layer_equations, loss_equation, weight_term_example
-from engine.optim import LESSON_OPTIMIZERS, UPDATE_RULES
-from engine.share import LINK_FRIENDLY_CHARS, encode_spec, export_json, spec_from_upload
-from engine.spec import NetworkSpec, SpecError
-from engine.stepper import MAX_LR, run_steps
+from engine.core.optim import LESSON_OPTIMIZERS, UPDATE_RULES
+from engine.inspector.budget import MAX_EXPORT_NUMBERS, export_numbers
+from engine.inspector.equations import layer_equations, loss_equation, weight_term_example
+from engine.inspector.share import LINK_FRIENDLY_CHARS, encode_spec, export_json, spec_from_upload
+from engine.inspector.spec import NetworkSpec, SpecError
+from engine.inspector.steps import MAX_LR, run_steps
+from engine.inspector.trace import Trace
 from ui.inspector_build import load_spec
 from ui.inspector_views import cached_dot, keep_in_options, keep_in_range
 from ui.matrix import show_values

@@ -4,10 +4,10 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from engine.backprop import MANUAL_TOL, NUMERICAL_TOL, GradComparison, LayerTrace, Trace, trace
-from engine.equations import gradient_differences, numerical_tolerance
-from engine.graph import autograd_dot
-from engine.spec import NetworkSpec
+from engine.inspector.autograd_graph import autograd_dot
+from engine.inspector.equations import gradient_differences, numerical_tolerance
+from engine.inspector.spec import NetworkSpec
+from engine.inspector.trace import MANUAL_TOL, NUMERICAL_TOL, GradComparison, LayerTrace, Trace, trace
 from ui.matrix import as_rows, clip, heatmap_figure, show_values
 from ui.network_diagram import network_figure
 from ui.trace_cache import BoundedCache
@@ -18,7 +18,7 @@ PRECISION = ("Manual and autograd do the same arithmetic in a different order, s
              "Finite differences are always done in float64 and carry an error of about 1e-10.")
 
 
-TRACES = BoundedCache()  # server-wide, bounded by the traces' tensor bytes (engine.budget bounds each one)
+TRACES = BoundedCache()  # server-wide, bounded by the traces' tensor bytes (engine.inspector.budget bounds each one)
 
 
 def cached_trace(spec_json: str) -> Trace:

@@ -8,7 +8,7 @@ from __future__ import annotations
 import plotly.graph_objects as go
 from plotly.colors import sample_colorscale
 
-from engine.backprop import Trace
+from engine.inspector.trace import Trace
 
 MAX_NODES = 64  # neurons drawn per layer; wider layers show their first MAX_NODES and say so
 HOVER_EDGE_LIMIT = 1500  # above this many edges, edge hover markers are left out (the colours stay)

@@ -10,7 +10,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from engine.surfaces import Descent1D, Surface, Trajectory
+from engine.lessons.surfaces import Descent1D, Surface, Trajectory
 
 COLORS = {"sgd": "#1f77b4", "momentum": "#ff7f0e", "nesterov": "#2ca02c", "adagrad": "#d62728",
           "rmsprop": "#9467bd", "adam": "#8c564b"}

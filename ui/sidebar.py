@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from engine.device import device_label
+from engine.train.device import device_label
 
 
 @st.cache_resource

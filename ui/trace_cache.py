@@ -1,7 +1,7 @@
 """A server-wide cache of Inspector traces bounded by the bytes of their tensors, not only by their count.
 
 st.cache_data(max_entries=64) kept up to 64 traces of any size (and unpickled a copy on every rerun); a
-trace at the edge of engine.budget holds ~100 MB, so the cache keeps the newest few, at most MAX_BYTES in
+trace at the edge of engine.inspector.budget holds ~100 MB, so the cache keeps the newest few, at most MAX_BYTES in
 all. Traces are read-only once built, so every session gets the same object.
 """
 from __future__ import annotations

@@ -10,13 +10,13 @@ from dataclasses import dataclass
 import pandas as pd
 import streamlit as st
 
-from engine.data import DataError, load_dataset
-from engine.device import DEVICE_CHOICES
-from engine.mnist import offline_source
-from engine.paths import data_dir
-from engine.spec import INITS
-from engine.train_config import LR_SCHEDULES, OPTIMIZER_NAMES, TRAIN_LOSSES, ConfigError, TrainConfig
-from engine.train_presets import PRESET_NOTES, TRAIN_PRESETS, describe
+from engine.data.load import DataError, load_dataset
+from engine.data.mnist import offline_source
+from engine.inspector.spec import INITS
+from engine.settings import data_dir
+from engine.train.config import LR_SCHEDULES, OPTIMIZER_NAMES, TRAIN_LOSSES, ConfigError, TrainConfig
+from engine.train.device import DEVICE_CHOICES
+from engine.train.presets import PRESET_NOTES, TRAIN_PRESETS, describe
 from ui.text import NAME_CHARS, TEXT_CHARS, plain_markdown
 
 NO_OFFLINE_MNIST = (
@@ -46,7 +46,7 @@ _PRESET_KEYS = {  # form key train_… → TrainConfig field
 
 
 def preset_values(name: str) -> dict:
-    """A training preset (engine.train_presets, the table `train --preset` reads) as the form's session-state
+    """A training preset (engine.train.presets, the table `train --preset` reads) as the form's session-state
     values; its layers become the network preset whose hidden layers they are, plus the output layer."""
     p = TRAIN_PRESETS[name]
     hidden = p["layers"].rsplit(",", 1)[0] if "," in p["layers"] else ""
@@ -314,7 +314,7 @@ def _optimizer_inputs(col) -> None:
     a, b = col.columns(2)
     a.selectbox("Optimizer", OPTIMIZER_NAMES, key="train_optimizer")
     b.selectbox("Implementation", ("torch", "manual"), key="train_impl",
-                help="torch: torch.optim; manual: engine.optim, the update rules written out.")
+                help="torch: torch.optim; manual: engine.core.optim, the update rules written out.")
     col.number_input("Learning rate η", 1e-6, 100.0, step=0.01, format="%.4g", key="train_lr")
     a, b = col.columns(2)
     a.number_input("Momentum μ (sgd, rmsprop)", 0.0, 0.999, step=0.05, key="train_momentum")

@@ -8,7 +8,7 @@ import plotly.graph_objects as go
 from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
-from engine import health
+from engine.train import health
 
 CLASS_COLORS = qualitative.Plotly
 LAYER_COLORS = qualitative.D3
@@ -122,7 +122,7 @@ def health_figure(rows: list[dict]) -> go.Figure:
 
 
 def latest_flags(rows: list[dict]) -> list[str]:
-    """engine.health.flags for each layer's most recent stats row: 'layer 2 (step 400): …'."""
+    """engine.train.health.flags for each layer's most recent stats row: 'layer 2 (step 400): …'."""
     latest: dict[int, dict] = {}
     for r in rows:
         if r["layer"] not in latest or r["step"] >= latest[r["layer"]]["step"]:
@@ -132,7 +132,7 @@ def latest_flags(rows: list[dict]) -> list[str]:
 
 
 def histogram_figure(rows: list[dict], epoch: int) -> go.Figure:
-    """One row per layer, weights on the left and ∂L/∂W on the right, from engine.health.histograms rows."""
+    """One row per layer, weights on the left and ∂L/∂W on the right, from engine.train.health.histograms rows."""
     layers = sorted({r["layer"] for r in rows}) or [1]
     fig = make_subplots(rows=len(layers), cols=2, vertical_spacing=min(0.12, 0.4 / len(layers)),
                         horizontal_spacing=0.08,
@@ -174,7 +174,7 @@ def data_figure(x: list, y: list, task: str, title: str) -> go.Figure:
 
 
 def boundary_figure(grid, x: list, y: list, epoch: int) -> go.Figure:
-    """engine.boundary.BoundaryGrid under the training points: P(class 1) for two softmax/sigmoid classes,
+    """engine.train.boundary.BoundaryGrid under the training points: P(class 1) for two softmax/sigmoid classes,
     else the predicted class."""
     k = grid.probs.shape[-1]
     if k == 2 and grid.kind != "scores":
@@ -192,7 +192,7 @@ def boundary_figure(grid, x: list, y: list, epoch: int) -> go.Figure:
 
 
 def params_figure(rows: list[dict]) -> go.Figure:
-    """Grouped bars from engine.boundary.compare_params rows: each true wᵢ and b next to the learned one."""
+    """Grouped bars from engine.train.boundary.compare_params rows: each true wᵢ and b next to the learned one."""
     names = [r["name"] for r in rows]
     fig = go.Figure([go.Bar(x=names, y=[r["true"] for r in rows], name="true", marker_color="#9ca3af"),
                      go.Bar(x=names, y=[r["learned"] for r in rows], name="learned", marker_color="#2563eb")])

@@ -6,8 +6,8 @@ import re
 
 import pytest
 
-from engine.runs import RunStore
-from engine.sweep import expand_grid, run_sweep
+from engine.store.runs import RunStore
+from engine.sweep.executors import expand_grid, run_sweep
 
 pytestmark = pytest.mark.browser
 

@@ -6,8 +6,8 @@ from pathlib import Path
 import torch
 from streamlit.testing.v1 import AppTest
 
-from engine.share import encode_spec
-from engine.spec import NetworkSpec
+from engine.inspector.share import encode_spec
+from engine.inspector.spec import NetworkSpec
 from ui import inspector_views
 from ui.matrix import SHOWN_MAX, clip
 from ui.trace_cache import BoundedCache, tensor_bytes
@@ -86,7 +86,7 @@ def test_the_share_tab_offers_the_seeded_spec_instead_of_a_million_numbers():
 
 
 def test_a_table_too_big_to_edit_says_what_to_do():
-    from engine.budget import table_problem
+    from engine.inspector.budget import table_problem
 
     assert table_problem(99, 1010) == ("the x/y table would have 99 rows × 1,010 columns = 99,990 cells; the editor "
                                        "takes 20,000 — use batch ≤ 19 or draw x and y from the seed (or edit them "

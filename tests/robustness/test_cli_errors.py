@@ -21,9 +21,9 @@ from pathlib import Path
 
 import pytest
 
-from engine.__main__ import main
-from engine.paths import PROJECT_ROOT
-from engine.runs import RunStore
+from engine.cli import main
+from engine.settings import PROJECT_ROOT
+from engine.store.runs import RunStore
 
 CHILD_ADDRESS_SPACE = 4 << 30  # the child maps ~0.9 GB after imports; the bad inputs asked for 4–7 GB
 CASE_SECONDS = 20
@@ -31,7 +31,7 @@ BOUNDED_MB = 300  # peak-RSS growth allowed for the cases that used to read unbo
 
 _DRIVER = r"""
 import contextlib, io, json, resource, signal, sys, traceback
-from engine.__main__ import main
+from engine.cli import main
 
 class Hang(Exception):
     pass
@@ -195,7 +195,7 @@ def _locked(path: Path) -> sqlite3.Connection:
 def test_a_locked_store_still_trains_and_says_not_stored(tmp_path: Path, capsys, monkeypatch, as_json):
     path = tmp_path / "runs.sqlite"
     RunStore(path).close()
-    monkeypatch.setattr("engine.cli_train.RunStore", lambda p: RunStore(p, busy_timeout=0.2))
+    monkeypatch.setattr("engine.cli.train.RunStore", lambda p: RunStore(p, busy_timeout=0.2))
     holder = _locked(path)
     try:
         code = main(["train", "--dataset", "moons", "--n-samples", "100", "--layers", "2:identity", "--lr", "0.1",

@@ -15,10 +15,10 @@ SCRIPT = """
 import gc, json, os, sys
 import torch
 torch.set_num_threads(2)
-from engine.jobs import JOBS, start_job
-from engine.runs import RunStore
-from engine.train import load_data
-from engine.train_config import TrainConfig
+from engine.train.jobs import JOBS, start_job
+from engine.store.runs import RunStore
+from engine.train.loop import load_data
+from engine.train.config import TrainConfig
 
 def rss_mb():
     return int(open("/proc/self/statm").read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
@@ -41,7 +41,7 @@ print(json.dumps({"rss_mb": rss}))
 @pytest.mark.slow
 def test_three_mnist_runs_do_not_keep_three_datasets(tmp_path):
     try:
-        import engine.mnist  # noqa: F401
+        import engine.data.mnist  # noqa: F401
     except ImportError:  # pragma: no cover
         pytest.skip("no MNIST module")
     out = subprocess.run([sys.executable, "-c", SCRIPT], cwd=ROOT, capture_output=True, text=True, timeout=900,

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from engine.background import QUEUE, BackgroundJob
-from engine.jobs import JOBS
-from engine.limits import Limits
+from engine.train.background import QUEUE, BackgroundJob
+from engine.train.jobs import JOBS
+from engine.train.limits import Limits
 
 PAGES = Path(__file__).parents[2] / "pages"
 

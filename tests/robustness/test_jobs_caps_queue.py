@@ -10,15 +10,15 @@ import weakref
 import pytest
 import torch
 
-import engine.jobs
-import engine.train
-from engine.background import BackgroundJob, JobQueue, QueueFull
+import engine.train.jobs
+import engine.train.loop
 from engine.data import Dataset
-from engine.jobs import TrainingJob
-from engine.limits import Limits, LimitsError
-from engine.sweep import SweepJob, expand_grid
-from engine.train import load_data
-from engine.train_config import TrainConfig
+from engine.sweep.executors import SweepJob, expand_grid
+from engine.train.background import BackgroundJob, JobQueue, QueueFull
+from engine.train.config import TrainConfig
+from engine.train.jobs import TrainingJob
+from engine.train.limits import Limits, LimitsError
+from engine.train.loop import load_data
 
 MOONS = dict(dataset="moons", n_samples=120, layers="8:relu,2:identity", loss="cross_entropy", optimizer="sgd",
              lr=0.1, batch_size=16, epochs=2, val_fraction=0.25, log_every=1)
@@ -151,10 +151,10 @@ def test_a_failing_liveness_check_stops_nothing():
 
 
 def test_an_ended_training_job_holds_neither_its_dataset_nor_its_model(monkeypatch):
-    monkeypatch.setattr(engine.jobs, "KEEP_DATASET_BYTES", 0)  # treat moons like MNIST: nothing kept
+    monkeypatch.setattr(engine.train.jobs, "KEEP_DATASET_BYTES", 0)  # treat moons like MNIST: nothing kept
     models = []
-    build = engine.train.build_model
-    monkeypatch.setattr(engine.train, "build_model", lambda *a, **k: models.append(build(*a, **k)) or models[-1])
+    build = engine.train.loop.build_model
+    monkeypatch.setattr(engine.train.loop, "build_model", lambda *a, **k: models.append(build(*a, **k)) or models[-1])
     cfg = TrainConfig(**MOONS)
     data = load_data(cfg)
     data_ref = weakref.ref(data)
@@ -174,7 +174,7 @@ def test_a_big_dataset_is_cut_to_the_digits_the_page_shows():
     d = Dataset("mnist", "classification", torch.rand(600, 784), torch.zeros(600, dtype=torch.long),
                 torch.rand(0, 784), torch.zeros(0, dtype=torch.long), x_test, torch.zeros(n, dtype=torch.long), 10)
     wrong = [{"index": i, "label": 1, "pred": 2} for i in range(5, 5 + 3 * 50, 3)]  # 50 rows: 5, 8, 11, …
-    light, final = engine.jobs._keep_shown_digits(d, {"misclassified": wrong, "test_accuracy": 0.9})
+    light, final = engine.train.jobs._keep_shown_digits(d, {"misclassified": wrong, "test_accuracy": 0.9})
     assert light.input_size == 784 and light.task == "classification" and light.x_train.shape[0] == 0
     assert tuple(light.x_test.shape) == (32, 784) and light.x_test.untyped_storage().nbytes() == 32 * 784 * 4
     assert torch.equal(light.x_test[1], x_test[8]) and final["misclassified"][1] == {

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from engine.jobs import JOBS
-from engine.runs import RunStore
+from engine.store.runs import RunStore
+from engine.train.jobs import JOBS
 
 PAGES = Path(__file__).resolve().parents[2] / "pages"
 ME = "session:me-0123456789"

@@ -7,8 +7,8 @@ import sqlite3
 
 import pytest
 
-from engine.runs import RunStore, StoreError
-from engine.runs_schema import MIGRATIONS
+from engine.store.runs import RunStore, StoreError
+from engine.store.schema import MIGRATIONS
 
 CONFIG = {"optimizer": "sgd", "lr": 0.1}
 

@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from engine.share import decode_spec
-from engine.spec import NetworkSpec, SpecError
-from engine.stepper import run_steps
+from engine.inspector.share import decode_spec
+from engine.inspector.spec import NetworkSpec, SpecError
+from engine.inspector.steps import run_steps
 
 ROOT = Path(__file__).parents[2]
 PAGE = str(ROOT / "pages" / "inspector.py")
@@ -90,8 +90,8 @@ MEASURE = """
 import json, resource, sys, time
 import torch
 torch.set_num_threads(2)
-from engine.backprop import trace
-from engine.spec import NetworkSpec
+from engine.inspector.trace import trace
+from engine.inspector.spec import NetworkSpec
 trace(NetworkSpec.from_dict({"input_size": 2, "layers": [{"units": 2}], "batch": 2}))  # warm: imports, kernels
 start = time.perf_counter()
 if sys.argv[1] != "none":
@@ -131,7 +131,7 @@ TALL = {"input_size": 4096, "layers": [{"units": 4, **RELU}, {"units": 4, "activ
 
 
 def test_finite_differences_are_skipped_with_a_reason_when_their_rows_are_too_many():
-    from engine.backprop import trace
+    from engine.inspector.trace import trace
 
     start = time.perf_counter()
     t = trace(NetworkSpec.from_dict(TALL))

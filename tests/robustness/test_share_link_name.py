@@ -10,7 +10,7 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from engine.share import PREFIX, decode_spec
+from engine.inspector.share import PREFIX, decode_spec
 
 PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "inspector.py")
 PHISH = "[Log in](https://ex.invalid/a) ![](https://ex.invalid/p.png) <img src=x>"  # under 80 characters

@@ -9,9 +9,9 @@ import re
 
 import pytest
 
-from engine.runs import RunStore
-from engine.share import encode_spec
-from engine.spec import NetworkSpec
+from engine.inspector.share import encode_spec
+from engine.inspector.spec import NetworkSpec
+from engine.store.runs import RunStore
 
 pytestmark = pytest.mark.browser
 

@@ -8,8 +8,8 @@ import pandas as pd
 from hypothesis import given
 from hypothesis import strategies as st
 
-from engine.graph import autograd_dot
-from engine.spec import NetworkSpec
+from engine.inspector.autograd_graph import autograd_dot
+from engine.inspector.spec import NetworkSpec
 from ui import compare_plots as cp
 from ui.hiplot_view import build_experiment
 from ui.text import NAME_CHARS, WORD_JOINER, clip, plain_markdown, safe_text

@@ -1,0 +1,127 @@
+"""The chain rule per layer as LaTeX with this network's real shapes, one weight's gradient term by term,
+and the element-wise differences between the three gradients (what the Backward view draws).
+
+Notation (DESIGN.md): z_l = a_{l-1} W_lᵀ + b_l, a_l = φ_l(z_l), δ_l = ∂L/∂z_l; batches are rows, B of them.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from engine.core.ops import LOSSES
+from engine.inspector.spec import NetworkSpec
+from engine.inspector.trace import GradComparison, Trace
+
+MAX_TERMS = 8  # terms written out in the term-by-term example; the rest are summed but shown as "…"
+
+
+def shape(*dims: int) -> str:
+    r"""(4\times 2) — a shape as LaTeX."""
+    return "(" + r"\times ".join(str(d) for d in dims) + ")"
+
+
+def _d(top: str, bottom: str) -> str:
+    return rf"\frac{{\partial {top}}}{{\partial {bottom}}}"
+
+
+@dataclass
+class Equation:
+    caption: str  # one plain sentence saying what the line computes
+    latex: str
+
+
+def loss_equation(spec: NetworkSpec) -> Equation:
+    loss = LOSSES[spec.loss]
+    return Equation(f"Loss ({spec.loss}, {loss.reduction_caption})", loss.latex)
+
+
+def _output_delta(spec: NetworkSpec, B: int) -> Equation:
+    """δ_L at the output, fused where the loss and the last activation simplify together."""
+    L, k, act = len(spec.layers), spec.output_size, spec.layers[-1].activation
+    s = shape(B, k)
+    if spec.loss == "cross_entropy":  # softmax fused into the loss on logits a_L = z_L
+        tex = rf"\delta_{{{L}}} = \frac{{\mathrm{{softmax}}(z_{{{L}}}) - \mathrm{{onehot}}(y)}}{{{B}}}"
+        return Equation("Output error: softmax and cross-entropy fused", rf"{tex} \quad {s}")
+    if spec.loss == "bce" and act == "sigmoid":  # (a − y)/(a(1 − a)) · a(1 − a)
+        return Equation("Output error: sigmoid and BCE fused",
+                        rf"\delta_{{{L}}} = \frac{{a_{{{L}}} - y}}{{{B * k}}} \quad {s}")
+    grad_a = {"mse": rf"\frac{{2(a_{{{L}}} - y)}}{{{B * k}}}", "sum": r"\mathbf{1}"}.get(
+        spec.loss, _d("L", f"a_{{{L}}}"))
+    if act == "softmax":  # row-wise Jacobian product, not element-wise
+        g = _d("L", f"a_{{{L}}}")
+        tex = (rf"\delta_{{{L}}} = a_{{{L}}} \odot \Big({g} - \sum_j \big({g}\big)_j a_{{{L},j}}\Big),"
+               rf"\quad {g} = {grad_a}")
+        return Equation("Output error through softmax (its Jacobian, row by row)", rf"{tex} \quad {s}")
+    tex = rf"\delta_{{{L}}} = {_d('L', f'a_{{{L}}}')} \odot \phi_{{{L}}}'(z_{{{L}}}) = {grad_a} \odot \phi'(z_{{{L}}})"
+    return Equation(f"Output error: ∂L/∂a times φ' ({act})", rf"{tex} \quad {s} = {s} \odot {s}")
+
+
+def layer_equations(spec: NetworkSpec, l: int) -> list[Equation]:
+    """The forward and backward equations of layer l (from 1), each with its shapes written out, from the
+    layer's kind (the layer protocol) and the activation it carries."""
+    layers, B = spec.build_layers(), spec.n_rows
+    layer, L = layers[l - 1], len(layers)
+    act, o = layer.activation.name, layer.units
+    eqs = [Equation(c, t) for c, t in layer.latex_forward(B)]
+    eqs.append(Equation(f"Activation ({act})", rf"a_{{{l}}} = \phi_{{{l}}}(z_{{{l}}}),\quad {layer.activation.latex}"))
+    if l == L:
+        eqs.append(_output_delta(spec, B))
+    else:
+        above = layers[l]
+        q = above.units
+        eqs.append(Equation(f"Error at layer {l}: the error of layer {l + 1} sent back through it, times φ' ({act})",
+                            rf"\delta_{{{l}}} = ({above.latex_grad_input()}) \odot \phi_{{{l}}}'(z_{{{l}}})"
+                            rf" \quad {shape(B, o)} = ({shape(B, q)}\,{shape(q, o)}) \odot {shape(B, o)}"))
+    eqs += [Equation(c, t) for c, t in layer.latex_backward(B)]
+    return eqs
+
+
+@dataclass
+class TermExample:
+    layer: int
+    row: int  # i: output unit (row of W_l), from 0
+    col: int  # j: input unit (column of W_l), from 0
+    terms: list[tuple[int, float, float, float]]  # (batch row r, δ_l[r,i], a_{l-1}[r,j], their product)
+    total: float  # Σ_r δ_l[r,i] a_{l-1}[r,j] over all B rows
+    latex: str
+
+
+def _num(v: float) -> str:
+    v = v + 0.0  # −0.0 (a dead ReLU's δ times a negative input) prints as 0
+    text = f"{v:.4g}"
+    return f"({text})" if v < 0 else text
+
+
+def weight_term_example(t: Trace, l: int, i: int, j: int) -> TermExample:
+    """∂L/∂W_l[i,j] = Σ_r δ_l[r,i] · a_{l-1}[r,j], with the trace's numbers (manual δ and inputs)."""
+    lt = t.layers[l - 1]
+    if not (0 <= i < lt.weight.shape[0] and 0 <= j < lt.weight.shape[1]):
+        raise IndexError(f"W_{l} has shape {tuple(lt.weight.shape)}; pick i < {lt.weight.shape[0]}, "
+                         f"j < {lt.weight.shape[1]}")
+    delta = lt.grads["z"].manual[:, i].to(torch.float64)  # δ_l[:, i], (B,)
+    a_prev = lt.input[:, j].to(torch.float64)  # a_{l-1}[:, j], (B,)
+    products = delta * a_prev
+    columns = zip(delta.tolist(), a_prev.tolist(), products.tolist(), strict=True)
+    terms = [(r, d, a, p) for r, (d, a, p) in enumerate(columns)]
+    total = products.sum().item()
+    shown = " + ".join(rf"{_num(d)}\cdot{_num(a)}" for _, d, a, _ in terms[:MAX_TERMS])
+    if len(terms) > MAX_TERMS:
+        shown += rf" + \dots\ (\text{{{len(terms) - MAX_TERMS} more rows}})"
+    tex = (rf"{_d('L', f'W_{{{l}}}[{i},{j}]')} = \sum_{{r}} \delta_{{{l}}}[r,{i}]\; a_{{{l - 1}}}[r,{j}] "
+           rf"= {shown} = {_num(total)}")
+    return TermExample(l, i, j, terms, total, tex)
+
+
+def gradient_differences(g: GradComparison) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """(|manual − autograd|, |numerical − autograd| with NaN at ReLU-kink elements or None if skipped)."""
+    manual = (g.manual - g.autograd).abs()
+    if g.numerical is None:
+        return manual, None
+    numerical = (g.numerical - g.autograd.to(torch.float64)).abs()
+    return manual, numerical.masked_fill(g.kink, float("nan"))
+
+
+def numerical_tolerance(g: GradComparison, dtype: str, loss: float) -> float:
+    """The bound trace() held |numerical − autograd| to (see backprop.compare): shown exactly as used."""
+    return g.numerical_tolerance

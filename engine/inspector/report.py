@@ -1,0 +1,93 @@
+"""A Trace as JSON-ready data (the CLI contract) and as a readable per-layer text table."""
+from __future__ import annotations
+
+import math
+
+from engine.core.ops import LOSSES
+from engine.inspector.trace import GRAD_NAMES, GradComparison, Trace
+
+GRAD_LABELS = {"weight": "dL/dW", "bias": "dL/db", "z": "delta=dL/dz", "a": "dL/da", "input": "dL/da_prev"}
+
+
+def _comparison_dict(g: GradComparison) -> dict:
+    return {
+        "manual": g.manual.tolist(),
+        "autograd": g.autograd.tolist(),
+        "numerical": None if g.numerical is None else g.numerical.tolist(),
+        "kink": None if g.kink is None else g.kink.tolist(),
+        "max_abs_error": g.max_abs_error,
+        "max_rel_error": g.max_rel_error,
+        "numerical_max_abs_error": g.numerical_max_abs_error,
+        "agree": g.agree,
+        "tolerance": g.tolerance,
+    }
+
+
+def finite_or_none(value):
+    """JSON has no NaN or Infinity: non-finite numbers (an overflowing forward pass) become null."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, list):
+        return [finite_or_none(v) for v in value]
+    if isinstance(value, dict):
+        return {k: finite_or_none(v) for k, v in value.items()}
+    return value
+
+
+def trace_to_dict(t: Trace) -> dict:
+    """The `python -m engine inspect --json` object. Layers are numbered from 1; grads.z is δ_l.
+    Non-finite numbers are null, so the output is strict JSON."""
+    return finite_or_none({
+        "spec": t.spec.to_dict(),
+        "loss": t.loss,
+        "loss_autograd": t.loss_autograd,
+        "x": t.x.tolist(),
+        "y": t.y.tolist(),
+        "agree": t.agree,
+        "numerical_note": t.numerical_note,
+        "layers": [
+            {
+                "index": lt.index,
+                "activation": lt.activation,
+                "weight": lt.weight.tolist(),
+                "bias": lt.bias.tolist(),
+                "input": lt.input.tolist(),
+                "z": lt.z.tolist(),
+                "a": lt.a.tolist(),
+                "max_abs_error": lt.max_abs_error,
+                "grads": {name: _comparison_dict(g) for name, g in lt.grads.items()},
+            }
+            for lt in t.layers
+        ],
+    })
+
+
+def _fmt(values, width: int = 60) -> str:
+    text = str([round(v, 6) if isinstance(v, float) else _round(v) for v in values])
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def _round(v):
+    return [round(x, 6) for x in v] if isinstance(v, list) else v
+
+
+def trace_to_text(t: Trace) -> str:
+    """A per-layer table: forward values, then each gradient by manual / autograd / numerical."""
+    reduction = "sum, no mean" if LOSSES[t.spec.loss].reduction == "sum" else "mean reduction"
+    lines = [f"network {t.spec.sizes}  loss={t.spec.loss} ({reduction})  dtype={t.spec.dtype}  "
+             f"seed={t.spec.seed}",
+             f"loss = {t.loss:.10g}   agree = {t.agree}"]
+    if t.numerical_note:
+        lines.append(t.numerical_note)
+    for lt in t.layers:
+        n_out, n_in = lt.weight.shape
+        lines += ["", f"layer {lt.index}: {lt.activation}  W {n_out}x{n_in}  "
+                      f"(max |manual - autograd| = {lt.max_abs_error:.2e})",
+                  f"  z = {_fmt(lt.z.tolist())}", f"  a = {_fmt(lt.a.tolist())}",
+                  f"  {'gradient':<12} {'manual':<34} {'autograd':<34} {'numerical':<34} ok"]
+        for name in GRAD_NAMES:
+            g = lt.grads[name]
+            num = "-" if g.numerical is None else _fmt(g.numerical.flatten().tolist(), 33)
+            lines.append(f"  {GRAD_LABELS[name]:<12} {_fmt(g.manual.flatten().tolist(), 33):<34} "
+                         f"{_fmt(g.autograd.flatten().tolist(), 33):<34} {num:<34} {'yes' if g.agree else 'NO'}")
+    return "\n".join(lines)

@@ -1,0 +1,329 @@
+"""Sweeps: a grid of TrainConfigs (optimizers × learning rates × seeds × batch sizes × any other field).
+
+Each point is a normal run in the store, grouped under one sweep id. Three executors:
+  local    one point after another in this process.
+  process  a few spawned worker processes (concurrent.futures); each worker trains AND writes its own run
+           into the store (RunStore pickles to its path; SQLite WAL takes concurrent writers), so the runs
+           show up live with heartbeats and true durations, and the parent only collects one small result
+           per point.
+  ray      each point is a Ray task on a cluster (ray_address) or on a local Ray instance (None). The task
+           returns its events as plain dicts — no tensors, no model — and THIS process (the driver) writes
+           them into the store, so the cluster needs no shared disk. Ray is optional: requirements-ray.txt.
+"""
+from __future__ import annotations
+
+import itertools
+import os
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+
+from engine.store.runs import RunStore
+from engine.train.background import Alive, BackgroundJob
+from engine.train.config import TrainConfig
+from engine.train.loop import Event, train
+from engine.train.recorder import END_KINDS, record
+
+EXECUTORS = ("local", "process", "ray")
+MAX_POINTS = 256  # a typo in a grid must not queue thousands of runs
+RAY_INSTALL_HINT = "pip install -r requirements-ray.txt"
+_PLAIN_END_KEYS = ("status", "message", "step", "epoch", "wall", "test_accuracy")
+
+
+class SweepError(ValueError):
+    """A bad sweep request; the message says what to change."""
+
+
+@dataclass
+class PointResult:
+    """How one grid point ended."""
+    index: int
+    name: str
+    run_id: str | None = None
+    status: str = "failed"  # finished | diverged | stopped | failed
+    message: str = ""
+    summary: dict = field(default_factory=dict)
+
+
+@dataclass
+class SweepResult:
+    sweep_id: str
+    points: list[PointResult]
+
+
+ProgressFn = Callable[[int, int, PointResult], None]  # (points done, points in all, the point just done)
+
+
+def new_sweep_id() -> str:
+    return f"sw-{uuid.uuid4().hex[:8]}"
+
+
+def expand_grid(base: dict | TrainConfig | None, grid: dict[str, Sequence]) -> list[TrainConfig]:
+    """One checked TrainConfig per point of the product of grid's value lists, in grid order (the last key
+    varies fastest). Keys are TrainConfig fields (optimizer, lr, seed, batch_size, momentum, …)."""
+    base = base.to_dict() if isinstance(base, TrainConfig) else dict(base or {})
+    fields = TrainConfig.__dataclass_fields__
+    unknown = [k for k in grid if k not in fields]
+    if unknown:
+        raise SweepError(f"unknown sweep setting(s): {', '.join(unknown)}; use TrainConfig fields like "
+                         "optimizer, lr, seed, batch_size")
+    empty = [k for k, values in grid.items() if len(values) == 0]
+    if empty:
+        raise SweepError(f"give at least one value for: {', '.join(empty)}")
+    n = 1
+    for values in grid.values():
+        n *= len(values)
+    if n > MAX_POINTS:
+        raise SweepError(f"the grid has {n} points; the limit is {MAX_POINTS}: use fewer values")
+    varying = [k for k, values in grid.items() if len(values) > 1] or list(grid)
+    configs = []
+    for values in itertools.product(*grid.values()):
+        point = dict(zip(grid, values, strict=True))
+        cfg = TrainConfig.from_dict({**base, **point})
+        cfg.name = " ".join(_label(k, point[k]) for k in varying) if varying else base.get("name")
+        configs.append(cfg)
+    return configs
+
+
+def parse_values(text: str, convert: Callable = float, what: str = "values") -> list:
+    """"0.01, 0.1" → [0.01, 0.1]; convert is applied to each item (float, int, str, …)."""
+    try:
+        values = [convert(v.strip()) for v in str(text).split(",") if v.strip()]
+    except ValueError:
+        raise SweepError(f"{what}: expected comma-separated values, got {text!r}") from None
+    if not values:
+        raise SweepError(f"{what}: give at least one value")
+    return values
+
+
+def batch_size_value(text: str) -> int | str:
+    """A batch size: a whole number or "full"."""
+    return "full" if text == "full" else int(text)
+
+
+def _label(key: str, value) -> str:
+    if key == "optimizer":
+        return str(value)
+    short = {"batch_size": "bs", "weight_decay": "wd", "momentum": "mom", "lr_schedule": "sched"}.get(key, key)
+    return f"{short}={value:g}" if isinstance(value, float) else f"{short}={value}"
+
+
+def run_sweep(configs: list[TrainConfig], store: RunStore, *, executor: str = "local", workers: int = 2,
+              ray_address: str | None = None, sweep_id: str | None = None, progress: ProgressFn | None = None,
+              stop: threading.Event | None = None) -> SweepResult:
+    """Run every config as a run under one sweep id; call progress after each point; return how each ended.
+    A point that fails is reported as failed; the others still run. stop: no new points start once set."""
+    if executor not in EXECUTORS:
+        raise SweepError(f"unknown executor {executor!r}; use one of {', '.join(EXECUTORS)}")
+    if not configs:
+        raise SweepError("the sweep has no points")
+    if not (isinstance(workers, int) and 1 <= workers <= 64):
+        raise SweepError(f"workers must be 1–64, got {workers!r}")
+    sweep_id = sweep_id or new_sweep_id()
+    results: list[PointResult] = []
+
+    def report(point: PointResult) -> None:
+        results.append(point)
+        if progress is not None:
+            progress(len(results), len(configs), point)
+
+    run = {"local": _run_local, "process": _run_processes, "ray": _run_ray}[executor]
+    run(configs, store, sweep_id, report, stop=stop, workers=workers, ray_address=ray_address)
+    return SweepResult(sweep_id, sorted(results, key=lambda p: p.index))
+
+
+# ---- one point, recorded where it runs (local and process executors) -----------------------------------
+
+def train_point(cfg_dict: dict, store: RunStore, sweep_id: str, index: int, threads: int | None = None) -> PointResult:
+    """Train one config and record it into store under sweep_id (a top-level function: spawned workers run it)."""
+    if threads:
+        import torch
+        torch.set_num_threads(threads)
+    try:
+        cfg = TrainConfig.from_dict(cfg_dict)
+    except ValueError as err:  # ConfigError: nothing was stored
+        return PointResult(index, cfg_dict.get("name") or "", message=str(err))
+    return _consume(record(train(cfg), store, cfg, name=cfg.name, sweep_id=sweep_id), index, cfg.name or "")
+
+
+def _consume(events: Iterator[Event], index: int, name: str) -> PointResult:
+    point = PointResult(index, name)
+    try:
+        for ev in events:
+            if ev.kind == "start":
+                point.run_id = ev.data.get("run_id")
+            elif ev.kind in END_KINDS:
+                point.status, point.message = ev.kind, ev.data.get("message", "")
+                point.summary.update(test_accuracy=ev.data.get("test_accuracy"), step=ev.data.get("step"))
+            elif ev.kind == "epoch":
+                point.summary.update(train_loss=ev.data["train_loss"], val_loss=ev.data.get("val_loss"),
+                                     val_accuracy=ev.data.get("val_accuracy"))
+    except Exception as err:  # the recorder already marked the stored run failed
+        point.status, point.message = "failed", f"error: {err}"
+    return point
+
+
+def _run_local(configs, store, sweep_id, report, *, stop, **_) -> None:
+    for i, cfg in enumerate(configs):
+        if stop is not None and stop.is_set():
+            report(PointResult(i, cfg.name or "", status="stopped", message="sweep stopped before this point"))
+            continue
+        report(train_point(cfg.to_dict(), store, sweep_id, i))
+
+
+def _run_processes(configs, store, sweep_id, report, *, stop, workers, **_) -> None:
+    workers = min(workers, len(configs))
+    threads = max(1, (os.cpu_count() or 1) // workers)  # workers × torch threads ≈ cores, not cores²
+    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
+        pending = {pool.submit(train_point, cfg.to_dict(), store, sweep_id, i, threads): (i, cfg)
+                   for i, cfg in enumerate(configs)}
+        while pending:
+            done, _ = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+            for fut in done:
+                i, cfg = pending.pop(fut)
+                report(_future_result(fut, i, cfg))
+            if stop is not None and stop.is_set():
+                for fut in [f for f in pending if f.cancel()]:
+                    i, cfg = pending.pop(fut)
+                    report(PointResult(i, cfg.name or "", status="stopped", message="sweep stopped before this point"))
+
+
+def _future_result(fut, index: int, cfg: TrainConfig) -> PointResult:
+    try:
+        return fut.result()
+    except Exception as err:  # the worker process died (killed, out of memory)
+        return PointResult(index, cfg.name or "", message=f"worker failed: {err!r}")
+
+
+# ---- Ray: workers return plain events, the driver records them -----------------------------------------
+
+def collect_events(cfg_dict: dict) -> dict:
+    """Train one config without a store; return {"events": [[kind, data], …], "error", "host", "pid",
+    "started"} with plain data only (what a Ray task sends back to the driver)."""
+    out = {"events": [], "error": None, "host": socket.gethostname(), "pid": os.getpid(), "started": time.time()}
+    try:
+        for ev in train(TrainConfig.from_dict(cfg_dict)):
+            out["events"].append([ev.kind, _plain(ev)])
+    except Exception as err:
+        out["error"] = str(err)
+    return out
+
+
+def _plain(ev: Event) -> dict:
+    if ev.kind == "start":
+        return {k: v for k, v in ev.data.items() if k not in ("model", "dataset")}
+    if ev.kind == "epoch":
+        return {k: v for k, v in ev.data.items() if k != "state"}
+    if ev.kind in END_KINDS:
+        return {k: ev.data.get(k) for k in _PLAIN_END_KEYS}
+    return ev.data
+
+
+def record_collected(collected: dict, cfg: TrainConfig, store: RunStore, sweep_id: str, index: int) -> PointResult:
+    """Write the events a worker collected into the store (as if trained here); keep the worker's timing."""
+    def events() -> Iterator[Event]:
+        for kind, data in collected["events"]:
+            yield Event(kind, data)
+        if collected.get("error"):
+            raise RuntimeError(collected["error"])
+
+    point = _consume(record(events(), store, cfg, name=cfg.name, sweep_id=sweep_id), index, cfg.name or "")
+    if point.run_id:
+        _keep_worker_timing(store, point.run_id, collected)
+    return point
+
+
+def _keep_worker_timing(store: RunStore, run_id: str, collected: dict) -> None:
+    """Give the replayed run the worker's start time, training duration, host and pid (replay takes ~0 s)."""
+    ends = [d for k, d in collected["events"] if k in END_KINDS or k == "epoch"]
+    wall = float(ends[-1].get("wall") or 0.0) if ends else 0.0
+    store.set_origin(run_id, created=float(collected["started"]), duration=wall, host=collected["host"],
+                     pid=int(collected["pid"]))
+
+
+def _import_ray():
+    try:
+        import ray
+    except ImportError:
+        raise SweepError(f"the ray executor needs Ray, which is not installed: {RAY_INSTALL_HINT}") from None
+    return ray
+
+
+def _run_ray(configs, store, sweep_id, report, *, stop, ray_address, **_) -> None:
+    ray = _import_ray()
+    started_here = not ray.is_initialized()
+    if started_here:
+        # py_modules ships this engine package to the workers, so a cluster needs no copy of the project
+        ray.init(address=ray_address, include_dashboard=False, log_to_driver=False,
+                 runtime_env={"py_modules": [str(Path(__file__).resolve().parent)]})
+    try:
+        task = ray.remote(num_cpus=1, max_retries=0)(collect_events)
+        pending = {task.remote(cfg.to_dict()): (i, cfg) for i, cfg in enumerate(configs)}
+        while pending:
+            done, _ = ray.wait(list(pending), num_returns=1, timeout=0.5)
+            for ref in done:
+                i, cfg = pending.pop(ref)
+                try:
+                    report(record_collected(ray.get(ref), cfg, store, sweep_id, i))
+                except Exception as err:  # the task itself failed (worker lost, …)
+                    report(PointResult(i, cfg.name or "", message=f"ray task failed: {err}"))
+            if stop is not None and stop.is_set():
+                for ref, (i, cfg) in list(pending.items()):
+                    ray.cancel(ref)
+                    pending.pop(ref)
+                    report(PointResult(i, cfg.name or "", status="stopped", message="sweep stopped"))
+    finally:
+        if started_here:
+            ray.shutdown()
+
+
+# ---- a sweep on a background thread, for the page to poll ----------------------------------------------
+
+class SweepJob(BackgroundJob):
+    """run_sweep on a daemon thread; snapshot() is safe to call from any thread. A process-executor sweep
+    takes `workers` of the server's job slots."""
+
+    kind = "sweep"
+
+    def __init__(self, configs: list[TrainConfig], store: RunStore, *, owner: str | None = None,
+                 alive: Alive | None = None, **options):
+        slots = options.get("workers", 2) if options.get("executor") == "process" else 1
+        super().__init__(owner=owner, alive=alive, slots=slots)
+        self.configs, self.store, self.options = configs, store, options
+        self.sweep_id = options.pop("sweep_id", None) or new_sweep_id()
+        self._state = {"status": "running", "done": 0, "total": len(configs), "points": [], "message": ""}
+
+    def snapshot(self) -> dict:
+        position = self.position
+        with self._lock:
+            status = "queued" if position is not None else self._state["status"]
+            return {**self._state, "status": status, "points": list(self._state["points"]),
+                    "sweep_id": self.sweep_id, "position": position}
+
+    def _progress(self, done: int, total: int, point: PointResult) -> None:
+        with self._lock:
+            self._state["done"] = done
+            self._state["points"].append(point)
+
+    def _work(self) -> None:
+        try:
+            run_sweep(self.configs, self.store, sweep_id=self.sweep_id, progress=self._progress,
+                      stop=self.stop_event, **self.options)
+            status, message = ("stopped" if self.stop_event.is_set() else "finished"), ""
+        except Exception as err:  # SweepError (no Ray, …) or a bug: the page shows it
+            status, message = "failed", str(err)
+        with self._lock:
+            self._state["status"], self._state["message"] = status, message
+
+    def release(self) -> None:
+        self.configs = []  # the points' summaries stay in the snapshot; the runs are in the store
+
+    def _cancel(self, message: str) -> None:
+        with self._lock:
+            self._state["status"], self._state["message"] = "stopped", message

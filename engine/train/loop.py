@@ -1,0 +1,227 @@
+"""The training loop as a generator of events, so the page, the CLI, the sweeps and the tests drive one code path.
+
+Events (Event.kind → data):
+  start      {device, n_train, n_val, n_parameters, steps_per_epoch, model, dataset}
+  step       {step, epoch, wall, loss}             step 0 (the untrained loss, see _untrained_loss), every
+                                                   step up to DENSE_STEPS, then every cfg.log_every steps
+  layers     {step, epoch, rows: [per-layer stats]} at steps 1, 1 + stats_every, … and the run's last step
+  epoch      {epoch, train_loss, train_accuracy, val_loss, val_accuracy, seconds, wall, state}
+  histograms {epoch, rows: [{layer, kind, counts, edges}]}
+  finished | diverged | stopped   {step, epoch, message, test_accuracy, confusion, misclassified, model}
+
+The hot loop keeps the data on the device, batches by index from a seeded permutation, and keeps
+per-step losses in a device buffer: the host only synchronises every log_every steps (the dense early
+steps come out of the same syncs). A run diverges when a loss is inf/NaN or grows past
+DIVERGE_GROWTH × its untrained loss (and past DIVERGE_FLOOR, so a tiny start cannot trip it).
+"""
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import torch
+
+from engine.core.optim import make_optimizer
+from engine.data.load import Dataset, load_dataset
+from engine.train import health
+from engine.train.config import TrainConfig
+from engine.train.device import pick_device
+from engine.train.evaluate import evaluate, test_report
+from engine.train.model import build_model, check_fit, loss_fn, predictions, targets
+
+DENSE_STEPS = 50  # every step's loss is logged up to here: the start of a curve is where most happens
+DIVERGE_GROWTH = 1e4  # a loss this many times its untrained value has blown up, not learned
+DIVERGE_FLOOR = 100.0  # …and at least this large: 1e-6 → 1e-2 is not a divergence
+UNTRAINED_ROWS = 8192  # step 0's loss uses at most this many evenly spaced training rows (one forward chunk)
+
+
+@dataclass
+class Event:
+    kind: str
+    data: dict = field(default_factory=dict)
+
+
+def load_data(cfg: TrainConfig) -> Dataset:
+    return load_dataset(cfg.dataset, n_samples=cfg.n_samples, noise=cfg.noise, n_classes=cfg.n_classes,
+                        true_w=cfg.true_w, true_b=cfg.true_b, csv_path=cfg.csv_path, target=cfg.target,
+                        standardize=cfg.standardize, mnist_dir=cfg.mnist_dir, val_fraction=cfg.val_fraction,
+                        seed=cfg.seed)
+
+
+class _Run:
+    """The state of one run: model, optimizer, device tensors, counters."""
+
+    def __init__(self, cfg: TrainConfig, data: Dataset):
+        self.cfg, self.data = cfg, data
+        self.device = pick_device(cfg.device)
+        check_fit(cfg, data)
+        self.model = build_model(cfg, data.input_size, self.device)
+        self.opt = make_optimizer(cfg.optimizer, self.model.parameters(), impl=cfg.impl, **cfg.optimizer_hyper())
+        self.loss = loss_fn(cfg.loss)
+        pin = self.device.type == "cuda"
+        self.x = _to(data.x_train, self.device, pin)
+        self.labels = _to(data.y_train, self.device, pin)  # class indices (accuracy) or regression values
+        self.t = targets(cfg, data, self.labels)  # what the loss compares against
+        self.classify = data.task == "classification"
+        n = len(self.x)
+        self.batch = n if cfg.batch_size == "full" else min(int(cfg.batch_size), n)
+        self.n_batches = math.ceil(n / self.batch)
+        self.schedule = (torch.optim.lr_scheduler.CosineAnnealingLR(self.opt, T_max=cfg.epochs * self.n_batches)
+                         if cfg.lr_schedule == "cosine" else None)  # stepped after every optimizer step
+        # the batch order has its own generator: runs that differ only in optimizer see the same batches
+        self.order = torch.Generator().manual_seed(cfg.seed + 1)
+        self.step, self.start = 0, time.perf_counter()
+
+    def wall(self) -> float:
+        return time.perf_counter() - self.start
+
+
+def _to(t: torch.Tensor, device: torch.device, pin: bool) -> torch.Tensor:
+    """One bulk copy to the device; pinned host memory lets it run as a DMA transfer on CUDA."""
+    if t.device == device:
+        return t
+    return (t.pin_memory() if pin and t.device.type == "cpu" else t).to(device, non_blocking=pin)
+
+
+def train(cfg: TrainConfig, *, stop: threading.Event | None = None, data: Dataset | None = None,
+          snapshots: bool = False) -> Iterator[Event]:
+    """Run cfg; yield events until finished, diverged or stopped. snapshots=True adds a CPU copy of the
+    weights to every epoch event (for decision boundaries and learned-vs-true parameters)."""
+    cfg.check()
+    run = _Run(cfg, data if data is not None else load_data(cfg))
+    yield Event("start", {"device": str(run.device), "n_train": len(run.x), "n_val": len(run.data.x_val),
+                          "n_parameters": sum(p.numel() for p in run.model.parameters()),
+                          "steps_per_epoch": run.n_batches, "model": run.model, "dataset": run.data})
+    run.loss0 = _untrained_loss(run)
+    if math.isfinite(run.loss0):
+        yield Event("step", {"step": 0, "epoch": 1, "wall": run.wall(), "loss": run.loss0})
+    for epoch in range(1, cfg.epochs + 1):
+        end = yield from _epoch(run, epoch, stop)
+        if end is not None:
+            yield end
+            return
+        yield _epoch_event(run, epoch, snapshots)
+        yield Event("histograms", {"epoch": epoch, "rows": health.histograms(run.model)})
+        if cfg.max_steps and run.step >= cfg.max_steps:
+            break
+    yield _final(run, "finished", "training finished", epoch)
+
+
+def _untrained_loss(run: _Run) -> float:
+    """The loss before any update on every k-th training row, k = ⌈n / UNTRAINED_ROWS⌉: all rows of the
+    small sets, an even spread of MNIST's (one forward chunk, not a pass over 60 000 rows)."""
+    x, y = run.data.x_train, run.data.y_train
+    k = max(1, math.ceil(len(x) / UNTRAINED_ROWS))
+    return evaluate(run, x[::k], y[::k])["loss"]
+
+
+def _epoch(run: _Run, epoch: int, stop) -> Iterator[Event]:
+    """One pass over the training set. Returns an end Event (diverged / stopped) or None."""
+    cfg, model, opt = run.cfg, run.model, run.opt
+    run.epoch_start = time.perf_counter()
+    perm = torch.randperm(len(run.x), generator=run.order).to(run.device)
+    # per-step results stay on the device as a list of tensors: stacked only when the host reads them
+    run.losses, run.hits = [], []
+    synced = 0  # batches of this epoch whose losses the host has seen
+    for b in range(run.n_batches):
+        idx = perm[b * run.batch:(b + 1) * run.batch]
+        yb = run.labels[idx]
+        tb = yb if run.t is run.labels else run.t[idx]
+        record = run.step % cfg.stats_every == 0 or _is_last_step(run, epoch, b)
+        out, zs = model(run.x[idx], record=True) if record else (model(run.x[idx]), None)
+        loss = run.loss(out, tb)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        pre = health.pre_step_stats(model, zs, _outputs(model, zs)) if record else None
+        opt.step()
+        if run.schedule is not None:
+            run.schedule.step()
+        run.losses.append(loss.detach())  # train_loss: each batch's loss before its own step
+        if run.classify:
+            run.hits.append(predictions(out.detach()) == yb)
+        run.step += 1
+        if record:
+            rows = health.layer_stats(model, pre[0], pre[1], run.step, epoch)
+            if _diverged(run, loss.item()):  # the sync is paid already: end here, never emit blown-up rows
+                return (yield from _sync_losses(run, epoch, synced, b + 1))
+            yield Event("layers", {"step": run.step, "epoch": epoch, "rows": rows})
+        last = b == run.n_batches - 1
+        if run.step % cfg.log_every == 0 or last or (cfg.max_steps and run.step >= cfg.max_steps):
+            end = yield from _sync_losses(run, epoch, synced, b + 1)
+            synced = b + 1
+            if end is not None:
+                return end
+        if stop is not None and stop.is_set():
+            return _final(run, "stopped", f"stopped by request after step {run.step}", epoch)
+        if cfg.max_steps and run.step >= cfg.max_steps:
+            run.n_done = b + 1
+            return None
+    run.n_done = run.n_batches
+    return None
+
+
+def _is_last_step(run: _Run, epoch: int, b: int) -> bool:
+    """The run's final step (so the health charts reach the end); a stop request cannot be foreseen."""
+    cfg = run.cfg
+    return (epoch == cfg.epochs and b == run.n_batches - 1) or bool(cfg.max_steps and run.step + 1 >= cfg.max_steps)
+
+
+def _diverged(run: _Run, v: float) -> bool:
+    """inf/NaN, or DIVERGE_GROWTH × the untrained loss and above DIVERGE_FLOOR (no growth rule when the
+    untrained loss itself is not finite)."""
+    if not math.isfinite(v):
+        return True
+    return math.isfinite(run.loss0) and v > DIVERGE_GROWTH * run.loss0 and v > DIVERGE_FLOOR
+
+
+def _outputs(model, zs):
+    """a_l = φ_l(z_l) for the recorded z's (cheap: only on stats steps)."""
+    with torch.no_grad():
+        return [act(z) for act, z in zip(model.acts, zs, strict=True)]
+
+
+def _sync_losses(run: _Run, epoch: int, lo: int, hi: int) -> Iterator[Event]:
+    """Copy losses[lo:hi] to the host once; emit step events (every step up to DENSE_STEPS, then every
+    log_every); at the first diverged loss emit the curve up to it (the value itself when finite) and end."""
+    values = torch.stack(run.losses[lo:hi]).tolist()
+    first_step = run.step - (hi - lo) + 1
+    every = run.cfg.log_every
+    for i, v in enumerate(values):
+        step = first_step + i
+        if _diverged(run, v):
+            if math.isfinite(v):
+                yield Event("step", {"step": step, "epoch": epoch, "wall": run.wall(), "loss": v})
+            return _final(run, "diverged", _divergence_message(run, v, step, epoch), epoch, step=step)
+        if step <= DENSE_STEPS or step % every == 0 or i == len(values) - 1:
+            yield Event("step", {"step": step, "epoch": epoch, "wall": run.wall(), "loss": v})
+    return None
+
+
+def _divergence_message(run: _Run, v: float, step: int, epoch: int) -> str:
+    grew = f" ({v / run.loss0:.1e} × the untrained loss {run.loss0:.3g})" if math.isfinite(v) and run.loss0 > 0 else ""
+    return (f"loss became {v:.3g}{grew} at step {step} (epoch {epoch}): the run diverged; "
+            f"try a smaller learning rate than {run.cfg.lr:g}")
+
+
+def _epoch_event(run: _Run, epoch: int, snapshots: bool) -> Event:
+    n_done = getattr(run, "n_done", run.n_batches)
+    train_loss = torch.stack(run.losses[:n_done]).mean().item()
+    data = {"epoch": epoch, "step": run.step, "train_loss": train_loss,
+            "train_accuracy": torch.cat(run.hits).float().mean().item() if run.classify else None,
+            "seconds": time.perf_counter() - run.epoch_start}
+    val = evaluate(run, run.data.x_val, run.data.y_val)
+    data.update({"val_loss": val["loss"], "val_accuracy": val["accuracy"], "wall": run.wall()})
+    if snapshots:
+        data["state"] = {k: v.detach().to("cpu", copy=True) for k, v in run.model.state_dict().items()}
+    return Event("epoch", data)
+
+
+def _final(run: _Run, status: str, message: str, epoch: int | None = None, step: int | None = None) -> Event:
+    data = {"status": status, "message": message, "step": step or run.step, "epoch": epoch, "wall": run.wall(),
+            "model": run.model, "test_accuracy": None}
+    if status != "diverged":
+        data.update(test_report(run))
+    return Event(status, data)
