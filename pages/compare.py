@@ -14,12 +14,14 @@ from engine import settings
 from engine.data.load import DATASETS
 from engine.store.runs import RunStore, StoreError
 from engine.sweep.executors import EXECUTORS, SweepError, SweepJob, batch_size_value, expand_grid, parse_values
+from engine.train import checkpoints
 from engine.train.background import QUEUE, QueueFull
 from engine.train.config import OPTIMIZER_NAMES, TRAIN_LOSSES, ConfigError
 from ui import compare_plots as cp
 from ui.bootstrap import ensure_navigation
 from ui.hiplot_view import brushed_runs, build_experiment, hiplot_selection
 from ui.owner import acting_owner, session_owner
+from ui.replay_section import replay_section
 from ui.session import alive_check, session_id
 from ui.text import NAME_CHARS, TEXT_CHARS, plain_markdown
 
@@ -267,7 +269,7 @@ def main() -> None:
     st.caption("Stored runs side by side. Filter and tick runs in the table, brush in HiPlot, read the overlays.")
     try:
         store = _open_store(str(settings.default_store_path()))
-        runs = store.runs()
+        runs = checkpoints.with_lineage(store, store.runs())
     except StoreError as err:
         st.error(f"The run store could not be read: {err}")
         return
@@ -300,6 +302,7 @@ def main() -> None:
     overlay_section(store, shown, names, colors)
     health_section(store, shown, names, colors)
     ab_section(runs, shown, ticked, names)
+    replay_section(store, runs)
 
 
 main()

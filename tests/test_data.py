@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from engine.data.load import DATASETS, DataError, Dataset, load_dataset
+from engine.data import DataError, Dataset
+from engine.data.load import DATASETS, load_dataset
 
 SYNTHETIC_2D = ("moons", "circles", "spiral", "xor", "blobs")
 

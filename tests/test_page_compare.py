@@ -144,3 +144,28 @@ def test_the_sweep_form_uses_only_the_operators_ray_address(home, monkeypatch, o
     assert not at.exception
     assert [o["ray_address"] for o in _FakeSweepJob.seen] == [operator_address]
     assert [o["executor"] for o in _FakeSweepJob.seen] == ["ray"]
+
+
+def test_replay_slider_and_branch_form(home):
+    """The slider replays the run at step t (the loss figure marks t); the branch form stores a branch."""
+    from engine.train import checkpoints
+    store = RunStore(home / "runs.sqlite")
+    _sweep(home, optimizers=("sgd",))
+    parent = store.runs()["run_id"].iloc[0]
+    at = _run()
+    slider = at.slider(key="replay_step")
+    assert slider.max == 6 and slider.value == 6  # 96 train rows, batch 32: 3 steps × 2 epochs
+    at = slider.set_value(4).run()
+    assert not at.exception, [e.value for e in at.exception]
+    titles = [f.get("layout", {}).get("title", {}).get("text", "") for f in _figures(at)]
+    assert any("over the input plane" in t for t in titles) and any("Gradient health" in t for t in titles)
+    loss = next(f for f in _figures(at) if "replayed step" in f["layout"]["title"]["text"])
+    assert [s["x0"] for s in loss["layout"]["shapes"]] == [4]
+    at = at.button[-1].click().run()  # the form's "Branch" (lr and the rest unchanged)
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("Branch" in s.value and "stored" in s.value for s in at.success)
+    families = checkpoints.families(store)
+    assert [(p, s) for p, s in families.values() if p is not None] == [(parent, 4)]
+    table = at.run().dataframe[0].value  # the runs table shows the family, newest first
+    assert table["branch of"].tolist()[0] == parent and table["branch of"].isna().tolist() == [False, True]
+    assert table["at step"].tolist()[0] == 4

@@ -22,7 +22,8 @@ OPTIMIZER_KEYS = ("optimizer", "impl", "lr", "momentum", "nesterov", "weight_dec
 RECORDING_KEYS = ("name", "stats_every", "log_every")  # how a run is logged, not what it computes
 _NOT_METRICS = ("run_id", "step", "epoch", "wall")
 # runs table: (column in RunStore.runs(), title)
-TABLE_COLUMNS = [("name", "name"), ("config.optimizer", "optimizer"), ("config.lr", "lr"),
+TABLE_COLUMNS = [("name", "name"), ("parent_id", "branch of"), ("branch_step", "at step"),
+                 ("config.optimizer", "optimizer"), ("config.lr", "lr"),
                  ("config.batch_size", "batch size"), ("config.seed", "seed"),
                  ("summary.final_val_loss", "val loss"), ("summary.final_val_accuracy", "val accuracy"),
                  ("summary.final_train_loss", "train loss"), ("summary.test_accuracy", "test accuracy"),

@@ -22,7 +22,7 @@ HYPER_COLUMNS = [("config.init", "init"), ("config.optimizer", "optimizer"), ("c
                  ("config.nesterov", "nesterov"), ("config.weight_decay", "weight_decay"),
                  ("config.batch_size", "batch_size"),
                  ("config.seed", "seed"), ("config.epochs", "epochs"), ("config.layers", "network"),
-                 ("config.dataset", "dataset"), ("config.n_samples", "n_samples")]
+                 ("config.dataset", "dataset"), ("config.n_samples", "n_samples"), ("branch_step", "branch_step")]
 METRIC_COLUMNS = [("summary.final_train_loss", "train_loss"), ("summary.final_val_loss", "val_loss"),
                   ("summary.final_val_accuracy", "val_accuracy"), ("summary.test_accuracy", "test_accuracy")]
 ALWAYS = ("optimizer", "lr")

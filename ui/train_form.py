@@ -10,7 +10,8 @@ from dataclasses import dataclass
 import pandas as pd
 import streamlit as st
 
-from engine.data.load import DataError, load_dataset
+from engine.data import DataError
+from engine.data.load import load_dataset
 from engine.data.mnist import offline_source
 from engine.inspector.spec import INITS
 from engine.settings import data_dir

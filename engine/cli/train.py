@@ -8,6 +8,7 @@ import time
 
 from engine.data.load import DATASETS
 from engine.store.runs import RunStore
+from engine.train.branch import BRANCHABLE, prepare_branch
 from engine.train.config import LR_SCHEDULES, ConfigError, TrainConfig
 from engine.train.loop import train
 from engine.train.presets import TRAIN_PRESETS, describe, preset_config
@@ -39,6 +40,9 @@ def add_parser(sub) -> None:
     p.add_argument("--preset", choices=TRAIN_PRESETS, default=None,
                    help="start from a Train page preset; flags you give override it. "
                         + "; ".join(f"{name}: {describe(name)}" for name in TRAIN_PRESETS))
+    p.add_argument("--branch-from", metavar="RUN_ID", default=None, help="continue a stored run from --at-step "
+                   "with the settings given here (lr, optimizer, momentum, weight decay, betas, batch size, epochs)")
+    p.add_argument("--at-step", type=int, default=None, help="with --branch-from: the parent's step to start from")
     p.add_argument("--dataset", choices=DATASETS, help="required unless --preset")
     p.add_argument("--n-samples", type=int)
     p.add_argument("--noise", type=float)
@@ -104,12 +108,45 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.branch_from is not None:
+        return _run_branch(args)
+    if args.at_step is not None:
+        raise ValueError("--at-step goes with --branch-from RUN_ID")
     cfg = config_from_args(args)
+    return _train(args, cfg, train(cfg))
+
+
+def _branch_changes(args: argparse.Namespace) -> dict:
+    """The settings given on the command line (flags default to SUPPRESS); only BRANCHABLE ones may be."""
+    if args.at_step is None:
+        raise ValueError("--branch-from needs --at-step T (the parent's step to start from)")
+    given = {k: getattr(args, k) for k in _CONFIG_ARGS if hasattr(args, k)}
+    fixed = [k for k in given if k not in BRANCHABLE]
+    if fixed or args.preset:
+        flag = "preset" if args.preset else fixed[0].replace("_", "-")
+        raise ValueError(f"--branch-from keeps the parent's data and model; drop --{flag}")
+    return given
+
+
+def _run_branch(args: argparse.Namespace) -> int:
+    store, _ = _open_store(args)
+    if store is None:
+        raise ValueError("--branch-from reads the parent from the run store; drop --no-store")
+    b = prepare_branch(store, args.branch_from, args.at_step, _branch_changes(args))
+    if not args.json:
+        print(b.note, flush=True)
+    events = train(b.cfg, data=b.data, resume=b.state)
+    return _train(args, b.cfg, events, parent=(b.parent_id, b.step),
+                  extra={"parent_id": b.parent_id, "branch_step": b.step, "optimizer_state": b.optimizer_state})
+
+
+def _train(args: argparse.Namespace, cfg: TrainConfig, events, *, parent=None, extra: dict | None = None) -> int:
     store, reason = _open_store(args)
     result = {"run_id": None, "status": None, "device": None, "config": cfg.to_dict(), "epochs": [],
-              "test_accuracy": None, "message": None, "stored": store is not None, "not_stored_reason": reason}
+              "test_accuracy": None, "message": None, "stored": store is not None, "not_stored_reason": reason,
+              **(extra or {})}
     progress = _Progress(enabled=not args.json)
-    for ev in record(train(cfg), store, cfg, name=cfg.name):
+    for ev in record(events, store, cfg, name=cfg.name, parent=parent):
         if ev.data.get("store_error") and result["stored"]:  # the run trains on; the store says why it stopped
             result.update(stored=False, not_stored_reason=ev.data["store_error"])
             progress.store_failed(ev.kind, ev.data["store_error"])

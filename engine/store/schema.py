@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import quote
 
-SCHEMA_VERSION = 2  # PRAGMA user_version; bump and add a step to MIGRATIONS to change the schema
+SCHEMA_VERSION = 3  # PRAGMA user_version; bump and add a step to MIGRATIONS to change the schema
 READABLE_SINCE = 1  # the oldest schema a read-only store is listed from without migrating
 STATUSES_FINAL = ("finished", "diverged", "stopped", "failed")
 HISTOGRAM_KINDS = ("weight", "grad")
@@ -86,8 +86,29 @@ CREATE TABLE histograms (
 # v1 store, which belong to nobody — only the operator (BACKPROP_LAB_ADMIN=1, or the CLI) changes them.
 _SCHEMA_V2 = "ALTER TABLE runs ADD COLUMN owner TEXT"
 
+# v3: replay and branches. A checkpoint is one torch.save blob (weights, optimizer state, batch-order
+# generator state) at a step; lineage holds a run's parent and branch step and its data's fingerprint.
+_SCHEMA_V3 = """
+CREATE TABLE checkpoints (
+    run_id TEXT NOT NULL REFERENCES runs (run_id) ON DELETE CASCADE,
+    step   INTEGER NOT NULL,
+    epoch  INTEGER NOT NULL,   -- the epoch in progress at this step (the next one at an epoch's end)
+    offset_rows INTEGER NOT NULL,  -- rows of that epoch's batch permutation already consumed
+    bytes  INTEGER NOT NULL,
+    blob   BLOB NOT NULL,
+    PRIMARY KEY (run_id, step)
+);
+CREATE TABLE lineage (
+    run_id      TEXT PRIMARY KEY REFERENCES runs (run_id) ON DELETE CASCADE,
+    parent_id   TEXT,          -- no foreign key: a branch outlives its deleted parent
+    branch_step INTEGER,
+    data_fingerprint TEXT NOT NULL  -- JSON: what the data was, to refuse replay on changed data
+);
+CREATE INDEX lineage_parent ON lineage (parent_id);
+"""
+
 # MIGRATIONS[v] turns a version-(v-1) database into version v.
-MIGRATIONS = {1: _SCHEMA_V1, 2: _SCHEMA_V2}
+MIGRATIONS = {1: _SCHEMA_V1, 2: _SCHEMA_V2, 3: _SCHEMA_V3}
 
 
 @contextmanager

@@ -8,7 +8,8 @@ from engine.core.layers import INITS
 from engine.core.ops import ACTIVATIONS, TRAIN_LOSSES, output_layer_problems
 from engine.core.optim import TRAIN_OPTIMIZERS
 from engine.core.spec import MAX_LAYERS, MAX_UNITS, LayerSpec, SpecError, parse_layers
-from engine.data.load import DATASETS, DataError, check_dataset_args
+from engine.data import DataError
+from engine.data.load import DATASETS, check_dataset_args
 from engine.train.device import DEVICE_CHOICES
 
 OPTIMIZER_NAMES = TRAIN_OPTIMIZERS  # the name the pages import

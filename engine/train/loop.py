@@ -7,6 +7,7 @@ Events (Event.kind → data):
   layers     {step, epoch, rows: [per-layer stats]} at steps 1, 1 + stats_every, … and the run's last step
   epoch      {epoch, train_loss, train_accuracy, val_loss, val_accuracy, seconds, wall, state}
   histograms {epoch, rows: [{layer, kind, counts, edges}]}
+  checkpoint {step, epoch, offset, blob}            at the first step and every k-th epoch (engine/train/checkpoints.py)
   finished | diverged | stopped   {step, epoch, message, test_accuracy, confusion, misclassified, model}
 
 The hot loop keeps the data on the device, batches by index from a seeded permutation, and keeps
@@ -25,8 +26,9 @@ from dataclasses import dataclass, field
 import torch
 
 from engine.core.optim import make_optimizer
-from engine.data.load import Dataset, load_dataset
-from engine.train import health
+from engine.data import Dataset
+from engine.data.load import load_dataset
+from engine.train import checkpoints, health
 from engine.train.config import TrainConfig
 from engine.train.device import pick_device
 from engine.train.evaluate import evaluate, test_report
@@ -74,6 +76,38 @@ class _Run:
         # the batch order has its own generator: runs that differ only in optimizer see the same batches
         self.order = torch.Generator().manual_seed(cfg.seed + 1)
         self.step, self.start = 0, time.perf_counter()
+        # where in the batch order we are: rows of the current epoch's permutation consumed, and the
+        # generator state that permutation was drawn from (what a checkpoint needs to resume mid-epoch)
+        self.rows_done, self.order_state = 0, self.order.get_state()
+        self.epoch_batches = self.n_batches  # batches of the epoch in progress (fewer in a resumed one)
+
+    def restore(self, state: dict) -> int:
+        """Continue from a checkpoint state (engine/train/checkpoints.py); returns the epoch to run first.
+        state["optimizer"] None: a fresh optimizer (a branch that changed it). The hyperparameters are
+        this config's either way (a branch may change lr, weight decay, …), except a scheduled lr."""
+        self.model.load_state_dict(state["model"])
+        if state.get("optimizer") is not None:
+            self.opt.load_state_dict(state["optimizer"])
+            hyper = self.cfg.optimizer_hyper()
+            if self.schedule is not None and state.get("schedule") is not None:
+                self.schedule.load_state_dict(state["schedule"])
+                hyper.pop("lr")  # the schedule's lr at this step came with the optimizer state
+            for group in self.opt.param_groups:
+                group.update(hyper)
+        self.order.set_state(state["order"])
+        self.order_state, self.rows_done, self.step = state["order"], int(state["offset"]), int(state["step"])
+        return int(state["epoch"])
+
+    def position(self, epoch: int) -> dict:
+        """The batch-order position after the last step of `epoch` (the next epoch's start if it is done)."""
+        if self.rows_done >= len(self.x):
+            return {"step": self.step, "epoch": epoch + 1, "offset": 0, "order": self.order.get_state()}
+        return {"step": self.step, "epoch": epoch, "offset": self.rows_done, "order": self.order_state}
+
+    def state(self, epoch: int) -> dict:
+        """Everything a resumed run needs: position, weights, optimizer and schedule state (references)."""
+        return {**self.position(epoch), "model": self.model.state_dict(), "optimizer": self.opt.state_dict(),
+                "schedule": self.schedule.state_dict() if self.schedule is not None else None}
 
     def wall(self) -> float:
         return time.perf_counter() - self.start
@@ -87,24 +121,37 @@ def _to(t: torch.Tensor, device: torch.device, pin: bool) -> torch.Tensor:
 
 
 def train(cfg: TrainConfig, *, stop: threading.Event | None = None, data: Dataset | None = None,
-          snapshots: bool = False) -> Iterator[Event]:
+          snapshots: bool = False, resume: dict | None = None) -> Iterator[Event]:
     """Run cfg; yield events until finished, diverged or stopped. snapshots=True adds a CPU copy of the
-    weights to every epoch event (for decision boundaries and learned-vs-true parameters)."""
+    weights to every epoch event (for decision boundaries and learned-vs-true parameters). resume: a
+    checkpoint state to continue from (replay, branches); the steps keep counting from its step."""
     cfg.check()
     run = _Run(cfg, data if data is not None else load_data(cfg))
+    if resume is not None:  # the divergence threshold stays the one of the seeded init, as in the parent
+        run.loss0 = _untrained_loss(run)
+    first = run.restore(resume) if resume is not None else 1
     yield Event("start", {"device": str(run.device), "n_train": len(run.x), "n_val": len(run.data.x_val),
                           "n_parameters": sum(p.numel() for p in run.model.parameters()),
                           "steps_per_epoch": run.n_batches, "model": run.model, "dataset": run.data})
-    run.loss0 = _untrained_loss(run)
-    if math.isfinite(run.loss0):
-        yield Event("step", {"step": 0, "epoch": 1, "wall": run.wall(), "loss": run.loss0})
-    for epoch in range(1, cfg.epochs + 1):
+    if resume is None:
+        run.loss0 = _untrained_loss(run)
+        if math.isfinite(run.loss0):
+            yield Event("step", {"step": 0, "epoch": 1, "wall": run.wall(), "loss": run.loss0})
+    blob = checkpoints.to_bytes(run.state(first))
+    stride = checkpoints.stride_epochs(len(blob), cfg.epochs)
+    if stride is not None:
+        yield Event("checkpoint", {"step": run.step, "epoch": first, "offset": run.rows_done, "blob": blob})
+    for epoch in range(first, cfg.epochs + 1):
         end = yield from _epoch(run, epoch, stop)
         if end is not None:
             yield end
             return
         yield _epoch_event(run, epoch, snapshots)
         yield Event("histograms", {"epoch": epoch, "rows": health.histograms(run.model)})
+        if stride is not None and epoch % stride == 0 and epoch < cfg.epochs:
+            state = run.state(epoch)
+            yield Event("checkpoint", {**{k: state[k] for k in ("step", "epoch", "offset")},
+                                       "blob": checkpoints.to_bytes(state)})
         if cfg.max_steps and run.step >= cfg.max_steps:
             break
     yield _final(run, "finished", "training finished", epoch)
@@ -122,12 +169,16 @@ def _epoch(run: _Run, epoch: int, stop) -> Iterator[Event]:
     """One pass over the training set. Returns an end Event (diverged / stopped) or None."""
     cfg, model, opt = run.cfg, run.model, run.opt
     run.epoch_start = time.perf_counter()
-    perm = torch.randperm(len(run.x), generator=run.order).to(run.device)
+    offset = run.rows_done if run.rows_done < len(run.x) else 0  # > 0 only in a run resumed mid-epoch
+    run.order_state = run.order.get_state()
+    perm = torch.randperm(len(run.x), generator=run.order)[offset:].to(run.device)
+    n_batches = run.epoch_batches = math.ceil(len(perm) / run.batch)
     # per-step results stay on the device as a list of tensors: stacked only when the host reads them
     run.losses, run.hits = [], []
     synced = 0  # batches of this epoch whose losses the host has seen
-    for b in range(run.n_batches):
+    for b in range(n_batches):
         idx = perm[b * run.batch:(b + 1) * run.batch]
+        run.rows_done = min(offset + (b + 1) * run.batch, len(run.x))
         yb = run.labels[idx]
         tb = yb if run.t is run.labels else run.t[idx]
         record = run.step % cfg.stats_every == 0 or _is_last_step(run, epoch, b)
@@ -148,7 +199,7 @@ def _epoch(run: _Run, epoch: int, stop) -> Iterator[Event]:
             if _diverged(run, loss.item()):  # the sync is paid already: end here, never emit blown-up rows
                 return (yield from _sync_losses(run, epoch, synced, b + 1))
             yield Event("layers", {"step": run.step, "epoch": epoch, "rows": rows})
-        last = b == run.n_batches - 1
+        last = b == n_batches - 1
         if run.step % cfg.log_every == 0 or last or (cfg.max_steps and run.step >= cfg.max_steps):
             end = yield from _sync_losses(run, epoch, synced, b + 1)
             synced = b + 1
@@ -159,14 +210,14 @@ def _epoch(run: _Run, epoch: int, stop) -> Iterator[Event]:
         if cfg.max_steps and run.step >= cfg.max_steps:
             run.n_done = b + 1
             return None
-    run.n_done = run.n_batches
+    run.n_done = n_batches
     return None
 
 
 def _is_last_step(run: _Run, epoch: int, b: int) -> bool:
     """The run's final step (so the health charts reach the end); a stop request cannot be foreseen."""
     cfg = run.cfg
-    return (epoch == cfg.epochs and b == run.n_batches - 1) or bool(cfg.max_steps and run.step + 1 >= cfg.max_steps)
+    return (epoch == cfg.epochs and b == run.epoch_batches - 1) or bool(cfg.max_steps and run.step + 1 >= cfg.max_steps)
 
 
 def _diverged(run: _Run, v: float) -> bool:
@@ -221,7 +272,7 @@ def _epoch_event(run: _Run, epoch: int, snapshots: bool) -> Event:
 
 def _final(run: _Run, status: str, message: str, epoch: int | None = None, step: int | None = None) -> Event:
     data = {"status": status, "message": message, "step": step or run.step, "epoch": epoch, "wall": run.wall(),
-            "model": run.model, "test_accuracy": None}
+            "model": run.model, "optimizer": run.opt, "position": run.position(epoch or 1), "test_accuracy": None}
     if status != "diverged":
         data.update(test_report(run))
     return Event(status, data)

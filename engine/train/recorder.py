@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 
 from engine.store.runs import RunStore, StoreError
+from engine.train import checkpoints
 from engine.train.config import TrainConfig
 from engine.train.loop import Event
 
@@ -21,8 +22,9 @@ def summary_of(epochs: list[dict], end: dict) -> dict:
 
 
 def record(events: Iterable[Event], store: RunStore | None, cfg: TrainConfig, *, name: str | None = None,
-           sweep_id: str | None = None) -> Iterator[Event]:
-    """Pass every event through; write it to `store` (None: record nothing). The start event gains run_id."""
+           sweep_id: str | None = None, parent: tuple[str, int] | None = None) -> Iterator[Event]:
+    """Pass every event through; write it to `store` (None: record nothing). The start event gains run_id.
+    parent: (parent_id, branch_step) for a branch."""
     steps, layers, epochs = [], [], []
     run_id = None
     events = iter(events)
@@ -39,6 +41,7 @@ def record(events: Iterable[Event], store: RunStore | None, cfg: TrainConfig, *,
                 if store is not None:
                     run_id = store.create_run(cfg.to_dict(), device=ev.data["device"], name=name or cfg.name,
                                               sweep_id=sweep_id)
+                    checkpoints.save_lineage(store, run_id, checkpoints.data_fingerprint(cfg), *(parent or ()))
                 ev.data["run_id"] = run_id
             elif ev.kind == "step":
                 steps.append({k: ev.data[k] for k in ("step", "epoch", "wall", "loss")})
@@ -48,6 +51,8 @@ def record(events: Iterable[Event], store: RunStore | None, cfg: TrainConfig, *,
                 epochs.append({k: v for k, v in ev.data.items() if k != "state"})
                 if run_id:  # the summary so far goes with each epoch: a killed run keeps its last metrics
                     _flush(store, run_id, steps, layers, epochs[-1], summary_of(epochs, {}))
+            elif ev.kind == "checkpoint" and run_id:
+                checkpoints.save_checkpoint(store, run_id, ev.data)
             elif ev.kind == "histograms" and run_id:
                 for row in ev.data["rows"]:
                     store.log_histograms(run_id, ev.data["epoch"], row["layer"], row["kind"], row["counts"],

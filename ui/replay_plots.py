@@ -1,0 +1,75 @@
+"""Figures of the replay view: loss with the step marked, per-unit maps, ∂ℓ/∂x arrows, health heatmaps."""
+from __future__ import annotations
+
+import html
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from engine.train.health_map import HEATMAP_KEYS, HealthMap, log_ratio
+
+TITLES = {"grad_norm": "‖∂L/∂W_l‖", "update_ratio": "update ratio ‖ΔW‖/‖W‖ (log₁₀ of ratio/1e-3)",
+          "dead_fraction": "dead ReLU fraction", "saturated_fraction": "saturated fraction (φ' < 0.01)"}
+
+
+def loss_at_step_figure(steps: list[int], losses: list[float], step: int, branch_step: int | None = None) -> go.Figure:
+    fig = go.Figure(go.Scatter(x=steps, y=losses, mode="lines", name="train loss"))
+    fig.add_vline(x=step, line_dash="dot", annotation_text=f"t = {step}")
+    if branch_step is not None:
+        fig.add_vline(x=branch_step, line_color="#888", annotation_text="branched here")
+    fig.update_layout(title="Loss; the replayed step marked", height=280, margin={"t": 40, "b": 30})
+    return fig.update_xaxes(title="step").update_yaxes(title="loss")
+
+
+def neuron_maps_figure(maps, max_units: int = 8) -> go.Figure:
+    """One small heatmap per unit (rows) and layer (columns): its output a_l over the input plane."""
+    n_layers, n_rows = len(maps.layers), min(max_units, max(t.shape[0] for t in maps.layers))
+    fig = make_subplots(rows=n_rows, cols=n_layers, horizontal_spacing=0.03, vertical_spacing=0.02,
+                        column_titles=[f"layer {i + 1}" for i in range(n_layers)])
+    for c, layer in enumerate(maps.layers, start=1):
+        for r in range(min(n_rows, layer.shape[0])):
+            z = layer[r].numpy()
+            lim = float(np.abs(z).max()) or 1.0
+            hover = f"layer {c} unit {r + 1}: %{{z:.3f}}<extra></extra>"
+            fig.add_trace(go.Heatmap(x=maps.xs, y=maps.ys, z=z.tolist(), zmin=-lim, zmax=lim, colorscale="RdBu",
+                                     showscale=False, hovertemplate=hover), row=r + 1, col=c)
+    fig.update_xaxes(showticklabels=False).update_yaxes(showticklabels=False)
+    return fig.update_layout(title="Each unit's output over the input plane", height=90 * n_rows + 60,
+                             margin={"t": 60, "b": 10})
+
+
+def arrows_figure(x: np.ndarray, labels: np.ndarray, grad: np.ndarray, scale: float | None = None) -> go.Figure:
+    """The data points with an arrow −∂ℓ/∂x each (the way the point would move to lower its loss)."""
+    norms = np.linalg.norm(grad, axis=1)
+    scale = scale if scale is not None else 0.3 / max(float(np.percentile(norms, 95)), 1e-12)
+    ends = x - scale * grad
+    xs, ys = [], []
+    for (x0, y0), (x1, y1) in zip(x, ends, strict=True):
+        xs += [x0, x1, None]
+        ys += [y0, y1, None]
+    fig = go.Figure([go.Scatter(x=x[:, 0], y=x[:, 1], mode="markers", marker={"color": labels, "size": 5},
+                                name="points"),
+                     go.Scatter(x=xs, y=ys, mode="lines", line={"width": 1, "color": "#444"}, name="−∂ℓ/∂x")])
+    fig.update_yaxes(scaleanchor="x", scaleratio=1)
+    return fig.update_layout(title="−∂ℓ/∂x: where each point would move to lower its loss", height=380)
+
+
+def health_heatmaps_figure(maps: dict[str, HealthMap], name: str = "") -> go.Figure:
+    """Layers × steps for each statistic; the update ratio on a log scale centred on the healthy 1e-3."""
+    fig = make_subplots(rows=len(HEATMAP_KEYS), cols=1, shared_xaxes=True, vertical_spacing=0.06,
+                        subplot_titles=[TITLES[k] for k in HEATMAP_KEYS])
+    for r, key in enumerate(HEATMAP_KEYS, start=1):
+        m = maps[key]
+        if key == "update_ratio":
+            z, kw = log_ratio(m.values), {"zmid": 0, "colorscale": "RdBu_r", "zmin": -3, "zmax": 3}
+        elif key == "grad_norm":
+            with np.errstate(divide="ignore"):
+                z, kw = np.where(m.values > 0, np.log10(m.values), np.nan), {"colorscale": "Viridis"}
+        else:
+            z, kw = m.values, {"colorscale": "Greys", "zmin": 0, "zmax": 1}
+        fig.add_trace(go.Heatmap(x=m.steps, y=[f"layer {v}" for v in m.layers], z=z.tolist(), showscale=False,
+                                 hovertemplate="step %{x}, %{y}: %{z:.3g}<extra></extra>", **kw), row=r, col=1)
+    fig.update_xaxes(title="step", row=len(HEATMAP_KEYS), col=1)
+    title = f"Gradient health of {html.escape(name)}" if name else "Gradient health"
+    return fig.update_layout(title=title, height=160 * len(HEATMAP_KEYS) + 60, margin={"t": 60})
