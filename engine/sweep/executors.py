@@ -315,7 +315,9 @@ class SweepJob(BackgroundJob):
         try:
             run_sweep(self.configs, self.store, sweep_id=self.sweep_id, progress=self._progress,
                       stop=self.stop_event, **self.options)
-            status, message = ("stopped" if self.stop_event.is_set() else "finished"), ""
+            stopped = self.stop_event.is_set()
+            status = "stopped" if stopped else "finished"
+            message = f"stopped: {self.stop_reason}" if stopped and self.stop_reason else ""
         except Exception as err:  # SweepError (no Ray, …) or a bug: the page shows it
             status, message = "failed", str(err)
         with self._lock:

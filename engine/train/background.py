@@ -23,6 +23,7 @@ from engine.train.limits import Limits, LimitsError
 
 Alive = Callable[[], bool]
 QUEUED = "queued"
+TAB_CLOSED = "the browser tab closed"  # why the queue stops a gone session's jobs; the job's message says so
 
 
 class QueueFull(ValueError):
@@ -41,13 +42,17 @@ class BackgroundJob:
         self.thread = threading.Thread(target=self._main, daemon=True, name=f"backprop-lab-{self.kind}")
         self.queue: JobQueue | None = None
         self.ended = threading.Event()  # set after release(): nothing of the job's data is held any more
+        self.stop_reason: str | None = None  # set by stop(reason): why, in words, when not the user's Stop
 
     def start(self) -> BackgroundJob:
         """Run now, outside any queue."""
         self.thread.start()
         return self
 
-    def stop(self) -> None:
+    def stop(self, reason: str | None = None) -> None:
+        """Ask the job to end; reason (e.g. TAB_CLOSED) replaces "by request" in its message."""
+        if reason is not None and self.stop_reason is None:
+            self.stop_reason = reason
         self.stop_event.set()
         if self.queue is not None:
             self.queue.cancel(self)
@@ -131,7 +136,8 @@ class JobQueue:
             if job not in self._waiting:
                 return
             self._waiting.remove(job)
-        job._cancel("stopped before it started (it was waiting in the queue)")
+        why = f"stopped: {job.stop_reason}" if job.stop_reason else "stopped"
+        job._cancel(f"{why} before it started (it was waiting in the queue)")
         job.release()
         job.ended.set()
 
@@ -168,7 +174,7 @@ class JobQueue:
                 if job.owner != owner:
                     continue
                 if not job.ended.is_set():
-                    job.stop()
+                    job.stop(TAB_CLOSED)
                     stopped.append(job)
                 else:
                     with self._lock:

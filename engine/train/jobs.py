@@ -68,13 +68,21 @@ class TrainingJob(BackgroundJob):
                 self._state.status = "starting"
         try:
             events = train(self.cfg, stop=self.stop_event, data=self.data, snapshots=True)
-            for ev in record(events, self.store, self.cfg, name=self.name):
+            for ev in record(self._with_stop_reason(events), self.store, self.cfg, name=self.name):
                 with self._lock:
                     _apply(self._state, ev, self.cfg)
         except (ConfigError, DataError, StoreError, ValueError) as err:
             self._set_failed(str(err))
         except Exception as err:  # a bug: keep the server alive, show what happened
             self._set_failed(f"unexpected error: {err!r}\n{traceback.format_exc(limit=3)}")
+
+    def _with_stop_reason(self, events):
+        """The loop's "stopped by request after step N" becomes "stopped: <reason> after step N" when the
+        queue (not the user) stopped the run, before the recorder stores the message."""
+        for ev in events:
+            if ev.kind == "stopped" and self.stop_reason:
+                ev.data["message"] = f"stopped: {self.stop_reason} after step {ev.data.get('step')}"
+            yield ev
 
     def _set_failed(self, message: str) -> None:
         with self._lock:
