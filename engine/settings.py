@@ -30,14 +30,16 @@ def admin() -> bool:
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
-def data_dir() -> Path:
-    """The data directory: $BACKPROP_LAB_HOME, else `<project>/.backprop-lab`. Created on demand."""
+def data_dir(*, create: bool = True) -> Path:
+    """The data directory: $BACKPROP_LAB_HOME, else `<project>/.backprop-lab`. create: make it when missing."""
     root = Path(os.environ.get("BACKPROP_LAB_HOME") or PROJECT_ROOT / ".backprop-lab")
-    root.mkdir(parents=True, exist_ok=True)
+    if create:
+        root.mkdir(parents=True, exist_ok=True)
     return root
 
 
 def default_store_path() -> Path:
-    """The run store's SQLite file: $BACKPROP_LAB_STORE, else `runs.sqlite` in the data directory."""
+    """The run store's SQLite file: $BACKPROP_LAB_STORE, else `runs.sqlite` in the data directory. Only the
+    path: a listing must create nothing, and RunStore(create=True) makes the folder when it writes."""
     env = os.environ.get("BACKPROP_LAB_STORE")
-    return Path(env) if env else data_dir() / "runs.sqlite"
+    return Path(env) if env else data_dir(create=False) / "runs.sqlite"

@@ -41,6 +41,7 @@ from engine.store.schema import (
 
 __all__ = ["RunStore", "StoreError"]
 
+MAX_NAME_CHARS = 80  # a run's name is a label (tables, legends); the pages' text inputs use the same cap
 _RUN_COLUMNS = ["run_id", "name", "created", "finished", "heartbeat", "duration", "status", "device",
                 "host", "pid", "sweep_id", "message", "config", "summary", "owner"]
 _TIME_COLUMNS = ["created", "finished", "heartbeat"]
@@ -229,7 +230,10 @@ class RunStore:
             _require_run(_touch(conn, run_id), run_id, self.path)
 
     def rename(self, run_id: str, name: str, *, by: str | None = None) -> None:
-        """Rename a run. by: the owner asking (the app's visitor); None: anyone's run (CLI, operator)."""
+        """Rename a run. by: the owner asking (the app's visitor); None: anyone's run (CLI, operator).
+        A name is a label shown in tables and legends: at most MAX_NAME_CHARS (the pages' cap), else StoreError."""
+        if len(name) > MAX_NAME_CHARS:
+            raise StoreError(f"the new name has {len(name)} characters; a run name may have at most {MAX_NAME_CHARS}")
         with self._write() as conn:
             _require_owned(conn, [run_id], by, "rename")
             _require_run(conn.execute("UPDATE runs SET name = ? WHERE run_id = ?", (name, run_id)),
