@@ -2,7 +2,8 @@
 
 `app_home` is the BACKPROP_LAB_HOME of the served app (one temporary directory per test module; its run store is
 `app_home / "runs.sqlite"`): write runs there before opening a page. `app_server` is the base URL, `browser_page`
-a fresh Playwright page (from the session's one Chromium, `_browser` in tests/conftest.py). Without
+a fresh Playwright page (from the session's one Chromium, `_browser` in tests/conftest.py). `app_env` (empty
+here) adds environment variables to the served app: a test module overrides it, e.g. to serve small job caps. Without
 /usr/bin/chromium (or Playwright) the tests skip with the reason, unless BACKPROP_LAB_REQUIRE_BROWSER=1 (CI),
 where they fail instead.
 """
@@ -60,13 +61,19 @@ def app_home(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def app_server(app_home: Path):
-    """`streamlit run app.py` on a free port with BACKPROP_LAB_HOME=app_home; yields the base URL."""
+def app_env() -> dict[str, str]:
+    """Extra environment of the served app (operator settings); a test module overrides this fixture."""
+    return {}
+
+
+@pytest.fixture(scope="module")
+def app_server(app_home: Path, app_env: dict[str, str]):
+    """`streamlit run app.py` on a free port with BACKPROP_LAB_HOME=app_home (+ app_env); yields the base URL."""
     if not CHROMIUM.exists():
         _unavailable(f"{CHROMIUM} is missing: install Debian's chromium to run the browser tests")
     ARTIFACTS.mkdir(exist_ok=True)
     port = _free_port()
-    env = {**os.environ, "BACKPROP_LAB_HOME": str(app_home), "BACKPROP_LAB_STORE": ""}
+    env = {**os.environ, "BACKPROP_LAB_HOME": str(app_home), "BACKPROP_LAB_STORE": "", **app_env}
     log = app_home / "streamlit.log"
     cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.headless",
            "true", "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
