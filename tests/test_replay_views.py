@@ -9,8 +9,12 @@ from engine.train.replay_views import input_gradients, neuron_maps
 
 
 def model() -> MLP:
-    torch.manual_seed(0)
-    return MLP([2, 5, 3, 2], ["tanh", "relu", "identity"])
+    """A small net with seeded weights (MLP allocates its parameters uninitialised; build_model draws them)."""
+    m, gen = MLP([2, 5, 3, 2], ["tanh", "relu", "identity"]), torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for p in m.parameters():
+            p.copy_(torch.rand(p.shape, generator=gen) * 2 - 1)
+    return m
 
 
 def test_every_units_map_is_its_output_on_the_grid_point():
