@@ -110,9 +110,11 @@ def _sweep_progress() -> None:
                 f"({QUEUE.limits.max_jobs_per_session} per session); this sweep starts when a slot is free.")
         st.button("Cancel the sweep", on_click=job.stop, key="sweep_stop")
         return
-    last = snap["points"][-1].name if snap["points"] else "starting"
-    st.progress(snap["done"] / snap["total"],
-                text=f"Sweep {snap['sweep_id']}: {snap['done']} of {snap['total']} runs done (last: {last})")
+    if snap["points"]:
+        text = f"{snap['done']} of {snap['total']} runs done (last: {snap['points'][-1].name})"
+    else:  # nothing finished yet: say what the executor is doing ("starting Ray…" takes a minute)
+        text = f"0 of {snap['total']} runs done — {snap.get('phase') or 'starting'}"
+    st.progress(snap["done"] / snap["total"], text=f"Sweep {snap['sweep_id']}: {text}")
     st.button("Stop the sweep (the running points finish)", on_click=job.stop, key="sweep_stop")
     if snap["status"] != "running":
         st.session_state["sweep_done"] = snap

@@ -169,3 +169,19 @@ def test_replay_slider_and_branch_form(home):
     table = at.run().dataframe[0].value  # the runs table shows the family, newest first
     assert table["branch of"].tolist()[0] == parent and table["branch of"].isna().tolist() == [False, True]
     assert table["at step"].tolist()[0] == 4
+
+
+class _StartingRayJob(_FakeSweepJob):
+    def snapshot(self):
+        return {"status": "running", "sweep_id": "sw-ray", "done": 0, "total": 2, "points": [], "message": "",
+                "phase": "starting Ray…", "position": None}
+
+
+def test_a_sweep_waiting_for_ray_says_ray_is_starting(home):
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    at.session_state["run_owner"] = OWNER
+    at.session_state["sweep_job"] = _StartingRayJob(None, None)
+    at.run()
+    assert not at.exception
+    texts = [p.proto.text for p in at.get("progress")]
+    assert texts == ["Sweep sw-ray: 0 of 2 runs done — starting Ray…"]

@@ -147,3 +147,27 @@ def test_process_workers_do_not_rerun_the_streamlit_script(tmp_path):
                          cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300)
     assert "statuses ['finished', 'finished']" in out.stdout, out.stderr[-2000:]
     assert "ScriptRunContext" not in out.stderr and "bare mode" not in out.stderr, out.stderr[-2000:]
+
+
+def test_a_ray_sweep_says_ray_is_starting_while_ray_init_runs(tmp_path, monkeypatch):
+    """ray.init takes a minute on a small machine: the snapshot says so instead of "0 of 2 (last: starting)"."""
+    import threading
+    import types
+
+    import engine.sweep.executors as executors
+    entered, release = threading.Event(), threading.Event()
+
+    def slow_init(**_):
+        entered.set()
+        release.wait(10)
+        raise RuntimeError("fake ray: no cluster")  # ends the sweep once the phase was seen
+
+    fake = types.SimpleNamespace(is_initialized=lambda: False, init=slow_init, shutdown=lambda: None)
+    monkeypatch.setattr(executors, "_import_ray", lambda: fake)
+    job = SweepJob(expand_grid(TINY, {"optimizer": ["sgd", "adam"]}), RunStore(tmp_path / "runs.sqlite"),
+                   executor="ray").start()
+    assert entered.wait(10)
+    assert job.snapshot()["phase"] == "starting Ray…"
+    release.set()
+    job.thread.join(timeout=10)
+    assert job.snapshot()["status"] == "failed"

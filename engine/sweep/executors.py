@@ -116,9 +116,10 @@ def _label(key: str, value) -> str:
 
 def run_sweep(configs: list[TrainConfig], store: RunStore, *, executor: str = "local", workers: int = 2,
               ray_address: str | None = None, sweep_id: str | None = None, progress: ProgressFn | None = None,
-              stop: threading.Event | None = None) -> SweepResult:
+              stop: threading.Event | None = None, phase: Callable[[str], None] | None = None) -> SweepResult:
     """Run every config as a run under one sweep id; call progress after each point; return how each ended.
-    A point that fails is reported as failed; the others still run. stop: no new points start once set."""
+    A point that fails is reported as failed; the others still run. stop: no new points start once set.
+    phase: told what the executor is doing before the first point ends (Ray takes a minute to start)."""
     if executor not in EXECUTORS:
         raise SweepError(f"unknown executor {executor!r}; use one of {', '.join(EXECUTORS)}")
     if not configs:
@@ -134,7 +135,8 @@ def run_sweep(configs: list[TrainConfig], store: RunStore, *, executor: str = "l
             progress(len(results), len(configs), point)
 
     run = {"local": _run_local, "process": _run_processes, "ray": _run_ray}[executor]
-    run(configs, store, sweep_id, report, stop=stop, workers=workers, ray_address=ray_address)
+    run(configs, store, sweep_id, report, stop=stop, workers=workers, ray_address=ray_address,
+        phase=phase or (lambda _text: None))
     return SweepResult(sweep_id, sorted(results, key=lambda p: p.index))
 
 
@@ -255,14 +257,16 @@ def _import_ray():
     return ray
 
 
-def _run_ray(configs, store, sweep_id, report, *, stop, ray_address, **_) -> None:
+def _run_ray(configs, store, sweep_id, report, *, stop, ray_address, phase, **_) -> None:
     ray = _import_ray()
     started_here = not ray.is_initialized()
     if started_here:
+        phase("starting Ray…")
         # py_modules ships this engine package to the workers, so a cluster needs no copy of the project
         ray.init(address=ray_address, include_dashboard=False, log_to_driver=False,
                  runtime_env={"py_modules": [str(Path(__file__).resolve().parent)]})
     try:
+        phase("running on Ray")
         task = ray.remote(num_cpus=1, max_retries=0)(collect_events)
         pending = {task.remote(cfg.to_dict()): (i, cfg) for i, cfg in enumerate(configs)}
         while pending:
@@ -297,7 +301,8 @@ class SweepJob(BackgroundJob):
         super().__init__(owner=owner, alive=alive, slots=slots)
         self.configs, self.store, self.options = configs, store, options
         self.sweep_id = options.pop("sweep_id", None) or new_sweep_id()
-        self._state = {"status": "running", "done": 0, "total": len(configs), "points": [], "message": ""}
+        self._state = {"status": "running", "done": 0, "total": len(configs), "points": [], "message": "",
+                       "phase": "starting"}
 
     def snapshot(self) -> dict:
         position = self.position
@@ -311,10 +316,14 @@ class SweepJob(BackgroundJob):
             self._state["done"] = done
             self._state["points"].append(point)
 
+    def _phase(self, text: str) -> None:
+        with self._lock:
+            self._state["phase"] = text
+
     def _work(self) -> None:
         try:
             run_sweep(self.configs, self.store, sweep_id=self.sweep_id, progress=self._progress,
-                      stop=self.stop_event, **self.options)
+                      stop=self.stop_event, phase=self._phase, **self.options)
             stopped = self.stop_event.is_set()
             status = "stopped" if stopped else "finished"
             message = f"stopped: {self.stop_reason}" if stopped and self.stop_reason else ""
