@@ -4,6 +4,7 @@ from __future__ import annotations
 import plotly.graph_objects as go
 
 from engine.lessons.activations import ActivationCurve, SoftmaxCurve
+from ui.axes import honest_axes
 
 REGION_STYLE = {  # fill colour and legend text per region kind
     "dead": ("rgba(214, 39, 40, 0.15)", "dead: φ' = 0, no gradient"),
@@ -17,6 +18,7 @@ def _layout(fig: go.Figure, title: str, height: int = 380) -> go.Figure:
     return fig
 
 
+@honest_axes
 def activation_figure(curve: ActivationCurve) -> go.Figure:
     """φ(z) and φ'(z): ours as solid lines, torch (and autograd) dotted on top; regions as shaded bands."""
     z = curve.z.tolist()
@@ -40,6 +42,7 @@ def activation_figure(curve: ActivationCurve) -> go.Figure:
     return _layout(fig, f"{curve.name}: φ(z) and φ'(z)")
 
 
+@honest_axes
 def softmax_figure(curve: SoftmaxCurve) -> go.Figure:
     """Outputs a_j of softmax(z, z₂, z₃) and the Jacobian column ∂a_j/∂z₁: ours solid/dashed, torch dotted."""
     z = curve.z.tolist()

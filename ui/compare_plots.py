@@ -12,6 +12,7 @@ import plotly.graph_objects as go
 from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
+from ui.axes import honest_axes
 from ui.text import safe_text
 
 PALETTE = qualitative.Plotly + qualitative.D3[1:4] + qualitative.Dark2  # 20 distinct colours, then repeats
@@ -84,6 +85,7 @@ def overlay_source(steps: pd.DataFrame, epochs: pd.DataFrame, metric: str) -> pd
     return steps if metric in steps.columns else epochs
 
 
+@honest_axes
 def overlay_figure(source: pd.DataFrame, metric: str, x: str, names: dict[str, str], colors: dict[str, str], *,
                    log_y: bool = False, smoothing: float = 0.0) -> go.Figure:
     """One line per run (names: run_id → label, in drawing order). With smoothing, the raw line stays, faint.
@@ -114,6 +116,7 @@ def overlay_figure(source: pd.DataFrame, metric: str, x: str, names: dict[str, s
     return fig
 
 
+@honest_axes
 def grad_health_figure(layer_stats: pd.DataFrame, names: dict[str, str], colors: dict[str, str], *,
                        stat: str = "grad_norm", x: str = "step", columns: int = 3) -> go.Figure:
     """Small multiples: one panel per layer, one line per run, log y (gradient norms span decades)."""

@@ -12,6 +12,7 @@ from engine.inspector.share import LINK_FRIENDLY_CHARS, encode_spec, export_json
 from engine.inspector.spec import NetworkSpec, SpecError
 from engine.inspector.steps import MAX_LR, run_steps
 from engine.inspector.trace import Trace
+from ui.axes import honest_axes
 from ui.inspector_build import load_spec
 from ui.inspector_views import cached_dot, keep_in_options, keep_in_range
 from ui.matrix import show_values
@@ -80,6 +81,7 @@ def render_graph(t: Trace, spec_json: str) -> None:
     st.caption("Values and gradients of a matrix are listed row by row (W[0,0], W[0,1], …).")
 
 
+@honest_axes
 def _step_chart(losses: list[float]) -> go.Figure:
     fig = go.Figure(go.Scatter(x=list(range(len(losses))), y=losses, mode="lines+markers"))
     fig.update_layout(height=260, margin=dict(l=10, r=10, t=30, b=10), title="loss after each step",

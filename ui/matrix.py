@@ -7,6 +7,8 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
+from ui.axes import honest_axes
+
 TABLE_MAX_ROWS = 16  # beyond this many rows …
 TABLE_MAX_COLS = 10  # … or columns, a heatmap reads better than digits
 SHOWN_MAX = 64  # rows and columns a heatmap draws at most: 4096 × 480 cells took minutes to render
@@ -49,6 +51,7 @@ def is_small(values) -> bool:
     return len(rows) <= TABLE_MAX_ROWS and (len(rows[0]) if rows else 0) <= TABLE_MAX_COLS
 
 
+@honest_axes
 def heatmap_figure(values, title: str = "", colorscale: str = "RdBu", diverging: bool = True,
                    text: bool = False, height: int | None = None) -> go.Figure:
     """A heatmap with row 0 on top; diverging scales are centred on 0 so the sign reads as colour."""

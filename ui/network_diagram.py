@@ -9,6 +9,7 @@ import plotly.graph_objects as go
 from plotly.colors import sample_colorscale
 
 from engine.inspector.trace import Trace
+from ui.axes import honest_axes
 
 MAX_NODES = 64  # neurons drawn per layer; wider layers show their first MAX_NODES and say so
 HOVER_EDGE_LIMIT = 1500  # above this many edges, edge hover markers are left out (the colours stay)
@@ -91,6 +92,7 @@ def _edge_traces(edges: list[list[list[float]]], sizes: list[int], label: str) -
     return traces + [_colour_bar(label, top, 1.14)]
 
 
+@honest_axes
 def network_figure(t: Trace, sample: int = 0, edge_mode: str = "weight") -> tuple[go.Figure, list[str]]:
     """(figure, notes): notes say which layers were cut to MAX_NODES and whether edge hover was dropped."""
     sizes = t.spec.sizes

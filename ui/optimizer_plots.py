@@ -11,6 +11,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from engine.lessons.surfaces import Descent1D, Surface, Trajectory
+from ui.axes import honest_axes
 
 COLORS = {"sgd": "#1f77b4", "momentum": "#ff7f0e", "nesterov": "#2ca02c", "adagrad": "#d62728",
           "rmsprop": "#9467bd", "adam": "#8c564b"}
@@ -25,6 +26,7 @@ def _layout(fig: go.Figure, title: str, x: str, y: str, height: int = 380) -> go
     return fig
 
 
+@honest_axes
 def cost_curve_figure(descent: Descent1D, curve: tuple[list[float], list[float]]) -> go.Figure:
     """J(θ) as a line, θ_t as numbered points on it, an arrow from each θ_{t-1} to θ_t."""
     thetas, costs = descent.thetas, descent.costs
@@ -42,6 +44,7 @@ def cost_curve_figure(descent: Descent1D, curve: tuple[list[float], list[float]]
     return _layout(fig, "Cost J(θ) and the gradient-descent steps", "θ", "J(θ)")
 
 
+@honest_axes
 def cost_per_step_figure(descent: Descent1D) -> go.Figure:
     """J(θ_t) against t; log scale when every cost is positive (it falls geometrically when it converges)."""
     costs = descent.costs
@@ -64,6 +67,7 @@ def _contour(surface: Surface, xs, ys, z) -> go.Contour:
                       showscale=True, name="f")
 
 
+@honest_axes
 def contour_figure(surface: Surface, xs, ys, z, trajectories: dict[str, Trajectory], step: int) -> go.Figure:
     """The surface with each optimizer's path θ_0 .. θ_step, the start and the known minima."""
     fig = go.Figure(_contour(surface, xs, ys, z))
@@ -86,6 +90,7 @@ def contour_figure(surface: Surface, xs, ys, z, trajectories: dict[str, Trajecto
     return _layout(fig, f"{surface.label}: paths up to step {step}", "x", "y", height=560)
 
 
+@honest_axes
 def loss_per_step_figure(trajectories: dict[str, Trajectory], step: int, log: bool) -> go.Figure:
     """f(θ_t) for t = 0 .. step, one line per optimizer."""
     fig = go.Figure()

@@ -9,6 +9,7 @@ from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
 from engine.train import health
+from ui.axes import honest_axes
 
 CLASS_COLORS = qualitative.Plotly
 LAYER_COLORS = qualitative.D3
@@ -36,6 +37,7 @@ def _epoch_trace(epochs: list[dict], key: str, name: str, x_key: str, **kw) -> g
     return go.Scatter(x=xs, y=ys, name=name, mode="lines+markers" if len(xs) <= 30 else "lines", **kw)
 
 
+@honest_axes
 def loss_figure(steps: list[dict], epochs: list[dict], *, log_y: bool = False) -> go.Figure:
     """Loss against step: every logged batch loss from step 0 (the untrained loss), each epoch's mean train
     loss at the middle of the steps it averages, and the validation loss after the epoch's last step."""
@@ -53,6 +55,7 @@ def loss_figure(steps: list[dict], epochs: list[dict], *, log_y: bool = False) -
     return _layout(fig, "Loss")
 
 
+@honest_axes
 def accuracy_figure(epochs: list[dict]) -> go.Figure:
     """Train accuracy (over the epoch's batches, before each step) and validation accuracy per epoch."""
     fig = go.Figure()
@@ -94,6 +97,7 @@ def _zeros_at(floor: float | None, xs: list, ys: list) -> tuple[list, list]:
     return [p[0] for p in pairs], [p[1] for p in pairs]
 
 
+@honest_axes
 def health_figure(rows: list[dict]) -> go.Figure:
     """Per-layer ‖∂L/∂W_l‖ and ‖ΔW_l‖/‖W_l‖ against step, both on log axes with one tick per decade (exact
     zeros on a band labelled 0); the ratio panel has the healthy 1e-3 guide and the 'too large' threshold."""
@@ -131,6 +135,7 @@ def latest_flags(rows: list[dict]) -> list[str]:
             for layer, r in sorted(latest.items()) for flag in health.flags(r)]
 
 
+@honest_axes
 def histogram_figure(rows: list[dict], epoch: int) -> go.Figure:
     """One row per layer, weights on the left and ∂L/∂W on the right, from engine.train.health.histograms rows."""
     layers = sorted({r["layer"] for r in rows}) or [1]
@@ -163,6 +168,7 @@ def data_scatter(x: list, y: list, task: str) -> list[go.Scatter]:
     return traces
 
 
+@honest_axes
 def data_figure(x: list, y: list, task: str, title: str) -> go.Figure:
     """A dataset preview: the points coloured by class, or y against the first feature."""
     fig = go.Figure(data_scatter(x, y, task))
@@ -173,6 +179,7 @@ def data_figure(x: list, y: list, task: str, title: str) -> go.Figure:
     return _layout(fig, title, height=340)
 
 
+@honest_axes
 def boundary_figure(grid, x: list, y: list, epoch: int) -> go.Figure:
     """engine.train.boundary.BoundaryGrid under the training points: P(class 1) for two softmax/sigmoid classes,
     else the predicted class."""
@@ -191,6 +198,7 @@ def boundary_figure(grid, x: list, y: list, epoch: int) -> go.Figure:
     return _layout(fig, f"Decision boundary after epoch {epoch}", height=420)
 
 
+@honest_axes
 def params_figure(rows: list[dict]) -> go.Figure:
     """Grouped bars from engine.train.boundary.compare_params rows: each true wᵢ and b next to the learned one."""
     names = [r["name"] for r in rows]
@@ -200,6 +208,7 @@ def params_figure(rows: list[dict]) -> go.Figure:
     return _layout(fig, "Learned vs true parameters")
 
 
+@honest_axes
 def confusion_figure(confusion: list[list[int]], split: str) -> go.Figure:
     """Heatmap C[i][j] = rows of true class i predicted as j, counts written in. Only the errors (off the
     diagonal) are coloured, white → light red (dark text stays readable) on their own 0…max scale: next to
@@ -221,6 +230,7 @@ def confusion_figure(confusion: list[list[int]], split: str) -> go.Figure:
                    height=280 if k <= 3 else 440)
 
 
+@honest_axes
 def digits_figure(images: list, titles: list[str], cols: int = 8) -> go.Figure:
     """A grid of 28×28 grey images (ink dark on white), one title ('label 3 → 5') each."""
     rows = max(1, math.ceil(len(images) / cols))

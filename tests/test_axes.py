@@ -1,0 +1,44 @@
+"""ui.axes: no SI prefixes ("800T", "60p") on any figure, decades only on log axes, and every builder uses it."""
+from __future__ import annotations
+
+import importlib
+import inspect
+import pkgutil
+
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+import ui
+from ui.axes import tidy_axes
+
+
+def test_every_axis_and_colour_bar_gets_exponents_and_log_axes_get_decades():
+    fig = make_subplots(rows=1, cols=2)
+    fig.add_trace(go.Scatter(x=[0, 1], y=[1.0, 8e14]), row=1, col=1)
+    fig.add_trace(go.Heatmap(z=[[6e-11, 1e-14]]), row=1, col=2)
+    fig.update_yaxes(type="log", row=1, col=1)
+    fig = tidy_axes(fig)
+    layout = fig.to_plotly_json()["layout"]
+    axes = {k: v for k, v in layout.items() if k.startswith(("xaxis", "yaxis"))}
+    assert set(axes) == {"xaxis", "yaxis", "xaxis2", "yaxis2"}
+    assert all(a["exponentformat"] == "e" for a in axes.values())
+    assert axes["yaxis"]["dtick"] == 1 and "dtick" not in axes["yaxis2"]
+    assert fig.data[1].colorbar.exponentformat == "e"
+
+
+def _figure_builders():
+    """Every function in ui/ whose return annotation names a figure: the things pages draw (not the helpers
+    that restyle a figure they are given, like _layout(fig, …): the builder that calls them is checked)."""
+    for info in pkgutil.iter_modules(ui.__path__):
+        module = importlib.import_module(f"ui.{info.name}")
+        for name, fn in inspect.getmembers(module, inspect.isfunction):
+            sig = inspect.signature(fn)
+            if fn.__module__ == module.__name__ and "Figure" in str(sig.return_annotation) \
+                    and "fig" not in sig.parameters:
+                yield f"ui.{info.name}.{name}", fn
+
+
+def test_every_figure_builder_in_ui_sets_the_tick_format():
+    builders = dict(_figure_builders())
+    assert len(builders) >= 20, sorted(builders)  # the walk found the builders (loss, health, diagram, …)
+    assert [name for name, fn in builders.items() if not getattr(fn, "honest_axes", False)] == []
