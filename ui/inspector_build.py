@@ -15,6 +15,7 @@ from engine.inspector.materialize import materialize
 from engine.inspector.presets import PRESETS, preset
 from engine.inspector.share import LINK_FRIENDLY_CHARS, decode_spec
 from engine.inspector.spec import DTYPES, INITS, MAX_BATCH, MAX_LAYERS, NetworkSpec, SpecError
+from ui.number_table import as_text_frame, parse_table
 from ui.text import NAME_CHARS, clip
 
 SPEC = "insp_spec"
@@ -42,7 +43,7 @@ def _table_frame(spec: NetworkSpec) -> pd.DataFrame:
     else:
         for j, col in enumerate(zip(*m.y.tolist(), strict=True)):
             df[f"y{j}"] = list(col)
-    return df
+    return as_text_frame(df)  # text cells: the browser's number cells turned "1e308" into 1308
 
 
 def _table_sig(spec: NetworkSpec) -> tuple:
@@ -192,14 +193,11 @@ def _table_data(spec: NetworkSpec) -> tuple[list | None, list | None, list[str]]
         return None, None, ["the table has no rows: add at least one sample"]
     if len(df) > MAX_BATCH:
         return None, None, [f"the table has {len(df)} rows; use at most {MAX_BATCH}"]
-    if df.isna().to_numpy().any():
+    if df.isna().to_numpy().any() or (df.astype(str).apply(lambda c: c.str.strip()) == "").to_numpy().any():
         return None, None, ["some table cells are empty: fill every cell with a number"]
-    xs = df[[f"x{j}" for j in range(spec.input_size)]].astype(float).values.tolist()
-    if "class" in df:
-        ys = [int(v) if float(v).is_integer() else float(v) for v in df["class"].tolist()]
-    else:
-        ys = df[[c for c in df.columns if c.startswith("y")]].astype(float).values.tolist()
-    return xs, ys, []
+    x_cols = [f"x{j}" for j in range(spec.input_size)]
+    y_cols = ["class"] if "class" in df else [c for c in df.columns if c.startswith("y")]
+    return parse_table(df, x_cols, y_cols, class_targets="class" in df)
 
 
 def _same(a: NetworkSpec, b: NetworkSpec) -> bool:
