@@ -231,3 +231,12 @@ def test_preset_button_submits_what_the_cli_preset_runs(monkeypatch, name):
     if name == "mnist":  # why the preset differs from the tutorials' setting, with the sweep's numbers
         from engine.train.presets import PRESET_NOTES
         assert any(PRESET_NOTES["mnist"] in c.value for c in at.caption)
+
+
+def test_a_learning_rate_out_of_range_reaches_the_check_and_is_named():
+    """The widget used to bound η to 1e-6…100 in the browser: 1e6 turned red and Start did nothing, with no word.
+    Now the server sees the typed value and says why training did not start."""
+    at = _submit(_page(), lr=1e6)
+    assert "train_job" not in at.session_state
+    shown = [e.value.replace("\\", "") for e in at.error]  # markdown-escaped on screen
+    assert shown == ["Cannot start: learning rate must be > 0 and ≤ 100, got 1000000.0"]

@@ -316,7 +316,10 @@ def _optimizer_inputs(col) -> None:
     a.selectbox("Optimizer", OPTIMIZER_NAMES, key="train_optimizer")
     b.selectbox("Implementation", ("torch", "manual"), key="train_impl",
                 help="torch: torch.optim; manual: engine.core.optim, the update rules written out.")
-    col.number_input("Learning rate η", 1e-6, 100.0, step=0.01, format="%.4g", key="train_lr")
+    # Unbounded in the browser on purpose: a bounded input turns 1e6 red and Start silently does nothing;
+    # TrainConfig.check names the range (0 < η ≤ 100) instead.
+    col.number_input("Learning rate η", None, None, step=0.01, format="%.4g", key="train_lr",
+                     help="0 < η ≤ 100")
     a, b = col.columns(2)
     a.number_input("Momentum μ (sgd, rmsprop)", 0.0, 0.999, step=0.05, key="train_momentum")
     b.number_input("Weight decay", 0.0, 1.0, step=1e-4, format="%.4g", key="train_wd")
