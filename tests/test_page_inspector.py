@@ -239,3 +239,14 @@ def test_diagram_settings_survive_a_visit_to_another_tab():
     _ok(at)
     assert at.radio(key="insp_edge_mode").value == "gradients ∂L/∂W"
     assert at.number_input(key="insp_sample").value == 2
+
+
+def test_a_number_out_of_range_is_named_and_no_older_network_is_shown():
+    """A bounded input turned 100 red in the browser while the page kept drawing the previous network (4 units).
+    Now the typed value reaches the server: the error names it and the range, and no stale figures follow."""
+    at = _page()
+    at.number_input(key="insp_units_1").set_value(100).run()
+    assert not at.exception
+    shown = " ".join(e.value.replace("\\", "") for e in at.error)
+    assert "Layer 1 units = 100 was rejected: use 1–64" in shown
+    assert not at.get("plotly_chart") and not at.tabs

@@ -19,6 +19,7 @@ from ui.number_table import as_text_frame, parse_table
 from ui.text import NAME_CHARS, clip
 
 SPEC = "insp_spec"
+REJECTED = "_insp_rejected"  # this run's out-of-range inputs, by label
 DEFAULT_PRESET = "two-layer"
 UI_MAX_UNITS = 64  # widget cap; uploads and links may go up to the engine's MAX_UNITS
 UI_MAX_BATCH = 64
@@ -107,9 +108,16 @@ def render_presets() -> None:
 
 
 def _bounded_int(label: str, key: str, low: int, cap: int, help: str | None = None) -> int:
-    """A whole-number input whose maximum grows to fit a value that came from a link or file."""
-    cap = max(cap, int(st.session_state.get(key, low)))
-    return int(st.number_input(label, min_value=low, max_value=cap, step=1, key=key, help=help))
+    """A whole-number input whose maximum grows to fit a value that came from a link or file. Unbounded in the
+    browser: a bounded one turns a bad value red and keeps sending the old one, so the page silently drew the
+    previous network. Out of range, it is named in session state's REJECTED and the clamped value returned."""
+    # the cap grows to the current network's value (a link or file may hold more), never to what was typed
+    cap = max(cap, int(_widget_values(st.session_state[SPEC]).get(key, low)))
+    value = int(st.number_input(label, min_value=None, max_value=None, step=1, key=key,
+                                help=f"{low}–{cap}" + (f"; {help}" if help else "")))
+    if not low <= value <= cap:
+        st.session_state.setdefault(REJECTED, []).append(f"{label} = {value} was rejected: use {low}–{cap}")
+    return min(max(value, low), cap)
 
 
 def _layer_widgets(n_layers: int) -> list[dict]:
@@ -152,8 +160,8 @@ def _general_widgets() -> dict:
     with c[0]:
         input_size = _bounded_int("Input size n₀", "insp_input_size", 1, UI_MAX_UNITS, "columns of x")
     with c[1]:
-        n_layers = int(st.number_input("Layers", 1, MAX_LAYERS, step=1, key="insp_n_layers",
-                                       help="add or remove layers; the last one is the output"))
+        n_layers = _bounded_int("Layers", "insp_n_layers", 1, MAX_LAYERS,
+                                "add or remove layers; the last one is the output")
     with c[2]:
         loss = st.selectbox("Loss (mean over the batch)", list(LOSSES), key="insp_loss")
     with c[3]:
@@ -215,8 +223,11 @@ def render_builder() -> tuple[NetworkSpec | None, list[str]]:
     """The form; returns (the spec it describes, []) or (None, problems saying what to change)."""
     for key, value in _widget_values(st.session_state[SPEC]).items():  # widgets forgotten on another page
         st.session_state.setdefault(key, value)
+    st.session_state[REJECTED] = []
     g = _general_widgets()
     layers = _layer_widgets(g["n_layers"])
+    if st.session_state[REJECTED]:  # no network at all rather than the previous one drawn under a red box
+        return None, st.session_state[REJECTED] + ["nothing below is drawn until the value is in range"]
     kept = _keep_explicit(layers, g["input_size"])
     if kept:
         c1, c2 = st.columns([3, 1])
