@@ -71,3 +71,16 @@ def test_a_run_stored_before_lr_schedule_existed_shows_constant():
     runs = _runs().assign(**{"config.lr_schedule": [None, "cosine", math.nan]})
     exp = build_experiment(runs)
     assert [dp.values["lr_schedule"] for dp in exp.datapoints] == ["constant", "cosine", "constant"]
+
+
+def test_loss_columns_are_on_log_axes_so_a_diverged_run_does_not_squash_the_others():
+    runs = _runs().assign(**{"summary.final_train_loss": [0.3, 8.45e14, 0.05]})
+    exp = build_experiment(runs)
+    exp.validate()
+    assert exp.parameters_definition["train_loss"].type == hip.ValueType.NUMERIC_LOG
+    assert exp.parameters_definition["val_loss"].type == hip.ValueType.NUMERIC_LOG
+
+
+def test_a_loss_column_with_a_zero_stays_linear():
+    exp = build_experiment(_runs().assign(**{"summary.final_train_loss": [0.0, 1.0, 2.0]}))
+    assert exp.parameters_definition["train_loss"].type != hip.ValueType.NUMERIC_LOG  # log of 0 has no place

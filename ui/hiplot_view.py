@@ -37,7 +37,7 @@ def run_label(name: str, run_id: str) -> str:
 
 def build_experiment(runs: pd.DataFrame, colors: dict[str, str] | None = None) -> hip.Experiment:
     """One datapoint per run (uid = run_id): the hyperparameters that vary, then the final metrics.
-    lr is on a log axis; lines are coloured by run with the page's run colours."""
+    lr and positive losses are on log axes; lines are coloured by run with the page's run colours."""
     runs = runs.assign(**{c: runs[c].fillna(v) for c, v in OLD_RUN_DEFAULTS.items() if c in runs})
     columns = _columns(runs)
     exp = hip.Experiment()
@@ -49,6 +49,10 @@ def build_experiment(runs: pd.DataFrame, colors: dict[str, str] | None = None) -
                 values[title] = value
         exp.datapoints.append(hip.Datapoint(uid=row["run_id"], values=values))
     exp.parameters_definition["lr"].type = hip.ValueType.NUMERIC_LOG
+    for title in ("train_loss", "val_loss"):  # one diverged run (8e14) would squash the others on a linear axis
+        values = [dp.values[title] for dp in exp.datapoints if title in dp.values]
+        if values and min(values) > 0:  # a log axis has no place for 0
+            exp.parameters_definition[title].type = hip.ValueType.NUMERIC_LOG
     for title in ("run", "seed", "batch_size", "epochs"):  # a handful of distinct values: one tick per value
         if title == "run" or title in {t for _, t in columns}:
             exp.parameters_definition[title].type = hip.ValueType.CATEGORICAL
