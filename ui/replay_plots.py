@@ -8,11 +8,13 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from engine.train.health_map import HEATMAP_KEYS, HealthMap, log_ratio
+from ui.axes import honest_axes
 
 TITLES = {"grad_norm": "‖∂L/∂W_l‖", "update_ratio": "update ratio ‖ΔW‖/‖W‖ (log₁₀ of ratio/1e-3)",
           "dead_fraction": "dead ReLU fraction", "saturated_fraction": "saturated fraction (φ' < 0.01)"}
 
 
+@honest_axes
 def loss_at_step_figure(steps: list[int], losses: list[float], step: int, branch_step: int | None = None) -> go.Figure:
     fig = go.Figure(go.Scatter(x=steps, y=losses, mode="lines", name="train loss"))
     fig.add_vline(x=step, line_dash="dot", annotation_text=f"t = {step}")
@@ -22,6 +24,7 @@ def loss_at_step_figure(steps: list[int], losses: list[float], step: int, branch
     return fig.update_xaxes(title="step").update_yaxes(title="loss")
 
 
+@honest_axes
 def neuron_maps_figure(maps, max_units: int = 8) -> go.Figure:
     """One small heatmap per unit (rows) and layer (columns): its output a_l over the input plane."""
     n_layers, n_rows = len(maps.layers), min(max_units, max(t.shape[0] for t in maps.layers))
@@ -39,6 +42,7 @@ def neuron_maps_figure(maps, max_units: int = 8) -> go.Figure:
                              margin={"t": 60, "b": 10})
 
 
+@honest_axes
 def arrows_figure(x: np.ndarray, labels: np.ndarray, grad: np.ndarray, scale: float | None = None) -> go.Figure:
     """The data points with an arrow −∂ℓ/∂x each (the way the point would move to lower its loss)."""
     norms = np.linalg.norm(grad, axis=1)
@@ -55,6 +59,7 @@ def arrows_figure(x: np.ndarray, labels: np.ndarray, grad: np.ndarray, scale: fl
     return fig.update_layout(title="−∂ℓ/∂x: where each point would move to lower its loss", height=380)
 
 
+@honest_axes
 def health_heatmaps_figure(maps: dict[str, HealthMap], name: str = "") -> go.Figure:
     """Layers × steps for each statistic; the update ratio on a log scale centred on the healthy 1e-3."""
     fig = make_subplots(rows=len(HEATMAP_KEYS), cols=1, shared_xaxes=True, vertical_spacing=0.06,
