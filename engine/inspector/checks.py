@@ -1,22 +1,20 @@
-"""The validation rules for a NetworkSpec: each returns messages that say what is wrong and what to do."""
-from __future__ import annotations
+"""The validation rules for a NetworkSpec: each returns messages that say what is wrong and what to do.
 
-from typing import TYPE_CHECKING
+Every function takes the spec (an engine.inspector.spec.NetworkSpec); that module imports these rules, so this one
+does not import it back (not even for annotations: no cycle at all)."""
+from __future__ import annotations
 
 from engine.core.layers import INITS, KINDS
 from engine.core.ops import ACTIVATIONS, LOSSES, output_layer_problems
 from engine.core.spec import DTYPES, MAX_BATCH, MAX_LAYERS, MAX_PARAMETERS, MAX_UNITS, is_finite_number
 from engine.inspector.budget import inspector_problem
 
-if TYPE_CHECKING:  # for annotations only: the spec module imports these rules, not the other way round
-    from engine.inspector.spec import NetworkSpec
-
 
 def _int_in(value, low: int, high: int) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
 
 
-def problems(spec: NetworkSpec) -> list[str]:
+def problems(spec) -> list[str]:
     """Every problem with the spec, in reading order; [] when it is valid."""
     found = _structure(spec)
     if found:  # shapes are meaningless until the structure is right
@@ -31,7 +29,7 @@ def problems(spec: NetworkSpec) -> list[str]:
     return found
 
 
-def _structure(spec: NetworkSpec) -> list[str]:
+def _structure(spec) -> list[str]:
     found = []
     if not _int_in(spec.input_size, 1, MAX_UNITS):
         found.append(f"input_size must be a whole number 1–{MAX_UNITS}, got {spec.input_size!r}")
@@ -51,7 +49,7 @@ def _structure(spec: NetworkSpec) -> list[str]:
     return found
 
 
-def _layers(spec: NetworkSpec) -> list[str]:
+def _layers(spec) -> list[str]:
     found = []
     last = len(spec.layers)
     for i, layer in enumerate(spec.layers, start=1):
@@ -69,7 +67,7 @@ def _layers(spec: NetworkSpec) -> list[str]:
     return found
 
 
-def _loss_vs_output(spec: NetworkSpec) -> list[str]:
+def _loss_vs_output(spec) -> list[str]:
     out = spec.layers[-1]
     return output_layer_problems(spec.loss, out.activation, out.units)
 
@@ -93,7 +91,7 @@ def _vector_problem(value, n: int, what: str) -> str | None:
     return None
 
 
-def _explicit_parameters(spec: NetworkSpec) -> list[str]:
+def _explicit_parameters(spec) -> list[str]:
     found = []
     sizes = spec.sizes
     for i, layer in enumerate(spec.layers, start=1):
@@ -104,7 +102,7 @@ def _explicit_parameters(spec: NetworkSpec) -> list[str]:
     return [p for p in found if p]
 
 
-def _data(spec: NetworkSpec) -> list[str]:
+def _data(spec) -> list[str]:
     found = []
     rows = spec.n_rows
     if spec.x is not None:
@@ -116,7 +114,7 @@ def _data(spec: NetworkSpec) -> list[str]:
     return [p for p in found if p]
 
 
-def _target_problem(spec: NetworkSpec, rows: int) -> str | None:
+def _target_problem(spec, rows: int) -> str | None:
     k = spec.output_size
     y = spec.y
     if spec.loss == "cross_entropy":
