@@ -177,7 +177,7 @@ def _histogram_fig(job_id: str, epoch: int, _rows: list):
 @st.cache_data(max_entries=64, show_spinner=False)
 def _boundary_fig(job_id: str, epoch: int, _snap, _cfg):
     data = _snap.dataset
-    grid = boundary.boundary_grid(_snap.state, [layer.activation for layer in _cfg.layer_specs],
+    grid = boundary.boundary_grid(_snap.state, _cfg.layer_specs,
                                   boundary.grid_bounds(data.x_train), loss=_cfg.loss)
     x, y = P.first_points(data.x_train, data.y_train)
     return P.boundary_figure(grid, x, y, epoch)

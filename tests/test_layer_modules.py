@@ -53,8 +53,8 @@ def test_backward_skips_gradients_nobody_needs():
         z.sum().backward()
     finally:
         function.backward = staticmethod(original)
-    assert seen["needs"] == (False, False, True, False)  # (layer, x, weight, bias)
-    _, grad_x, grad_w, grad_b = seen["out"]
+    assert seen["needs"] == (False, False, False, True, False)  # (layer, context, x, weight, bias)
+    _, _, grad_x, grad_w, grad_b = seen["out"]
     assert grad_x is None and grad_b is None and grad_w is not None
 
 

@@ -13,7 +13,7 @@ def _np(t) -> np.ndarray:
 
 
 def test_preset_names():
-    assert set(PRESETS) == {"line", "two-layer", "linear-chain", "single-step"}
+    assert set(PRESETS) == {"line", "two-layer", "linear-chain", "single-step", "batchnorm", "residual", "dropout"}
     with pytest.raises(KeyError, match="unknown preset 'nope'"):
         preset("nope")
 
@@ -102,3 +102,26 @@ def test_two_layer():
             np.testing.assert_allclose(_np(lt.grads[name].manual), value, rtol=1e-12, atol=1e-14)
             np.testing.assert_allclose(_np(lt.grads[name].autograd), value, rtol=1e-12, atol=1e-14)
     assert t.agree
+
+
+def test_batchnorm_preset_normalises_and_gives_the_bias_before_it_no_gradient():
+    """BatchNorm subtracts each feature's batch mean, so a bias added before it cancels: ∂L/∂b₁ = 0 exactly
+    in theory (≈1e-17 in float64); the normalised x̂ has mean 0 and biased variance var/(var + ε) per feature."""
+    t = trace(preset("batchnorm"))
+    assert t.agree and [lt.layer.type for lt in t.layers] == ["linear", "batchnorm", "linear"]
+    assert t.layers[0].grads["bias"].manual.abs().max() < 1e-15
+    assert t.layers[0].grads["weight"].manual.abs().max() > 1e-3
+    bn = t.layers[1]
+    x_hat, var = bn.values["x_hat"], bn.values["var"]
+    assert x_hat.mean(0).abs().max() < 1e-12
+    assert (x_hat.var(0, unbiased=False) - var / (var + 1e-5)).abs().max() < 1e-12
+
+
+def test_residual_and_dropout_presets_trace_every_layer():
+    res = trace(preset("residual"))
+    assert res.agree and [lt.index for top in res.layers for lt in top.flat()] == list(range(1, 9))
+    drop = trace(preset("dropout"))
+    mask = drop.layers[1].values["mask"]
+    assert drop.agree and 0 < mask.sum() < mask.numel()
+    assert (drop.layers[1].z[mask == 0] == 0).all()  # dropped units pass 0 on, kept ones twice their input
+    assert (drop.layers[1].z[mask == 1] == 2 * drop.layers[1].input[mask == 1]).all()

@@ -233,7 +233,8 @@ def test_every_problem_is_listed():
     (_dict(layers=[{"units": 4, "activation": ["relu"]}, {"units": 2}]),  # activation not a string
      "layer 1: unknown activation ['relu']; use one of identity, relu, leaky_relu, sigmoid, tanh, softmax"),
     (_dict(loss={"name": "mse"}), "unknown loss {'name': 'mse'}; use one of mse, cross_entropy, bce, sum"),
-    (_dict(layers=[{"units": 4, "type": ["linear"]}]), "layer 1: unknown type ['linear']; use one of linear"),
+    (_dict(layers=[{"units": 4, "type": ["linear"]}]),
+     "layer 1: unknown type ['linear']; use one of linear, batchnorm, layernorm, dropout, residual"),
 ], ids=["x-number", "activation-list", "loss-object", "type-list"])
 def test_wrong_types_give_a_spec_error_not_a_crash(spec, expected):
     """Any JSON a user can write gives a SpecError naming the field and the fix (the CLI prints it, exit 2)."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from engine.core.layers import KINDS
 from engine.core.ops import ACTIVATIONS, LOSSES
 from engine.inspector.budget import table_problem
 from engine.inspector.materialize import materialize
@@ -32,6 +33,9 @@ PRESET_HELP = {
     "two-layer": "3 → 2 (ReLU) → 1, a batch of 4 drawn from seed 0",
     "linear-chain": "2 → 3 → 5 → 1, all linear, L = Σ output: the upstream gradient is 1",
     "single-step": "one Linear(4, 2) layer on one sample, MSE against [1, 0]",
+    "batchnorm": "Linear → BatchNorm → tanh → Linear on a batch of 8 (makemore style): the gradient through μ and σ²",
+    "residual": "two residual blocks relu(x + f(x)): the skip connection adds its own path to the gradient",
+    "dropout": "inverted dropout p = 0.5: the mask drawn from the seed, dropped units pass no gradient",
 }
 
 
@@ -58,7 +62,12 @@ def _widget_values(d: dict) -> dict:
               "insp_batch": len(d["x"]) if d.get("x") is not None else d["batch"],
               "insp_data_mode": TABLE if d.get("x") is not None else SEEDED}
     for i, layer in enumerate(d["layers"], start=1):
-        values[f"insp_units_{i}"], values[f"insp_act_{i}"] = layer["units"], layer["activation"]
+        values[f"insp_kind_{i}"] = layer.get("type", "linear")
+        values[f"insp_act_{i}"] = layer["activation"]
+        if "units" in layer:
+            values[f"insp_units_{i}"] = layer["units"]
+        if "p" in layer:
+            values[f"insp_p_{i}"] = layer["p"]
     return values
 
 
@@ -121,27 +130,72 @@ def _bounded_int(label: str, key: str, low: int, cap: int, help: str | None = No
 
 
 def _layer_widgets(n_layers: int) -> list[dict]:
+    """One box per layer: its kind (linear, batchnorm, layernorm, dropout, residual block), units (linear),
+    p (dropout) and activation. A residual block keeps its inner layers from the current network (a new block
+    wraps two linear layers back to its width)."""
     ss, acts, layers = st.session_state, list(ACTIVATIONS), []
     for start in range(1, n_layers + 1, 4):
         cols = st.columns(4)
         for i, col in zip(range(start, min(n_layers, start + 3) + 1), cols, strict=False):
             ss.setdefault(f"insp_units_{i}", 4)
             ss.setdefault(f"insp_act_{i}", "relu")
+            ss.setdefault(f"insp_kind_{i}", "linear")
             with col.container(border=True):
-                units = _bounded_int(f"Layer {i} units", f"insp_units_{i}", 1, UI_MAX_UNITS)
-                act = st.selectbox(f"Layer {i} activation", acts, key=f"insp_act_{i}")
-            layers.append({"units": units, "activation": act})
+                kind = st.selectbox(f"Layer {i} kind", list(KINDS), key=f"insp_kind_{i}",
+                                    help="batchnorm/layernorm/dropout/residual keep their input's width")
+                layer = {"type": kind}
+                if kind == "linear":
+                    layer["units"] = _bounded_int(f"Layer {i} units", f"insp_units_{i}", 1, UI_MAX_UNITS)
+                elif kind == "dropout":
+                    ss.setdefault(f"insp_p_{i}", 0.5)
+                    layer["p"] = float(st.number_input(f"Layer {i} p (drop)", 0.0, 0.95, step=0.05, key=f"insp_p_{i}"))
+                elif kind == "residual":
+                    layer["layers"] = _inner_layers(i)
+                    st.caption(f"x + f(x), f = {len(layer['layers'])} inner layers")
+                layer["activation"] = st.selectbox(f"Layer {i} activation", acts, key=f"insp_act_{i}")
+            layers.append(layer)
     return layers
 
 
+def _inner_layers(i: int) -> list[dict]:
+    """The inner layers of the current network's block at position i, or a fresh 2-layer one (its width is
+    filled in by _fit_blocks once the widths are known)."""
+    old = st.session_state[SPEC]["layers"]
+    if i <= len(old) and old[i - 1].get("type") == "residual":
+        return old[i - 1]["layers"]
+    return [{"units": 0, "activation": "relu"}, {"units": 0, "activation": "identity"}]
+
+
+def _fit_blocks(layers: list[dict], input_size: int) -> None:
+    """A fresh block's two inner linear layers take the block's width."""
+    width = input_size
+    for layer in layers:
+        if layer.get("type") == "residual":
+            for inner in layer["layers"]:
+                if inner.get("units") == 0:
+                    inner["units"] = width
+        width = layer["units"] if layer.get("type", "linear") == "linear" else width
+
+
+def _widths(d_layers: list[dict], input_size: int) -> list[tuple]:
+    """(kind, fan-in, width) per layer: what must match to carry fixed numbers over."""
+    out, width = [], input_size
+    for layer in d_layers:
+        kind = layer.get("type", "linear")
+        new = layer.get("units") if kind == "linear" else width
+        out.append((kind, width, new))
+        width = new
+    return out
+
+
 def _keep_explicit(layers: list[dict], input_size: int) -> list[str]:
-    """Carry fixed W_l, b_l over from the current spec where the layer's shape is unchanged."""
+    """Carry fixed parameters (W, b, γ, β, a dropout mask) over from the current spec where the layer's kind
+    and shape are unchanged."""
     old, kept = st.session_state[SPEC], []
-    old_sizes = [old["input_size"]] + [layer["units"] for layer in old["layers"]]
-    sizes = [input_size] + [layer["units"] for layer in layers]
+    old_shapes, shapes = _widths(old["layers"], old["input_size"]), _widths(layers, input_size)
     for i, layer in enumerate(layers, start=1):
-        if i < len(old_sizes) and old_sizes[i - 1: i + 1] == sizes[i - 1: i + 1]:
-            for k in ("weight", "bias"):
+        if i <= len(old_shapes) and old_shapes[i - 1] == shapes[i - 1]:
+            for k in ("weight", "bias", "mask", "eps"):
                 if k in old["layers"][i - 1]:
                     layer[k] = old["layers"][i - 1][k]
                     kept.append(str(i))
@@ -151,8 +205,8 @@ def _keep_explicit(layers: list[dict], input_size: int) -> list[str]:
 def _drop_explicit() -> None:
     spec = st.session_state[SPEC]
     for layer in spec["layers"]:
-        layer.pop("weight", None)
-        layer.pop("bias", None)
+        for key in ("weight", "bias", "mask"):
+            layer.pop(key, None)
 
 
 def _general_widgets() -> dict:
@@ -228,6 +282,7 @@ def render_builder() -> tuple[NetworkSpec | None, list[str]]:
     layers = _layer_widgets(g["n_layers"])
     if st.session_state[REJECTED]:  # no network at all rather than the previous one drawn under a red box
         return None, st.session_state[REJECTED] + ["nothing below is drawn until the value is in range"]
+    _fit_blocks(layers, g["input_size"])
     kept = _keep_explicit(layers, g["input_size"])
     if kept:
         c1, c2 = st.columns([3, 1])

@@ -28,8 +28,8 @@ def render_math(t: Trace) -> None:
     st.latex(eq.latex)
     st.caption("Read from the output layer down: each layer's δ is built from the layer above it. "
                f"Shapes are this network's, with B = {t.x.shape[0]} rows in the batch.")
-    for lt in reversed(t.layers):
-        with st.expander(f"Layer {lt.index} ({lt.activation})", expanded=len(t.layers) <= 3):
+    for lt in reversed(t.all_layers):
+        with st.expander(f"Layer {lt.index} ({lt.layer.describe()})", expanded=len(t.all_layers) <= 3):
             for e in layer_equations(t.spec, lt.index):
                 st.caption(e.caption)
                 st.latex(e.latex)
@@ -53,11 +53,12 @@ def wrap_terms(tex: str, per_line: int = 2) -> str:
 
 def _term_example(t: Trace) -> None:
     st.markdown("#### One weight, term by term")
-    names = [f"W{lt.index}" for lt in t.layers]
+    linear = [lt for lt in t.all_layers if lt.layer.type == "linear"]
+    names = [f"W{lt.index}" for lt in linear]
     keep_in_options("insp_term_layer", names)
     c = st.columns(3)
     pick = c[0].selectbox("Weight matrix", names, key="insp_term_layer")
-    lt = t.layers[names.index(pick)]
+    lt = linear[names.index(pick)]
     rows, cols = lt.weight.shape
     keep_in_range("insp_term_i", 0, rows - 1)
     keep_in_range("insp_term_j", 0, cols - 1)
@@ -92,6 +93,10 @@ def _step_chart(losses: list[float]) -> go.Figure:
 def render_step(spec: NetworkSpec) -> None:
     st.caption("One optimizer step moves every W and b against its gradient (the manual chain-rule gradient "
                "from the Backward tab), on the same batch every time.")
+    if any(layer.type != "linear" for layer in spec.layers):
+        st.info("The one-step update is written for linear layers only so far; train this network on the Train "
+                "page (its layers string takes bn, ln, dropP and res[…]).")
+        return
     c = st.columns(3)
     name = c[0].selectbox("Optimizer", list(LESSON_OPTIMIZERS), key="insp_opt")
     lr = c[1].number_input("Learning rate η", min_value=1e-6, max_value=MAX_LR, value=0.1, format="%.4g",

@@ -87,21 +87,30 @@ def render_forward(t: Trace) -> None:
     with c2:
         show_values(t.y if t.y.dim() == 2 else t.y.unsqueeze(1), "target y" + (
             " (class index)" if t.y.dim() == 1 else ""), key="insp_fw_y")
-    for lt in t.layers:
-        st.markdown(f"#### Layer {lt.index} — {lt.activation}, W {tuple(lt.weight.shape)}")
-        cols = st.columns(4)
-        for col, (name, values) in zip(cols, [(f"W{lt.index}", lt.weight), (f"b{lt.index}", lt.bias),
-                                              (f"z{lt.index}", lt.z), (f"a{lt.index}", lt.a)], strict=True):
-            with col:
-                show_values(values, name, key=f"insp_fw_{name}")
+    if any(lt.layer.type == "batchnorm" for lt in t.all_layers):
+        st.caption("BatchNorm is shown in training mode: the batch's own mean and biased variance (nn.BatchNorm1d "
+                   "in model.train()); evaluation would use the running statistics instead.")
+    for lt in t.all_layers:
+        st.markdown(f"#### Layer {lt.index} — {lt.layer.describe()}")
+        label = {"weight": "W", "bias": "b"} if lt.layer.type == "linear" else {"weight": "γ", "bias": "β"}
+        shown = [(f"{label.get(n, n)}{lt.index}", v) for n, v in lt.params.items()]
+        shown += [(f"{n}{lt.index}", v) for n, v in lt.values.items()]  # mean, var, x_hat; a dropout mask
+        shown += [(f"z{lt.index}", lt.z), (f"a{lt.index}", lt.a)]
+        for start in range(0, len(shown), 4):
+            cols = st.columns(4)
+            for col, (name, values) in zip(cols, shown[start:start + 4], strict=False):
+                with col:
+                    show_values(values if values.dim() else values.reshape(1), name, key=f"insp_fw_{name}")
     st.metric(f"Loss ({t.spec.loss}, mean reduction)", f"{t.loss:.6g}",
               help=f"autograd's loss: {t.loss_autograd:.10g}")
 
 
 def _summary(t: Trace) -> pd.DataFrame:
     rows = []
-    for lt in t.layers:
+    for lt in t.all_layers:
         for name, label in GRADS.items():
+            if name not in lt.grads:  # dropout and residual blocks have no parameters of their own
+                continue
             g = lt.grads[name]
             rows.append({"layer": lt.index, "gradient": label, "shape": "×".join(map(str, g.manual.shape)),
                          "max |manual − autograd|": g.max_abs_error, "relative": g.max_rel_error,
@@ -189,10 +198,13 @@ def render_backward(t: Trace) -> None:
                  column_config={c: st.column_config.NumberColumn(format="%.2e") for c in
                                 ("max |manual − autograd|", "relative", "manual tolerance",
                                  "max |numerical − autograd|", "numerical tolerance")})
-    names = [f"layer {lt.index} ({lt.activation})" for lt in t.layers]
+    # a linear layer is named by its activation, as before kinds existed; the other kinds by their description
+    names = [f"layer {lt.index} ({lt.activation if lt.layer.type == 'linear' else lt.layer.describe()})"
+             for lt in t.all_layers]
     keep_in_options("insp_bw_layer", names)
     pick = st.selectbox("Layer to look at", names, index=len(names) - 1, key="insp_bw_layer",
                         help="the backward pass starts at the output layer, so that is shown first")
-    lt = t.layers[names.index(pick)]
+    lt = t.all_layers[names.index(pick)]
     for name in GRADS:
-        _gradient_block(t, lt, name)
+        if name in lt.grads:
+            _gradient_block(t, lt, name)

@@ -5,6 +5,8 @@ per edge, so a 64×64 layer pair stays fast; hover markers sit at edge midpoints
 """
 from __future__ import annotations
 
+import math
+
 import plotly.graph_objects as go
 from plotly.colors import sample_colorscale
 
@@ -50,6 +52,38 @@ def _colour_bar(title: str, top: float, x: float) -> go.Scatter:
                                   colorbar=dict(title=title, x=x, len=0.8)))
 
 
+def _one_to_one(t: Trace) -> go.Scatter | None:
+    """Thin grey edges i → i into every layer that is not a dense map (norms, dropout, residual blocks)."""
+    xs, ys = [], []
+    for l, lt in enumerate(t.layers, start=1):
+        if lt.layer.connections(lt.params) is None:
+            for y in _ys(min(lt.layer.units, MAX_NODES)):
+                xs += [l - 1, l, None]
+                ys += [y, y, None]
+    return go.Scatter(x=xs, y=ys, mode="lines", hoverinfo="skip", showlegend=False,
+                      line=dict(color="#bbb", width=1)) if xs else None
+
+
+def _skip_arcs(t: Trace, top: float) -> list[go.Scatter]:
+    """Each residual block's skip connection as an arc over its column, with the share of ∂L/∂a_{l-1} it carries:
+    ‖δ_l‖ (the skip) against ‖∂L/∂a_{l-1} through the inner layers‖."""
+    arcs = []
+    for l, lt in enumerate(t.layers, start=1):
+        if lt.layer.type != "residual":
+            continue
+        skip = float(lt.grads["z"].manual.norm())
+        inner = float(lt.children[0].grads["input"].manual.norm()) if lt.children else 0.0
+        share = skip / (skip + inner) if skip + inner > 0 else 0.0
+        xs = [l - 1 + k / 20 for k in range(21)]
+        ys = [top + 0.8 * math.sin(math.pi * k / 20) for k in range(21)]
+        arcs.append(go.Scatter(x=xs, y=ys, mode="lines", showlegend=False, hoverinfo="text",
+                               hovertext=f"skip connection of layer {lt.index}: x + f(x); it carries "
+                                         f"{share:.0%} of ‖∂L/∂a_{l - 1}‖ (‖δ‖ = {skip:.3g}, inner path "
+                                         f"{inner:.3g})",
+                               line=dict(color="#2a9d8f", width=1 + 5 * share, dash="dot")))
+    return arcs
+
+
 def _node_trace(l: int, values: list[float], t: Trace, sample: int, size: int, top: float) -> go.Scatter:
     shown = values[:MAX_NODES]
     if l == 0:
@@ -59,11 +93,25 @@ def _node_trace(l: int, values: list[float], t: Trace, sample: int, size: int, t
         z, d = lt.z[sample].tolist(), lt.grads["z"].manual[sample].tolist()
         hover = [f"layer {l} unit {i}<br>z = {z[i]:.6g}<br>a = {v:.6g}<br>δ = ∂L/∂z = {d[i]:.6g}"
                  for i, v in enumerate(shown)]
+    colour, symbol = list(shown), "circle"
+    if l > 0:
+        lt = t.layers[l - 1]
+        if lt.layer.type in ("batchnorm", "layernorm"):
+            symbol = "square"  # a normalisation node: each unit rescaled by batch (or row) statistics
+        mask = lt.values.get("mask")
+        if mask is not None:  # a dropped unit: grey, it passes 0 forward and no gradient back
+            colour = [v if mask[sample, i] else "#d0d0d0" for i, v in enumerate(shown)]
+            hover = [h + ("<br>dropped" if not mask[sample, i] else "") for i, h in enumerate(hover)]
+    if any(isinstance(c, str) for c in colour):
+        colour = [c if isinstance(c, str) else sample_colorscale(SCALE, [(max(-1, min(1, c / top)) + 1) / 2])[0]
+                  for c in colour]  # the shared ±top scale, so a unit has the colour the colour bar gives it
     return go.Scatter(x=[l] * len(shown), y=_ys(len(shown)), mode="markers+text" if len(shown) <= 8 else "markers",
                       text=[f"{v:.3g}" for v in shown], textposition="top center", hovertext=hover,
                       hoverinfo="text", showlegend=False,
-                      marker=dict(size=size, color=shown, colorscale=SCALE, cmin=-top, cmax=top,
-                                  line=dict(width=1, color="#444"), showscale=False))
+                      marker=dict(size=size, color=colour, symbol=symbol, line=dict(width=1, color="#444"),
+                                  **({} if any(isinstance(c, str) for c in colour) else
+                                     dict(colorscale=SCALE, cmin=-top, cmax=top)),
+                                  showscale=False))
 
 
 def _edge_traces(edges: list[list[list[float]]], sizes: list[int], label: str) -> list[go.Scatter]:
@@ -98,6 +146,11 @@ def network_figure(t: Trace, sample: int = 0, edge_mode: str = "weight") -> tupl
     sizes = t.spec.sizes
     label = "∂L/∂W" if edge_mode == "gradient" else "W"
     fig = go.Figure(_edge_traces(_edge_values(t, edge_mode), sizes, label))
+    direct = _one_to_one(t)
+    if direct is not None:
+        fig.add_trace(direct)
+    for arc in _skip_arcs(t, _ys(min(max(sizes), MAX_NODES))[0]):
+        fig.add_trace(arc)
     widest = min(max(sizes), MAX_NODES)
     size = 30 if widest <= 8 else 16 if widest <= 24 else 9
     nodes = _node_values(t, sample)
@@ -105,7 +158,8 @@ def network_figure(t: Trace, sample: int = 0, edge_mode: str = "weight") -> tupl
     for l, values in enumerate(nodes):
         fig.add_trace(_node_trace(l, values, t, sample, size, top))
     fig.add_trace(_colour_bar("activation", top, 1.02))
-    names = ["input"] + [f"layer {lt.index}<br>{lt.activation}" for lt in t.layers]
+    names = ["input"] + [f"layer {lt.index}<br>{lt.activation if lt.layer.type == 'linear' else lt.layer.describe()}"
+                         for lt in t.layers]
     ticks = [f"{n}<br>({s} units)" for n, s in zip(names, sizes, strict=True)]
     fig.update_xaxes(tickvals=list(range(len(sizes))), ticktext=ticks,
                      showgrid=False, zeroline=False, range=[-0.4, len(sizes) - 0.5])

@@ -38,6 +38,9 @@ PRESETS = {  # hidden layers; the output layer is added to match the dataset
     "one hidden layer, 8 ReLU": "8:relu",
     "three hidden layers, 32 tanh each": "32:tanh,32:tanh,32:tanh",
     "MNIST: 128 ReLU, 64 ReLU": "128:relu,64:relu",
+    "BatchNorm: 64 → BN → tanh, twice": "64:identity,bn:tanh,64:identity,bn:tanh",
+    "residual: 16 ReLU, two residual blocks": "16:relu,res[16:relu,16:identity]:relu,res[16:relu,16:identity]:relu",
+    "dropout: 64 ReLU, dropout 0.2, 64 ReLU": "64:relu,drop0.2,64:relu",
     "no hidden layer (linear model)": "",
 }
 _PRESET_KEYS = {  # form key train_… → TrainConfig field
@@ -301,13 +304,17 @@ def _network_inputs(col, choice: DataChoice | None) -> None:
     out = f"{choice.n_out} unit(s)" if choice is not None and choice.n_out else "one unit per class or target"
     col.text_input("Layers (UNITS:ACTIVATION, …)", key="train_layers",
                    help=f"Hidden layers then the output layer, which needs {out}. Activations: relu, leaky_relu, "
-                        "tanh, sigmoid, identity.")
+                        "tanh, sigmoid, identity. Other kinds: `bn` or `bn:tanh` (BatchNorm, then tanh), `ln` "
+                        "(LayerNorm), `drop0.2` (dropout p = 0.2), `res[16:relu,16:identity]:relu` (a residual "
+                        "block: relu(x + inner(x)), the inner layers ending at the block's input width). "
+                        "Example: `64:relu,bn,64:relu,drop0.2,10:identity`.")
     col.selectbox("Loss (mean over the batch)", TRAIN_LOSSES, key="train_loss",
                   help="cross_entropy takes logits (last layer identity); bce one sigmoid unit; mse for regression.")
     col.selectbox("Init", INITS, key="train_init",
                   help="kaiming N(0, 2/fan_in); xavier U(±√(6/(fan_in+fan_out))); normal N(0, 1); zeros.")
     col.selectbox("Backward", ("autograd", "manual"), key="train_backward",
-                  help="autograd: nn.Linear; manual: ManualLinear with the hand-written backward (δW, δᵀx, Σδ).")
+                  help="autograd: torch's functions; manual: every layer's hand-written backward (linear δᵀx, Σδ; "
+                       "BatchNorm through μ and σ²; dropout's mask; a block's two paths).")
 
 
 def _optimizer_inputs(col) -> None:

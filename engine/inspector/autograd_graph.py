@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 import torch
 import torch.nn.functional as F
 
+from engine.core.layers import Context
+from engine.core.numerical_batch import owned
 from engine.core.ops import ACTIVATIONS, LOSSES
 from engine.inspector.materialize import materialize
 from engine.inspector.spec import NetworkSpec
@@ -46,10 +48,22 @@ def _forward(spec: NetworkSpec) -> tuple[torch.Tensor, dict[int, str]]:
     """The loss as a torch graph; returns (loss, {id(leaf tensor): "W1", …})."""
     m = materialize(spec)
     names, a = {}, m.x
-    for l, (w, b, layer) in enumerate(zip(m.weights, m.biases, spec.layers, strict=True), start=1):
-        w, b = w.clone().requires_grad_(True), b.clone().requires_grad_(True)
-        names[id(w)], names[id(b)] = f"W{l}", f"b{l}"
-        a = _activation(layer.activation, F.linear(a, w, b))  # (B, n_{l-1}) → (B, n_l)
+    if all(layer.type == "linear" for layer in m.layers):
+        for l, (w, b, layer) in enumerate(zip(m.weights, m.biases, spec.layers, strict=True), start=1):
+            w, b = w.clone().requires_grad_(True), b.clone().requires_grad_(True)
+            names[id(w)], names[id(b)] = f"W{l}", f"b{l}"
+            a = _activation(layer.activation, F.linear(a, w, b))  # (B, n_{l-1}) → (B, n_l)
+        return LOSSES[spec.loss].torch(a, m.y), names
+    # other kinds: each layer's torch reference (F.batch_norm, F.layer_norm, x ⊙ mask, x + f(x)); leaves are
+    # named by layer index and torch name (a block's inner ones by theirs)
+    ctx = Context(training=True, state=m.state)
+    for layer, p in zip(m.layers, m.params, strict=True):
+        leaves = {name: t.clone().requires_grad_(True) for name, t in p.items()}
+        for inner, prefix, own in owned(layer, leaves):
+            for name in own:
+                label = {"weight": "W", "bias": "b"}[name] if inner.type == "linear" else f"{name} "
+                names[id(leaves[prefix + name])] = f"{label}{inner.index}"
+        _, a = layer.torch_run(leaves, a, ctx)
     return LOSSES[spec.loss].torch(a, m.y), names
 
 

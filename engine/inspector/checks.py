@@ -6,7 +6,18 @@ from __future__ import annotations
 
 from engine.core.layers import INITS, KINDS
 from engine.core.ops import ACTIVATIONS, LOSSES, output_layer_problems
-from engine.core.spec import DTYPES, MAX_BATCH, MAX_LAYERS, MAX_PARAMETERS, MAX_UNITS, is_finite_number
+from engine.core.spec import (
+    DTYPES,
+    MAX_ALL_LAYERS,
+    MAX_BATCH,
+    MAX_LAYERS,
+    MAX_PARAMETERS,
+    MAX_UNITS,
+    LayerSpec,
+    is_finite_number,
+)
+from engine.core.spec import residual_width_problem as _residual_width
+from engine.core.spec import walk_layers as _walk
 from engine.inspector.budget import inspector_problem
 
 
@@ -49,18 +60,59 @@ def _structure(spec) -> list[str]:
     return found
 
 
+def _kind_problems(i: int, layer: LayerSpec, fan_in: int, rows: int) -> list[str]:
+    """What only some kinds take, and their ranges."""
+    found, kind = [], layer.type
+    given = {k for k in ("eps", "p", "mask", "layers") if getattr(layer, k) is not None}
+    allowed = {"batchnorm": {"eps"}, "layernorm": {"eps"}, "dropout": {"p", "mask"}, "residual": {"layers"}}
+    for key in sorted(given - allowed.get(kind, set())):
+        owner = {"eps": "batchnorm and layernorm", "p": "dropout", "mask": "dropout", "layers": "residual"}[key]
+        found.append(f"layer {i}: {key} belongs to {owner} layers, not {kind}")
+    if kind != "linear" and layer.units is not None and layer.units != fan_in:
+        found.append(f"layer {i}: a {kind} layer keeps its input's width {fan_in}; leave units out")
+    if kind in ("dropout", "residual") and (layer.weight is not None or layer.bias is not None):
+        found.append(f"layer {i}: a {kind} layer has no weight or bias of its own")
+    if kind in ("batchnorm", "layernorm") and layer.eps is not None and not (
+            is_finite_number(layer.eps) and layer.eps > 0):
+        found.append(f"layer {i}: eps must be a number > 0, got {layer.eps!r}")
+    if kind == "layernorm" and fan_in < 2:
+        found.append(f"layer {i}: layernorm over 1 feature always outputs β (x − μ = 0 in every row); "
+                     "put it after a layer of ≥ 2 units")
+    if kind == "batchnorm" and rows < 2:
+        found.append(f"layer {i}: batchnorm needs a batch of at least 2 rows (the variance over {rows} row "
+                     "is undefined); use batch ≥ 2")
+    if kind == "dropout" and not (is_finite_number(layer.p if layer.p is not None else 0.5)
+                                  and 0 <= (layer.p if layer.p is not None else 0.5) < 1):
+        found.append(f"layer {i}: dropout p must be a number in [0, 1), got {layer.p!r}")
+    if kind == "residual":
+        if not isinstance(layer.layers, list) or not layer.layers or not all(
+                isinstance(c, LayerSpec) for c in layer.layers):
+            found.append(f'layer {i}: a residual block needs "layers": a list of its inner layers')
+    return found
+
+
 def _layers(spec) -> list[str]:
     found = []
-    last = len(spec.layers)
-    for i, layer in enumerate(spec.layers, start=1):
+    walked = list(_walk(spec.layers, spec.input_size))
+    last_top = max(i for i, _, _, _, inside in walked if not inside)
+    for i, layer, fan_in, _, inside in walked:
+        if not isinstance(layer, LayerSpec):
+            found.append(f"layer {i}: must be an object like {{\"units\": 4, \"activation\": \"relu\"}}")
+            continue
         if not isinstance(layer.type, str) or layer.type not in KINDS:
             found.append(f"layer {i}: unknown type {layer.type!r}; use one of {', '.join(KINDS)}")
-        if not _int_in(layer.units, 1, MAX_UNITS):
+            continue
+        if layer.type == "linear" and not _int_in(layer.units, 1, MAX_UNITS):
             found.append(f"layer {i} has {layer.units!r} units; use 1–{MAX_UNITS}")
         if not isinstance(layer.activation, str) or layer.activation not in ACTIVATIONS:
             found.append(f"layer {i}: unknown activation {layer.activation!r}; use one of {', '.join(ACTIVATIONS)}")
-        elif layer.activation == "softmax" and i != last:
-            found.append(f"layer {i}: softmax is only allowed on the output layer (layer {last})")
+        elif layer.activation == "softmax" and (i != last_top or inside):
+            found.append(f"layer {i}: softmax is only allowed on the output layer (layer {last_top})")
+        found += _kind_problems(i, layer, fan_in, spec.n_rows)
+        if layer.type == "residual" and not found:
+            found += [p for p in [_residual_width(i, layer, fan_in)] if p]
+    if len(walked) > MAX_ALL_LAYERS:
+        found.append(f"the network has {len(walked)} layers in all; the limit is {MAX_ALL_LAYERS}")
     if not found and spec.n_parameters > MAX_PARAMETERS:
         found.append(f"the network has {spec.n_parameters:,} parameters; the limit is {MAX_PARAMETERS:,} — "
                      "use fewer or narrower layers")
@@ -68,8 +120,10 @@ def _layers(spec) -> list[str]:
 
 
 def _loss_vs_output(spec) -> list[str]:
-    out = spec.layers[-1]
-    return output_layer_problems(spec.loss, out.activation, out.units)
+    out, width = spec.layers[-1], spec.output_size
+    if not _int_in(width, 1, MAX_UNITS):
+        return []  # reported by _layers
+    return output_layer_problems(spec.loss, out.activation, width)
 
 
 def _matrix_problem(value, rows: int, cols: int, what: str) -> str | None:
@@ -93,12 +147,17 @@ def _vector_problem(value, n: int, what: str) -> str | None:
 
 def _explicit_parameters(spec) -> list[str]:
     found = []
-    sizes = spec.sizes
-    for i, layer in enumerate(spec.layers, start=1):
+    for i, layer, fan_in, width, _ in _walk(spec.layers, spec.input_size):
         if layer.weight is not None:
-            found.append(_matrix_problem(layer.weight, sizes[i], sizes[i - 1], f"layer {i} weight"))
+            found.append(_matrix_problem(layer.weight, width, fan_in, f"layer {i} weight") if layer.type == "linear"
+                         else _vector_problem(layer.weight, width, f"layer {i} weight (γ)"))
         if layer.bias is not None:
-            found.append(_vector_problem(layer.bias, sizes[i], f"layer {i} bias"))
+            found.append(_vector_problem(layer.bias, width, f"layer {i} bias"))
+        if layer.mask is not None:
+            problem = _matrix_problem(layer.mask, spec.n_rows, width, f"layer {i} mask")
+            if problem is None and not all(v in (0, 1) for r in layer.mask for v in r):
+                problem = f"layer {i} mask must hold 0 (dropped) or 1 (kept)"
+            found.append(problem)
     return [p for p in found if p]
 
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import torch
 
+from engine.core.layers import flat
 from engine.core.ops import LOSSES
 from engine.inspector.spec import NetworkSpec
 from engine.inspector.trace import GradComparison, Trace
@@ -57,22 +58,41 @@ def _output_delta(spec: NetworkSpec, B: int) -> Equation:
     return Equation(f"Output error: ∂L/∂a times φ' ({act})", rf"{tex} \quad {s} = {s} \odot {s}")
 
 
+def _consumers(layers: list, block=None) -> dict:
+    """Layer index → the layer that takes its output a_l (None: the loss; ("block", B): the sum x + f(x) of
+    block B, which passes δ_B on as ∂L/∂a_l)."""
+    out = {}
+    for k, layer in enumerate(layers):
+        nxt = layers[k + 1] if k + 1 < len(layers) else (("block", block) if block is not None else None)
+        out[layer.index] = nxt
+        out.update(_consumers(layer.children, layer))
+    return out
+
+
 def layer_equations(spec: NetworkSpec, l: int) -> list[Equation]:
-    """The forward and backward equations of layer l (from 1), each with its shapes written out, from the
-    layer's kind (the layer protocol) and the activation it carries."""
-    layers, B = spec.build_layers(), spec.n_rows
-    layer, L = layers[l - 1], len(layers)
+    """The forward and backward equations of layer l (from 1, run order, inner layers included), each with its
+    shapes written out, from the layer's kind (the layer protocol) and the activation it carries."""
+    top, B = spec.build_layers(), spec.n_rows
+    layer = flat(top)[l - 1]
     act, o = layer.activation.name, layer.units
     eqs = [Equation(c, t) for c, t in layer.latex_forward(B)]
     eqs.append(Equation(f"Activation ({act})", rf"a_{{{l}}} = \phi_{{{l}}}(z_{{{l}}}),\quad {layer.activation.latex}"))
-    if l == L:
+    above = _consumers(top)[l]
+    if above is None:
         eqs.append(_output_delta(spec, B))
+    elif isinstance(above, tuple):
+        b = above[1].index
+        eqs.append(Equation(f"Error at layer {l}: the block's sum z_{b} = a_{b - 1} + f(a_{b - 1}) passes δ_{b} "
+                            f"straight to the last inner layer, times φ' ({act})",
+                            rf"\delta_{{{l}}} = \delta_{{{b}}} \odot \phi_{{{l}}}'(z_{{{l}}}) \quad "
+                            rf"{shape(B, o)} = {shape(B, o)} \odot {shape(B, o)}"))
     else:
-        above = layers[l]
         q = above.units
-        eqs.append(Equation(f"Error at layer {l}: the error of layer {l + 1} sent back through it, times φ' ({act})",
+        via = rf"{shape(B, q)}\,{shape(q, o)}" if above.type == "linear" else rf"{shape(B, q)} \to {shape(B, o)}"
+        eqs.append(Equation(f"Error at layer {l}: the error of layer {above.index} sent back through it, "
+                            f"times φ' ({act})",
                             rf"\delta_{{{l}}} = ({above.latex_grad_input()}) \odot \phi_{{{l}}}'(z_{{{l}}})"
-                            rf" \quad {shape(B, o)} = ({shape(B, q)}\,{shape(q, o)}) \odot {shape(B, o)}"))
+                            rf" \quad {shape(B, o)} = ({via}) \odot {shape(B, o)}"))
     eqs += [Equation(c, t) for c, t in layer.latex_backward(B)]
     return eqs
 
@@ -95,7 +115,7 @@ def _num(v: float) -> str:
 
 def weight_term_example(t: Trace, l: int, i: int, j: int) -> TermExample:
     """∂L/∂W_l[i,j] = Σ_r δ_l[r,i] · a_{l-1}[r,j], with the trace's numbers (manual δ and inputs)."""
-    lt = t.layers[l - 1]
+    lt = t.all_layers[l - 1]
     if not (0 <= i < lt.weight.shape[0] and 0 <= j < lt.weight.shape[1]):
         raise IndexError(f"W_{l} has shape {tuple(lt.weight.shape)}; pick i < {lt.weight.shape[0]}, "
                          f"j < {lt.weight.shape[1]}")

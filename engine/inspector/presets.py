@@ -30,7 +30,30 @@ def _single_step() -> NetworkSpec:
                        x=[[0.8, 0.4, 0.4, 0.2]], y=[[1.0, 0.0]], name="single-step")
 
 
-PRESETS = {"line": _line, "two-layer": _two_layer, "linear-chain": _linear_chain, "single-step": _single_step}
+def _batchnorm() -> NetworkSpec:
+    # the makemore backprop exercise in small: Linear → BatchNorm → tanh → Linear, cross-entropy over 3 classes,
+    # a batch of 8 (BatchNorm normalises each of the 6 hidden features over those 8 rows, training mode)
+    layers = [LayerSpec(6, "identity"), LayerSpec(type="batchnorm", activation="tanh"), LayerSpec(3, "identity")]
+    return NetworkSpec(4, layers, loss="cross_entropy", init="torch", seed=0, batch=8, name="batchnorm")
+
+
+def _residual() -> NetworkSpec:
+    # 3 → 4, then two residual blocks a = relu(x + f(x)) around 4 → 4 → 4, then 4 → 1
+    def block(act: str) -> LayerSpec:
+        return LayerSpec(type="residual", activation="relu", layers=[LayerSpec(4, act), LayerSpec(4, "identity")])
+
+    layers = [LayerSpec(4, "relu"), block("relu"), block("tanh"), LayerSpec(1, "identity")]
+    return NetworkSpec(3, layers, loss="mse", init="xavier", seed=0, batch=4, name="residual")
+
+
+def _dropout() -> NetworkSpec:
+    # 3 → 6 relu → inverted dropout p = 0.5 (the mask drawn from the seed and shown) → 1
+    layers = [LayerSpec(6, "relu"), LayerSpec(type="dropout", p=0.5), LayerSpec(1, "identity")]
+    return NetworkSpec(3, layers, loss="mse", init="kaiming", seed=0, batch=4, name="dropout")
+
+
+PRESETS = {"line": _line, "two-layer": _two_layer, "linear-chain": _linear_chain, "single-step": _single_step,
+           "batchnorm": _batchnorm, "residual": _residual, "dropout": _dropout}
 
 
 def preset(name: str) -> NetworkSpec:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import math
 
 from engine.core.ops import LOSSES
-from engine.inspector.trace import GRAD_NAMES, GradComparison, Trace
+from engine.inspector.trace import GradComparison, Trace
 
 GRAD_LABELS = {"weight": "dL/dW", "bias": "dL/db", "z": "delta=dL/dz", "a": "dL/da", "input": "dL/da_prev"}
 
@@ -45,21 +45,22 @@ def trace_to_dict(t: Trace) -> dict:
         "y": t.y.tolist(),
         "agree": t.agree,
         "numerical_note": t.numerical_note,
-        "layers": [
-            {
-                "index": lt.index,
-                "activation": lt.activation,
-                "weight": lt.weight.tolist(),
-                "bias": lt.bias.tolist(),
-                "input": lt.input.tolist(),
-                "z": lt.z.tolist(),
-                "a": lt.a.tolist(),
-                "max_abs_error": lt.max_abs_error,
-                "grads": {name: _comparison_dict(g) for name, g in lt.grads.items()},
-            }
-            for lt in t.layers
-        ],
+        "layers": [_layer_dict(lt) for lt in t.layers],
     })
+
+
+def _layer_dict(lt) -> dict:
+    """One layer: index (run order), type, its parameters by torch's names, forward values (input, z, a and the
+    kind's own: mean/var/x_hat, mask), grads; a residual block's inner layers under "layers"."""
+    d = {"index": lt.index, "type": lt.layer.type, "activation": lt.activation,
+         **{name: p.tolist() for name, p in lt.params.items()},
+         "input": lt.input.tolist(), "z": lt.z.tolist(), "a": lt.a.tolist(),
+         **{name: v.tolist() for name, v in lt.values.items()},
+         "max_abs_error": lt.max_abs_error,
+         "grads": {name: _comparison_dict(g) for name, g in lt.grads.items()}}
+    if lt.children:
+        d["layers"] = [_layer_dict(c) for c in lt.children]
+    return d
 
 
 def _fmt(values, width: int = 60) -> str:
@@ -79,15 +80,18 @@ def trace_to_text(t: Trace) -> str:
              f"loss = {t.loss:.10g}   agree = {t.agree}"]
     if t.numerical_note:
         lines.append(t.numerical_note)
-    for lt in t.layers:
-        n_out, n_in = lt.weight.shape
-        lines += ["", f"layer {lt.index}: {lt.activation}  W {n_out}x{n_in}  "
+    for lt in (inner for top in t.layers for inner in top.flat()):
+        kind = "" if lt.layer.type == "linear" else f"{lt.layer.describe()}  "
+        shapes = "  ".join(f"{GRAD_LABELS[name][4:] if kind == '' else name} {'x'.join(map(str, p.shape))}"
+                           for name, p in lt.params.items())
+        lines += ["", f"layer {lt.index}: {lt.activation}  {kind}{shapes}  "
                       f"(max |manual - autograd| = {lt.max_abs_error:.2e})",
-                  f"  z = {_fmt(lt.z.tolist())}", f"  a = {_fmt(lt.a.tolist())}",
-                  f"  {'gradient':<12} {'manual':<34} {'autograd':<34} {'numerical':<34} ok"]
-        for name in GRAD_NAMES:
-            g = lt.grads[name]
+                  f"  z = {_fmt(lt.z.tolist())}", f"  a = {_fmt(lt.a.tolist())}"]
+        lines += [f"  {name} = {_fmt(v.tolist())}" for name, v in lt.values.items()]
+        lines.append(f"  {'gradient':<12} {'manual':<34} {'autograd':<34} {'numerical':<34} ok")
+        for name, g in lt.grads.items():
             num = "-" if g.numerical is None else _fmt(g.numerical.flatten().tolist(), 33)
-            lines.append(f"  {GRAD_LABELS[name]:<12} {_fmt(g.manual.flatten().tolist(), 33):<34} "
+            label = GRAD_LABELS.get(name, f"dL/d{name}")
+            lines.append(f"  {label:<12} {_fmt(g.manual.flatten().tolist(), 33):<34} "
                          f"{_fmt(g.autograd.flatten().tolist(), 33):<34} {num:<34} {'yes' if g.agree else 'NO'}")
     return "\n".join(lines)

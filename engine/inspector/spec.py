@@ -7,10 +7,11 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field
 
-from engine.core.layers import INITS, Layer, build_layers, n_parameters
+from engine.core.layers import INITS, Layer, build
 from engine.core.ops import ACTIVATIONS, LOSSES
 from engine.core.spec import (
     DTYPES,
+    LAYER_SYNTAX,
     MAX_BATCH,
     MAX_INT_DIGITS,
     MAX_LAYERS,
@@ -23,6 +24,14 @@ from engine.core.spec import (
     parse_layers,
 )
 from engine.inspector.checks import problems
+
+
+def _clean(layer: dict) -> dict:
+    """A layer as JSON: no None fields, a linear layer without "type" (exactly as before kinds existed)."""
+    out = {k: v for k, v in layer.items() if v is not None and not (k == "type" and v == "linear")}
+    if isinstance(out.get("layers"), list):
+        out["layers"] = [_clean(i) for i in out["layers"]]
+    return out
 
 
 @dataclass
@@ -42,9 +51,7 @@ class NetworkSpec:
     # ---- JSON round trip ----
     def to_dict(self) -> dict:
         d = asdict(self)
-        # a linear layer is written without "type", exactly as before kinds existed
-        d["layers"] = [{k: v for k, v in layer.items() if v is not None and not (k == "type" and v == "linear")}
-                       for layer in d["layers"]]
+        d["layers"] = [_clean(layer) for layer in d["layers"]]
         return {k: v for k, v in d.items() if v is not None and not (k == "name" and not v)}
 
     def to_json(self, **kw) -> str:
@@ -64,9 +71,10 @@ class NetworkSpec:
         if not isinstance(layers, list) or not all(isinstance(item, dict) for item in layers):
             raise SpecError(['layers must be a list of objects like {"units": 4, "activation": "relu"}'])
         try:
-            spec = cls(**{**d, "layers": [LayerSpec(**item) for item in layers]})
+            spec = cls(**{**d, "layers": [LayerSpec.from_dict(item) for item in layers]})
         except TypeError as err:  # a layer with an unknown or missing key
-            raise SpecError([f"bad layer entry: {err}; a layer takes units, activation, weight, bias, type"]) from None
+            raise SpecError([f"bad layer entry: {err}; a layer takes units, activation, weight, bias, type, "
+                             "eps, p, mask, layers"]) from None
         spec.check()
         return spec
 
@@ -83,21 +91,23 @@ class NetworkSpec:
     # ---- shape helpers ----
     @property
     def sizes(self) -> list[int]:
-        """[n_0, n_1, …, n_L]: input width then each layer's units."""
-        return [self.input_size] + [layer.units for layer in self.layers]
+        """[n_0, n_1, …, n_L]: input width then each (top-level) layer's output width."""
+        sizes = [self.input_size]
+        for layer in self.layers:
+            sizes.append(layer.width(sizes[-1]))
+        return sizes
 
     def build_layers(self) -> list[Layer]:
-        """The network's layers through the layer protocol (kind, sizes, activation)."""
-        return build_layers(self.sizes, [layer.activation for layer in self.layers],
-                            [layer.type for layer in self.layers])
+        """The network's layers through the layer protocol (kind, sizes, activation; blocks hold theirs)."""
+        return build(self.layers, self.input_size)
 
     @property
     def n_parameters(self) -> int:
-        return n_parameters(self.sizes, [layer.type for layer in self.layers])
+        return sum(layer.n_parameters() for layer in self.build_layers())
 
     @property
     def output_size(self) -> int:
-        return self.layers[-1].units
+        return self.sizes[-1]
 
     @property
     def n_rows(self) -> int:
@@ -111,5 +121,5 @@ class NetworkSpec:
         return self
 
 
-__all__ = ["ACTIVATIONS", "LOSSES", "INITS", "DTYPES", "MAX_BATCH", "MAX_INT_DIGITS", "MAX_LAYERS", "MAX_PARAMETERS",
-           "MAX_UNITS", "LayerSpec", "NetworkSpec", "SpecError", "is_finite_number", "parse_layers"]
+__all__ = ["ACTIVATIONS", "LOSSES", "INITS", "DTYPES", "LAYER_SYNTAX", "MAX_BATCH", "MAX_INT_DIGITS", "MAX_LAYERS",
+           "MAX_PARAMETERS", "MAX_UNITS", "LayerSpec", "NetworkSpec", "SpecError", "is_finite_number", "parse_layers"]

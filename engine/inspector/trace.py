@@ -11,8 +11,10 @@ from dataclasses import dataclass, field
 import torch
 
 from engine.core import chain_rule
-from engine.core.layers import Layer
+from engine.core.layers import Context, Layer, flat
+from engine.core.layers.residual import split
 from engine.core.numerical import numerical_gradients, numerical_skip_reason
+from engine.core.numerical_batch import MAX_RUNS, n_runs, whole_batch_gradients
 from engine.core.ops import LOSSES
 from engine.inspector.materialize import Materialized, materialize
 from engine.inspector.spec import NetworkSpec
@@ -55,6 +57,8 @@ class LayerTrace:
     z: torch.Tensor  # (B, n_l)
     a: torch.Tensor  # (B, n_l)
     grads: dict[str, GradComparison] = field(default_factory=dict)  # each parameter, then "z", "a", "input"
+    values: dict[str, torch.Tensor] = field(default_factory=dict)  # the kind's forward values (mean, var, mask)
+    children: list[LayerTrace] = field(default_factory=list)  # a residual block's inner layers
 
     @property
     def weight(self) -> torch.Tensor:
@@ -66,7 +70,11 @@ class LayerTrace:
 
     @property
     def max_abs_error(self) -> float:
-        return max(g.max_abs_error for g in self.grads.values())
+        return max([g.max_abs_error for g in self.grads.values()] + [c.max_abs_error for c in self.children])
+
+    def flat(self) -> list[LayerTrace]:
+        """This layer then its inner layers, in run order."""
+        return [self] + [inner for child in self.children for inner in child.flat()]
 
 
 @dataclass
@@ -80,24 +88,29 @@ class Trace:
     agree: bool
     numerical_note: str | None  # why finite differences were skipped, or None
 
+    @property
+    def all_layers(self) -> list[LayerTrace]:
+        """Every layer in run order, a residual block's inner layers included."""
+        return [lt for top in self.layers for lt in top.flat()]
+
 
 def autograd_pass(m: Materialized, loss: str):
-    """PyTorch's own ops and autograd on the same numbers: (loss, zs, acts, grads of z, grads of a,
-    grads of each layer's parameters as dicts)."""
+    """PyTorch's own ops and autograd on the same numbers: (loss, {(index, "input"|"z"|"a"): tensor}, the
+    same keys → gradient, grads of each top-level layer's parameters as dicts). Every layer, inner ones
+    included, runs through Layer.torch_run, which records its tensors."""
     params = [{name: t.clone().requires_grad_(True) for name, t in p.items()} for p in m.params]
     x = m.x.clone().requires_grad_(True)
-    zs, acts = [], [x]
+    ctx = Context(training=True, state=m.state, record={})
+    h = x
     for layer, p in zip(m.layers, params, strict=True):
-        z = layer.torch_forward(p, acts[-1])
-        a = layer.activation.torch(z)
-        z.retain_grad()
-        a.retain_grad()
-        zs.append(z)
-        acts.append(a)
-    value = LOSSES[loss].torch(acts[-1], m.y)
+        _, h = layer.torch_run(p, h, ctx)
+    for t in ctx.record.values():
+        t.retain_grad()
+    value = LOSSES[loss].torch(h, m.y)
     value.backward()
-    return (value.detach(), [z.detach() for z in zs], [a.detach() for a in acts],
-            [z.grad for z in zs], [a.grad for a in acts], [{n: t.grad for n, t in p.items()} for p in params])
+    grads = {key: t.grad if t.grad is not None else torch.zeros_like(t) for key, t in ctx.record.items()}
+    return (value.detach(), {k: t.detach() for k, t in ctx.record.items()}, grads,
+            [{n: t.grad for n, t in p.items()} for p in params])
 
 
 def compare(manual, autograd, numerical, kink, dtype: str, loss_value: float,
@@ -161,34 +174,63 @@ def _output_conditioning(spec: NetworkSpec, a: torch.Tensor) -> torch.Tensor | N
 def trace(spec: NetworkSpec, *, numerical: bool = True) -> Trace:
     """Run the spec's network once forward and backward, and compare the three gradients per layer."""
     m = materialize(spec)
-    fwd = chain_rule.forward(m.layers, m.params, spec.loss, m.x, m.y)
+    fwd = chain_rule.forward(m.layers, m.params, spec.loss, m.x, m.y, m.context())
     bwd = chain_rule.backward(m.layers, m.params, spec.loss, fwd, m.y)
-    loss_ag, _, _, gz, ga, gp = autograd_pass(m, spec.loss)
-    types = [layer.type for layer in spec.layers]
-    note = numerical_skip_reason(spec.sizes, m.x.shape[0], types) if numerical else "finite differences not requested"
+    loss_ag, _, g_auto, gp = autograd_pass(m, spec.loss)
+    note = _skip_reason(spec, m) if numerical else "finite differences not requested"
     num = _numerical(m, spec.loss) if note is None else None
-    layers, loss_value = [], fwd.loss.item()
-    kink_names = " or ".join(sorted({lay.activation.name for lay in m.layers if lay.activation.kink})) or "activation"
+    last = flat(m.layers)[-1].index
+    cond = _output_conditioning(spec, fwd.activations[-1])
+    loss_value = fwd.loss.item()
+    kinks = {lay.activation.name for lay in flat(m.layers) if lay.activation.kink}
+    kink_names = " or ".join(sorted(kinks)) or "activation"
+
+    def build(layer, params, auto_params, x, z, a, cache, manual) -> LayerTrace:
+        block_params = params
+        if layer.children:  # a block's parameters are its inner layers': shown with them, not twice
+            params, manual = {}, {name: manual[name] for name in ("z", "a", "input")}
+        lt = LayerTrace(layer.index, layer.activation.name, layer, params, x, z, a,
+                        values=layer.forward_values(cache))
+        auto = {**auto_params, **{name: g_auto[(layer.index, name)] for name in ("z", "a", "input")}}
+        for name in manual:
+            n = num[layer.index][name] if num else None
+            lt.grads[name] = compare(manual[name], auto[name], n and n.grad, n and n.left_out, spec.dtype, loss_value,
+                                     cond if (layer.index, name) == (last, "a") else None,
+                                     noise=n.noise if n else 0.0, unreliable=n and n.unreliable,
+                                     kink_names=kink_names)
+        for k, child in enumerate(layer.children):
+            step = cache["steps"][k]
+            lt.children.append(build(child, split(block_params, k), split(auto_params, k), step["input"], step["z"],
+                                     step["a"], step["cache"], cache["inner"][child.index]))
+        return lt
+
+    layers = []
     for l, layer in enumerate(m.layers, start=1):
         manual = {**bwd.params[l - 1], "z": bwd.delta[l - 1], "a": bwd.grad_a[l], "input": bwd.grad_a[l - 1]}
-        auto = {**gp[l - 1], "z": gz[l - 1], "a": ga[l], "input": ga[l - 1]}
-        lt = LayerTrace(l, layer.activation.name, layer, m.params[l - 1], fwd.activations[l - 1],
-                        fwd.zs[l - 1], fwd.activations[l])
-        for name in manual:
-            n = num[l - 1][name] if num else None
-            cond = _output_conditioning(spec, fwd.activations[-1]) if (l, name) == (len(spec.layers), "a") else None
-            lt.grads[name] = compare(manual[name], auto[name], n and n.grad, n and n.left_out, spec.dtype, loss_value,
-                                     cond, noise=n.noise if n else 0.0, unreliable=n and n.unreliable,
-                                     kink_names=kink_names)
-        layers.append(lt)
-    agree = all(g.agree for lt in layers for g in lt.grads.values())
+        layers.append(build(layer, m.params[l - 1], gp[l - 1], fwd.activations[l - 1], fwd.zs[l - 1],
+                            fwd.activations[l], fwd.caches[l - 1], manual))
+    agree = all(g.agree for top in layers for lt in top.flat() for g in lt.grads.values())
     return Trace(spec, m.x, m.y, loss_value, loss_ag.item(), layers, agree, note)
 
 
-def _numerical(m: Materialized, loss: str) -> list[dict]:
-    """Finite differences on float64 copies (a float32 net's numbers are exact in float64)."""
+def _skip_reason(spec: NetworkSpec, m: Materialized) -> str | None:
+    if all(layer.rowwise for layer in m.layers):
+        return numerical_skip_reason(spec.sizes, m.x.shape[0], [layer.type for layer in spec.layers])
+    runs = n_runs(m.layers, m.x.shape[0])
+    if runs > MAX_RUNS:
+        return (f"finite differences skipped: {runs:,} whole-batch forward passes is over the {MAX_RUNS:,} limit "
+                "(BatchNorm, dropout and residual blocks perturb whole batches); use a smaller batch or network")
+    return None
+
+
+def _numerical(m: Materialized, loss: str) -> dict:
+    """Finite differences on float64 copies (a float32 net's numbers are exact in float64), by layer index."""
     d = torch.float64
     params = [{name: t.to(d) for name, t in p.items()} for p in m.params]
     y = m.y if m.y.dtype == torch.int64 else m.y.to(d)
-    fwd = chain_rule.forward(m.layers, params, loss, m.x.to(d), y)
-    return numerical_gradients(m.layers, params, loss, m.x.to(d), y, fwd.zs, fwd.activations)
+    state = {i: {k: v.to(d) for k, v in s.items()} for i, s in m.state.items()}
+    if not all(layer.rowwise for layer in m.layers):
+        return whole_batch_gradients(m.layers, params, loss, m.x.to(d), y, state)
+    fwd = chain_rule.forward(m.layers, params, loss, m.x.to(d), y, Context(state=state))
+    rows = numerical_gradients(m.layers, params, loss, m.x.to(d), y, fwd.zs, fwd.activations)
+    return {layer.index: g for layer, g in zip(m.layers, rows, strict=True)}

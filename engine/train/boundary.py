@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import torch
 
+from engine.core.layers import build
 from engine.train.model import MLP
 
 GRID_DEFAULT = 60  # points per axis: 3 600 forward rows, a millisecond on a CPU
@@ -40,8 +41,13 @@ def _n_layers(state: dict) -> int:
     return n
 
 
-def rebuild_model(state: dict, activations: list[str]) -> MLP:
-    """The MLP (nn.Linear layers, CPU, float32) holding the snapshot's weights, in eval mode."""
+def rebuild_model(state: dict, activations: list) -> MLP:
+    """The MLP (CPU, float32) holding the snapshot's weights (and running statistics), in eval mode.
+    activations: one name per linear layer, or the run's LayerSpecs (any kinds: BatchNorm, dropout, blocks)."""
+    if activations and not isinstance(activations[0], str):
+        model = MLP([], [], kinds=build(activations, int(state["linears.0.weight"].shape[1])))
+        model.load_state_dict({k: v.detach().to("cpu", torch.float32) for k, v in state.items()})
+        return model.eval()
     sizes = layer_sizes(state)
     if len(activations) != len(sizes) - 1:
         raise ValueError(f"the snapshot has {len(sizes) - 1} layers but {len(activations)} activations were given")
@@ -71,7 +77,7 @@ def grid_points(bounds: tuple[float, float, float, float], n: int = GRID_DEFAULT
 
 
 @torch.no_grad()
-def boundary_grid(state: dict, activations: list[str], bounds: tuple[float, float, float, float],
+def boundary_grid(state: dict, activations: list, bounds: tuple[float, float, float, float],
                   n: int = GRID_DEFAULT, loss: str = "cross_entropy") -> BoundaryGrid:
     """Class probabilities of the snapshot on an n×n grid over `bounds`.
 

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field
 from engine.core.layers import INITS
 from engine.core.ops import ACTIVATIONS, TRAIN_LOSSES, output_layer_problems
 from engine.core.optim import TRAIN_OPTIMIZERS
-from engine.core.spec import MAX_LAYERS, MAX_UNITS, LayerSpec, SpecError, parse_layers
+from engine.core.spec import MAX_ALL_LAYERS, MAX_LAYERS, MAX_UNITS, LayerSpec, SpecError, parse_layers
 from engine.data import DataError
 from engine.data.load import DATASETS, check_dataset_args
 from engine.train.device import DEVICE_CHOICES
@@ -152,15 +152,23 @@ def _layer_problems(c: TrainConfig) -> list[str]:
     except SpecError as err:
         return [str(err)]
     found = []
-    if not 1 <= len(layers) <= MAX_LAYERS:
-        found.append(f"the network needs 1–{MAX_LAYERS} layers, got {len(layers)}")
-    for i, layer in enumerate(layers, start=1):
-        if not 1 <= layer.units <= MAX_UNITS:
+    every = [inner for layer in layers for inner in layer.flat()]
+    linear = [layer for layer in every if layer.type == "linear"]
+    if not 1 <= len(linear) <= MAX_LAYERS:
+        found.append(f"the network needs 1–{MAX_LAYERS} layers (linear ones), got {len(linear)}")
+    if len(every) > MAX_ALL_LAYERS:
+        found.append(f"the network has {len(every)} layers in all; the limit is {MAX_ALL_LAYERS}")
+    for i, layer in enumerate(every, start=1):
+        if layer.type == "linear" and not 1 <= layer.units <= MAX_UNITS:
             found.append(f"layer {i} has {layer.units} units; use 1–{MAX_UNITS}")
+        if layer.type == "dropout" and not 0 <= layer.p < 1:
+            found.append(f"layer {i}: dropout p must be in [0, 1), got {layer.p:g}")
         if layer.activation not in ACTIVATIONS:
             found.append(f"layer {i}: unknown activation {layer.activation!r}; use one of {', '.join(ACTIVATIONS)}")
         elif layer.activation == "softmax":
             found.append(f"layer {i}: softmax is not offered for training; cross_entropy applies it to the logits")
+    if layers and layers[-1].type != "linear":
+        found.append("the last layer must be a linear one (UNITS:ACTIVATION): it gives the outputs")
     if layers and c.loss in TRAIN_LOSSES:
         found += output_layer_problems(c.loss, layers[-1].activation)
     if layers and c.dataset == "mnist" and c.loss != "bce" and layers[-1].units != 10:

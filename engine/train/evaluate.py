@@ -12,8 +12,14 @@ MAX_MISCLASSIFIED = 64
 
 @torch.no_grad()
 def _outputs(run, x: torch.Tensor) -> torch.Tensor:
+    """The model in evaluation mode (BatchNorm's running statistics, no dropout), then back to training."""
     x = x.to(run.device)
-    return torch.cat([run.model(x[i:i + CHUNK]) for i in range(0, len(x), CHUNK)])
+    was_training = run.model.training
+    run.model.eval()
+    try:
+        return torch.cat([run.model(x[i:i + CHUNK]) for i in range(0, len(x), CHUNK)])
+    finally:
+        run.model.train(was_training)
 
 
 @torch.no_grad()

@@ -27,8 +27,7 @@ def pre_step_stats(model, zs: list[torch.Tensor], outputs: list[torch.Tensor]) -
     rows, before = [], []
     for module, z, a in zip(model.linears, zs, outputs, strict=True):
         kind = module.kind
-        w = getattr(module, kind.health_param).detach()
-        g = getattr(module, kind.health_param).grad
+        w, g = _followed(module, z)
         grad_norm = torch.linalg.vector_norm(g) if g is not None else torch.zeros((), device=w.device)
         rows.append(torch.stack([grad_norm, torch.linalg.vector_norm(w), kind.activation.dead_fraction(z).to(w.dtype),
                                  kind.activation.saturated_fraction(a).to(w.dtype), a.mean(), a.std(unbiased=False)]))
@@ -38,7 +37,7 @@ def pre_step_stats(model, zs: list[torch.Tensor], outputs: list[torch.Tensor]) -
 
 def layer_stats(model, pre: torch.Tensor, before: list[torch.Tensor], step: int, epoch: int) -> list[dict]:
     """Rows for the store, one per layer (one host sync for all layers)."""
-    followed = [getattr(m, m.kind.health_param).detach() for m in model.linears]
+    followed = [_followed(m, w0)[0] for m, w0 in zip(model.linears, before, strict=True)]
     ratios = torch.stack([torch.linalg.vector_norm(w - w0) / (torch.linalg.vector_norm(w0) + 1e-12)
                           for w, w0 in zip(followed, before, strict=True)])
     table = torch.cat([pre, ratios[:, None]], dim=1).tolist()
@@ -50,10 +49,21 @@ def layer_stats(model, pre: torch.Tensor, before: list[torch.Tensor], step: int,
     return rows
 
 
+def _followed(module, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """(the followed parameter, its gradient); a kind with none (dropout, a residual block) gives an empty
+    tensor: norms 0, ratio 0, and no gradient flags."""
+    if module.kind.health_param is None:
+        return like.new_zeros(0), None
+    p = getattr(module, module.kind.health_param)
+    return p.detach(), p.grad
+
+
 def flags(row: dict) -> list[str]:
     """Human-readable warnings for one layer's stats row."""
     out = []
     gn = row.get("grad_norm")
+    if gn == 0 and row.get("weight_norm") == 0:  # dropout, a residual block: no parameter of its own followed
+        gn = None
     if gn is not None and gn == gn:  # NaN-safe
         if gn < VANISHING:
             out.append(f"vanishing gradient (‖∂L/∂W‖ = {gn:.1e} < {VANISHING:.0e})")
@@ -73,6 +83,8 @@ def histograms(model) -> list[dict]:
     """Weight and gradient histograms per layer: {"layer", "kind", "counts", "edges"}."""
     out = []
     for i, module in enumerate(model.linears, start=1):
+        if module.kind.health_param is None:
+            continue
         p = getattr(module, module.kind.health_param)
         for kind, t in (("weight", p.detach()), ("grad", p.grad)):
             if t is None or not torch.isfinite(t).all():

@@ -6,9 +6,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from engine.core.layers import build_layers, n_parameters
+from engine.core.layers import Layer, build, build_layers
 from engine.core.layers.modules import LayerModule
 from engine.core.ops import LOSSES
+from engine.core.spec import block_width_problems
 from engine.data import Dataset
 from engine.train.config import ConfigError, TrainConfig
 
@@ -18,9 +19,10 @@ class MLP(nn.Module):
     forward(x, record=True) also returns every z_l."""
 
     def __init__(self, sizes: list[int], activations: list[str], manual_backward: bool = False,
-                 types: list[str] | None = None):
+                 types: list[str] | None = None, kinds: list[Layer] | None = None):
         super().__init__()
-        kinds = build_layers(sizes, activations, types)
+        kinds = kinds or build_layers(sizes, activations, types)  # kinds: layers built from specs (blocks too)
+        activations = [kind.activation.name for kind in kinds]
         # named `linears` because stored snapshots' state_dict keys are linears.{i}.weight / .bias
         self.linears = nn.ModuleList(LayerModule(kind, manual_backward) for kind in kinds)
         self.activation_names = list(activations)
@@ -41,14 +43,13 @@ def build_model(cfg: TrainConfig, input_size: int, device: torch.device) -> MLP:
     by the same schemes and in the same order (W_1, b_1, W_2, …) as the Inspector draws a spec's.
     The numbers equal a float32 spec's with the same seed and init; a float64 spec's differ (in precision for
     normal draws, entirely for uniform ones: xavier, torch)."""
-    layers = cfg.layer_specs
-    sizes = [input_size] + [layer.units for layer in layers]
-    model = MLP(sizes, [layer.activation for layer in layers], cfg.backward == "manual")
+    kinds = build(cfg.layer_specs, input_size)
+    model = MLP([], [], cfg.backward == "manual", kinds=kinds)
     gen = torch.Generator().manual_seed(cfg.seed)
     with torch.no_grad():
         for module in model.linears:
             for name, value in module.kind.init_params(cfg.init, gen, torch.float32).items():
-                getattr(module, name).copy_(value)
+                module.params()[name].copy_(value)
     return model.to(device)
 
 
@@ -57,11 +58,14 @@ MAX_TRAIN_PARAMETERS = 20_000_000  # a typo like 4096 units × 12 layers (200M) 
 
 def check_fit(cfg: TrainConfig, data: Dataset) -> None:
     """The network must fit the dataset: one output unit per class or regression target, and a sane size."""
-    n_params = n_parameters([data.input_size] + [layer.units for layer in cfg.layer_specs])
+    blocks = block_width_problems(cfg.layer_specs, data.input_size)
+    if blocks:
+        raise ConfigError(blocks[0])
+    n_params = sum(layer.n_parameters() for layer in build(cfg.layer_specs, data.input_size))
     if n_params > MAX_TRAIN_PARAMETERS:
         raise ConfigError(f"the network has {n_params:,} parameters on {data.name}'s {data.input_size} inputs; "
                           f"the limit is {MAX_TRAIN_PARAMETERS:,}: use fewer or narrower layers")
-    out = cfg.layer_specs[-1].units
+    out = build(cfg.layer_specs, data.input_size)[-1].units
     fix = f"make the last layer {{}}:{cfg.layer_specs[-1].activation} (e.g. --layers ...,{{}}:identity)"
     if data.task == "regression":
         if cfg.loss != "mse":

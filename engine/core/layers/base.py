@@ -49,6 +49,19 @@ class Context:
     training: bool = True  # batch statistics and dropout masks (True) or running statistics, no mask
     generator: torch.Generator | None = None  # random masks, seeded from the spec's seed
     state: dict = field(default_factory=dict)  # per layer index: running statistics, a drawn mask
+    update_stats: bool = False  # move running statistics (training does; a trace's repeated passes must not)
+    record: dict | None = None  # torch_run writes (index, "input"|"z"|"a") → tensor here when given
+    perturb: tuple | None = None  # ((index, name), Δ): torch_run adds Δ to that tensor (finite differences)
+
+    def hook(self, index: int, name: str, t: torch.Tensor) -> torch.Tensor:
+        """The tensor `name` of layer `index` as torch_run passes it on: moved by Δ when perturbed, recorded."""
+        if self.perturb is not None and self.perturb[0] == (index, name):
+            t = t + self.perturb[1]
+        elif self.record is not None:
+            t = t.view_as(t)  # its own autograd node: a block's inner input gets the inner path's gradient only
+        if self.record is not None:
+            self.record[(index, name)] = t
+        return t
 
 
 @dataclass
@@ -96,6 +109,19 @@ class Layer(ABC):
 
     def n_parameters(self) -> int:
         return sum(math.prod(s) for s in self.param_shapes().values())
+
+    def initial_state(self, dtype: torch.dtype = torch.float32) -> dict:
+        """{layer index: {buffer name: tensor}} this layer keeps between passes (BatchNorm's running
+        statistics); a block includes its inner layers'. Most kinds keep nothing."""
+        return {}
+
+    def flat(self) -> list[Layer]:
+        """This layer then its inner layers, in run order (the order of their indices)."""
+        return [self] + [inner for child in self.children for inner in child.flat()]
+
+    def forward_values(self, cache) -> dict[str, torch.Tensor]:
+        """Intermediate forward values worth showing (BatchNorm's mean, var, x_hat; a dropout mask)."""
+        return {}
 
     # ---- the manual pair (no autograd) ----
     @abstractmethod
@@ -156,6 +182,12 @@ class Layer(ABC):
         z, cache = self.forward(params, x, ctx)
         return z, self.activation.forward(z), cache
 
+    def torch_run(self, params: Params, x: torch.Tensor, ctx: Context) -> tuple[torch.Tensor, torch.Tensor]:
+        """(z, a) by torch, passing the layer's input, z and a through ctx.hook (recorded, perturbed)."""
+        x = ctx.hook(self.index, "input", x)
+        z = ctx.hook(self.index, "z", self.torch_forward(params, x, ctx))
+        return z, ctx.hook(self.index, "a", self.activation.torch(z))
+
     def describe(self) -> str:
         """One line for a diagram or a table: 'linear 4→3, relu'."""
         return f"{self.type} {self.fan_in}→{self.units}, {self.activation.name}"
@@ -164,17 +196,18 @@ class Layer(ABC):
 def manual_function(layer_type: type[Layer]) -> type[torch.autograd.Function]:
     """An autograd.Function whose backward is the kind's hand-written one (training with --backward manual).
 
-    apply(layer, x, *params in param_shapes' order) → z; the activation stays torch's, outside."""
+    apply(layer, context, x, *params in param_shapes' order) → z; the activation stays torch's, outside.
+    context (or None) says training or evaluation and holds the running statistics."""
 
-    def forward(ctx, layer, x, *values):
+    def forward(ctx, layer, context, x, *values):
         params = dict(zip(layer.param_shapes(), values, strict=True))
-        z, cache = layer.forward(params, x, Context())
+        z, cache = layer.forward(params, x, context or Context())
         ctx.layer, ctx.cache, ctx.params = layer, cache, params
         return z
 
     def backward(ctx, delta):
-        grads, grad_x = ctx.layer.backward(ctx.params, ctx.cache, delta, need_input=ctx.needs_input_grad[1])
-        return (None, grad_x, *(grads[name] if ctx.needs_input_grad[2 + i] else None
+        grads, grad_x = ctx.layer.backward(ctx.params, ctx.cache, delta, need_input=ctx.needs_input_grad[2])
+        return (None, None, grad_x, *(grads[name] if ctx.needs_input_grad[3 + i] else None
                                 for i, name in enumerate(ctx.params)))
 
     # built with type() so that autograd names its node after the kind (ManualLinearFunctionBackward)

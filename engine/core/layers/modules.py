@@ -12,7 +12,7 @@ from functools import cache
 import torch
 from torch import nn
 
-from engine.core.layers import Layer, Linear, manual_function
+from engine.core.layers import Context, Layer, Linear, manual_function
 
 function_for = cache(manual_function)  # one autograd.Function class per kind
 
@@ -20,18 +20,25 @@ function_for = cache(manual_function)  # one autograd.Function class per kind
 def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None) -> torch.Tensor:
     """z = x Wᵀ + b through the linear kind's hand-written backward; x (B, in), weight (out, in)."""
     kind = Linear(1, weight.shape[1], weight.shape[0], bias=bias is not None)
-    return function_for(Linear).apply(kind, x, weight, *([bias] if bias is not None else []))
+    return function_for(Linear).apply(kind, None, x, weight, *([bias] if bias is not None else []))
 
 
 class LayerModule(nn.Module):
-    """One layer of the protocol as an nn.Module: its parameters under the kind's torch names."""
+    """One layer of the protocol as an nn.Module: its parameters under the kind's torch names (a residual
+    block's "0.weight" is registered as "0_weight": module attributes cannot hold dots), and the running
+    statistics it keeps as buffers ("running_mean_3": layer 3's), moved by training and used by eval()."""
 
     def __init__(self, kind: Layer, manual_backward: bool = False, device=None, dtype=None):
         super().__init__()
         self.kind = kind
+        self._names = {name: name.replace(".", "_") for name in kind.param_shapes()}  # kind's name → attribute
         for name, shape in kind.param_shapes().items():
-            self.register_parameter(name, nn.Parameter(torch.empty(shape, device=device, dtype=dtype)))
-        self._names = tuple(kind.param_shapes())
+            self.register_parameter(self._names[name], nn.Parameter(torch.empty(shape, device=device, dtype=dtype)))
+        self._buffers_of = {}  # layer index → {buffer name: attribute}
+        for index, buffers in kind.initial_state(dtype or torch.get_default_dtype()).items():
+            for name, value in buffers.items():
+                self.register_buffer(f"{name}_{index}", value.to(device))
+                self._buffers_of.setdefault(index, {})[name] = f"{name}_{index}"
         self._function = function_for(type(kind)) if manual_backward else None
 
     @property
@@ -43,13 +50,18 @@ class LayerModule(nn.Module):
         return self.kind.units
 
     def params(self) -> dict[str, torch.Tensor]:
-        return {name: getattr(self, name) for name in self._names}
+        return {name: getattr(self, attr) for name, attr in self._names.items()}
+
+    def context(self) -> Context:
+        """Training (batch statistics, moving the running ones; fresh dropout masks) or evaluation mode."""
+        state = {i: {name: getattr(self, attr) for name, attr in b.items()} for i, b in self._buffers_of.items()}
+        return Context(training=self.training, state=state, update_stats=self.training)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """z (B, units) from x (B, fan_in); the activation is applied by the caller."""
         if self._function is not None:
-            return self._function.apply(self.kind, x, *(getattr(self, n) for n in self._names))
-        return self.kind.torch_forward(self.params(), x)
+            return self._function.apply(self.kind, self.context(), x, *self.params().values())
+        return self.kind.torch_forward(self.params(), x, self.context())
 
 
 class ManualLinear(LayerModule):

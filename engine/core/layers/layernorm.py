@@ -1,0 +1,84 @@
+"""Layer normalisation, like torch.nn.LayerNorm(n): per row over the n features, then γ and β.
+
+Forward (x (B, n)): μ_r = (1/n) Σ_j x[r, j], σ²_r = (1/n) Σ_j (x[r, j] − μ_r)² (B,); σ_r = √(σ²_r + ε);
+  x̂ = (x − μ)/σ (B, n); z = γ ⊙ x̂ + β (B, n).
+Backward (δ = ∂L/∂z (B, n); the same algebra as BatchNorm's, over columns instead of rows):
+  ∂L/∂γ = Σ_r δ ⊙ x̂, ∂L/∂β = Σ_r δ (n,);  g = δ ⊙ γ (B, n);
+  ∂L/∂x = (1/(n σ_r)) (n g − Σ_j g − x̂ ⊙ Σ_j (g ⊙ x̂))   (B, n), sums per row.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from engine.core.layers.base import Context, Layer, Params
+from engine.core.layers.linear import _d, _shape
+
+
+class LayerNorm(Layer):
+    """z_l = γ ⊙ (a_{l-1} − μ_row)/σ_row + β."""
+
+    type = "layernorm"
+
+    def __init__(self, index: int, fan_in: int, units: int | None = None, activation: str = "identity",
+                 eps: float = 1e-5):
+        super().__init__(index, fan_in, fan_in, activation)
+        self.eps = eps
+
+    def param_shapes(self) -> dict[str, tuple[int, ...]]:
+        return {"weight": (self.units,), "bias": (self.units,)}
+
+    def init_params(self, init: str, gen: torch.Generator, dtype: torch.dtype) -> Params:
+        return {"weight": torch.ones(self.units, dtype=dtype), "bias": torch.zeros(self.units, dtype=dtype)}
+
+    def forward(self, params: Params, x: torch.Tensor, ctx: Context):
+        mean = x.mean(dim=1, keepdim=True)  # μ (B, 1)
+        var = ((x - mean) ** 2).mean(dim=1, keepdim=True)  # biased σ² (B, 1)
+        sigma = torch.sqrt(var + self.eps)
+        x_hat = (x - mean) / sigma  # (B, n)
+        return params["weight"] * x_hat + params["bias"], (x_hat, sigma, mean, var)
+
+    def backward(self, params: Params, cache, delta: torch.Tensor, need_input: bool = True):
+        x_hat, sigma, _, _ = cache
+        grads = {"weight": (delta * x_hat).sum(dim=0), "bias": delta.sum(dim=0)}
+        if not need_input:
+            return grads, None
+        g = delta * params["weight"]  # ∂L/∂x̂ (B, n)
+        n = g.shape[1]
+        grad_x = (n * g - g.sum(dim=1, keepdim=True) - x_hat * (g * x_hat).sum(dim=1, keepdim=True)) / (n * sigma)
+        return grads, grad_x
+
+    def torch_forward(self, params: Params, x: torch.Tensor, ctx: Context | None = None) -> torch.Tensor:
+        return F.layer_norm(x, (self.units,), params["weight"], params["bias"], self.eps)
+
+    def forward_values(self, cache) -> dict[str, torch.Tensor]:
+        x_hat, _, mean, var = cache
+        return {"mean": mean.squeeze(1), "var": var.squeeze(1), "x_hat": x_hat}
+
+    def latex_forward(self, B: int) -> list[tuple[str, str]]:
+        l, n = self.index, self.units
+        a = f"a_{{{l - 1}}}"
+        return [("Mean and biased variance of each row over its n features",
+                 rf"\mu_{{{l}}}[r] = \tfrac{{1}}{{{n}}}\sum_j {a}[r,j],\ \sigma^2_{{{l}}}[r] = "
+                 rf"\tfrac{{1}}{{{n}}}\sum_j ({a}[r,j] - \mu_{{{l}}}[r])^2 \quad {_shape(B)}"),
+                ("Normalise each row, then scale by γ and shift by β",
+                 rf"z_{{{l}}} = \gamma_{{{l}}} \odot \frac{{{a} - \mu_{{{l}}}}}{{\sqrt{{\sigma^2_{{{l}}} + \epsilon}}}}"
+                 rf" + \beta_{{{l}}} \quad {_shape(B, n)}")]
+
+    def latex_backward(self, B: int) -> list[tuple[str, str]]:
+        l, n = self.index, self.units
+        gamma, beta = rf"\gamma_{{{l}}}", rf"\beta_{{{l}}}"
+        return [("γ and β: summed over the rows",
+                 rf"{_d('L', gamma)} = \sum_r \delta_{{{l}}} \odot \hat x_{{{l}}},\ "
+                 rf"{_d('L', beta)} = \sum_r \delta_{{{l}}} \quad {_shape(n)}"),
+                ("Through x̂, σ² and μ of each row, with g = δ ⊙ γ; sums over the features j",
+                 rf"{_d('L', f'a_{{{l - 1}}}')} = {self.latex_grad_input()} \quad {_shape(B, n)}")]
+
+    def latex_grad_input(self) -> str:
+        l, n = self.index, self.units
+        g = rf"(\delta_{{{l}}}\odot\gamma_{{{l}}})"
+        return (rf"\frac{{1}}{{{n}\sigma_{{{l}}}}}\Big({n}{g} - \sum_j {g} "
+                rf"- \hat x_{{{l}}} \odot \sum_j ({g} \odot \hat x_{{{l}}})\Big)")
+
+    def describe(self) -> str:
+        return f"layernorm {self.units}, {self.activation.name}"
