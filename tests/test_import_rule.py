@@ -3,7 +3,8 @@
 Every `import` and `from … import` in every engine module counts, also those inside functions: a lazy import
 is still a dependency. Packages may import only downwards:
 
-    core ← inspector, lessons, data ← train ← sweep ← cli;  store stands alone (train and above use it).
+    core ← inspector, lessons, data ← train ← sweep ← cli;  inspector, lessons ← teach;
+    store stands alone (train and above use it).
 
 Two leaf modules import nothing from the engine and may be imported by every package: `engine.settings`
 (where data lives, operator settings — read from the environment) and `engine.safe_io` (opening a user's file
@@ -25,6 +26,7 @@ DIRECT = {
     "store": set(),
     "inspector": {"core"},
     "lessons": {"core"},
+    "teach": {"inspector", "lessons"},
     "data": {"core"},
     "train": {"core", "data", "store"},
     "sweep": {"train"},

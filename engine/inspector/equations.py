@@ -107,10 +107,19 @@ class TermExample:
     latex: str
 
 
-def _num(v: float) -> str:
+def tex_number(v: float) -> str:
+    """A number as LaTeX: 4 significant digits, a negative one in parentheses (it follows · or +)."""
     v = v + 0.0  # −0.0 (a dead ReLU's δ times a negative input) prints as 0
     text = f"{v:.4g}"
     return f"({text})" if v < 0 else text
+
+
+def products_tex(pairs: list[tuple[float, float]], unit: str = "rows") -> str:
+    """u₀·v₀ + u₁·v₁ + … with the first MAX_TERMS products written out, the rest counted as "… (n more rows)"."""
+    shown = " + ".join(rf"{tex_number(u)}\cdot{tex_number(v)}" for u, v in pairs[:MAX_TERMS])
+    if len(pairs) > MAX_TERMS:
+        shown += rf" + \dots\ (\text{{{len(pairs) - MAX_TERMS} more {unit}}})"
+    return shown
 
 
 def weight_term_example(t: Trace, l: int, i: int, j: int) -> TermExample:
@@ -125,11 +134,9 @@ def weight_term_example(t: Trace, l: int, i: int, j: int) -> TermExample:
     columns = zip(delta.tolist(), a_prev.tolist(), products.tolist(), strict=True)
     terms = [(r, d, a, p) for r, (d, a, p) in enumerate(columns)]
     total = products.sum().item()
-    shown = " + ".join(rf"{_num(d)}\cdot{_num(a)}" for _, d, a, _ in terms[:MAX_TERMS])
-    if len(terms) > MAX_TERMS:
-        shown += rf" + \dots\ (\text{{{len(terms) - MAX_TERMS} more rows}})"
+    shown = products_tex([(d, a) for _, d, a, _ in terms])
     tex = (rf"{_d('L', f'W_{{{l}}}[{i},{j}]')} = \sum_{{r}} \delta_{{{l}}}[r,{i}]\; a_{{{l - 1}}}[r,{j}] "
-           rf"= {shown} = {_num(total)}")
+           rf"= {shown} = {tex_number(total)}")
     return TermExample(l, i, j, terms, total, tex)
 
 
