@@ -12,6 +12,7 @@ PAGES = [  # (script, title, icon)
     ("pages/compare.py", "Compare", ":material/stacked_line_chart:"),
     ("pages/optimizers.py", "Optimizers", ":material/landscape:"),
     ("pages/activations.py", "Activations", ":material/show_chart:"),
+    ("pages/lessons.py", "Lessons", ":material/school:"),
 ]
 
 

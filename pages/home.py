@@ -21,6 +21,9 @@ LINKS = [  # (page script, label, icon, what it shows)
      "Gradient descent on 1-D and 2-D loss surfaces: SGD, momentum, Nesterov, Adagrad, RMSprop and Adam."),
     ("pages/activations.py", "Activations", ":material/show_chart:",
      "Each activation and its derivative, hand-written against torch, with dead and saturated regions."),
+    ("pages/lessons.py", "Lessons", ":material/school:",
+     "The worked examples step by step — one weight, a ReLU network, a linear chain, an SGD step, gradient "
+     "descent — predicting each number before it is revealed."),
 ]
 
 st.title("Backprop Lab")

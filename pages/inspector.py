@@ -5,11 +5,12 @@ from ui.bootstrap import ensure_navigation
 from ui.inspector_build import init_state, render_builder, render_presets
 from ui.inspector_tools import SHARE_KEY, render_graph, render_math, render_share, render_step, sync_query_params
 from ui.inspector_views import cached_trace, render_backward, render_diagram, render_forward
+from ui.quiz_view import open_quiz_from_link, render_quiz
 from ui.text import TEXT_CHARS, plain_markdown
 
 ensure_navigation()
 
-TABS = ["Diagram", "Forward", "Backward", "Math", "Graph", "Step", "Share"]
+TABS = ["Diagram", "Forward", "Backward", "Math", "Graph", "Step", "Quiz", "Share"]
 
 st.title("Inspector")
 st.caption("Build a small network, run one batch through it, and see each layer's forward values and its "
@@ -39,10 +40,14 @@ st.markdown(f"**{title}**: {sizes} · {', '.join(a.activation for a in spec.laye
             f"loss {spec.loss} = **{t.loss:.6g}** · batch {t.x.shape[0]} · {spec.dtype} · "
             + ("gradients agree :green-badge[✓ pass]" if t.agree else "gradients disagree :red-badge[✗ fail]"))
 
+quiz_error = open_quiz_from_link("insp_tab")
+if quiz_error:
+    st.error(plain_markdown(quiz_error, TEXT_CHARS) + ". Showing the quiz from its start instead.")
 tabs = st.tabs(TABS, key="insp_tab", on_change="rerun")
 views = {"Diagram": lambda: render_diagram(t), "Forward": lambda: render_forward(t),
          "Backward": lambda: render_backward(t), "Math": lambda: render_math(t),
          "Graph": lambda: render_graph(t, spec_json), "Step": lambda: render_step(spec),
+         "Quiz": lambda: render_quiz(t, spec),
          "Share": lambda: render_share(spec, code)}
 for tab, name in zip(tabs, TABS, strict=True):
     if tab.open:  # lazy tabs: only the open one runs

@@ -11,7 +11,7 @@ pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parents[2]
 ALL_NAV = {"home": "Home", "inspector": "Inspector", "train": "Train", "compare": "Compare",
-           "optimizers": "Optimizers", "activations": "Activations"}
+           "optimizers": "Optimizers", "activations": "Activations", "lessons": "Lessons"}
 NAV = [title for name, title in ALL_NAV.items() if (ROOT / "pages" / f"{name}.py").exists()]  # app.py's order
 PLOTLY = '[data-testid="stPlotlyChart"]'
 PAGES = [  # (url path, a text the page shows when it has run, Plotly charts at least)
