@@ -184,6 +184,7 @@ def test_every_drawn_answer_is_autograds(name):
 def test_the_same_seed_gives_the_same_quiz_and_another_seed_another():
     t = _TRACES["sigmoid"]
     first = [draw_question(t, 7, n) for n in range(1, 11)]
+    assert len(set(first)) == 10, "a quiz does not repeat a question while others are left"
     assert first == [draw_question(t, 7, n) for n in range(1, 11)]
     assert first != [draw_question(t, 8, n) for n in range(1, 11)]
 

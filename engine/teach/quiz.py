@@ -98,18 +98,29 @@ class Grade:
 
 
 def draw_question(t: Trace, quiz_seed: int, number: int) -> Question:
-    """Question `number` of quiz `quiz_seed` on this trace's network: the same network and numbers give the same
-    question in every process (random.Random of a string seed hashes it with SHA-512, not Python's hash())."""
-    rng = random.Random(f"backprop-lab-quiz:{quiz_seed}:{number}")
+    """Question `number` (from 1) of quiz `quiz_seed` on this trace's network. The quiz is one random sequence
+    that skips questions already asked (while others are left), so the same network, seed and number give the
+    same question in every process (random.Random hashes a string seed with SHA-512, not with hash())."""
     layers = [lt for lt in t.layers if _quizzable(lt)]
     if not layers:
         raise ValueError("this network has no linear layer to ask about")
+    rng = random.Random(f"backprop-lab-quiz:{quiz_seed}")
+    asked: set[Question] = set()
+    for _ in range(min(max(number, 1), MAX_QUESTION)):  # ≤ 100 × 20 draws: bounded whatever the link says
+        for _try in range(20):
+            q = _one_question(rng, layers)
+            if q not in asked:
+                break
+        asked.add(q)
+    return q
+
+
+def _one_question(rng: random.Random, layers: list[LayerTrace]) -> Question:
     lt = rng.choice(layers)
     quantity = rng.choice(QUANTITIES)
-    shape = tuple(_tensor(lt, quantity).shape)
     if rng.random() < SHAPE_SHARE:
         return Question(quantity, lt.index, None)
-    return Question(quantity, lt.index, tuple(rng.randrange(n) for n in shape))
+    return Question(quantity, lt.index, tuple(rng.randrange(n) for n in _tensor(lt, quantity).shape))
 
 
 def _quizzable(lt: LayerTrace) -> bool:
