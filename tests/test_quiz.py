@@ -85,7 +85,15 @@ def test_wrong_numbers_are_wrong(answer):
                                     "1e400", "１", "2,5", "x" * 10_000])
 def test_a_non_number_is_not_graded_and_says_what_to_type(answer):
     g = grade(make_prompt(trace(preset("line")), Question("weight", 1, (0, 0))), answer)
-    assert not g.correct and g.message.startswith("Not graded:") and "\n" not in g.message
+    assert not g.correct and not g.graded and g.message.startswith("Not graded:") and "\n" not in g.message
+
+
+@pytest.mark.parametrize("q", [Question("weight", 2, (0, 0)), Question("weight", 1, (1, 0)), Question("a", 1, (0,)),
+                               Question("z", 1, (0, 0)), Question("bias", 0, (0,))])
+def test_a_question_outside_the_network_is_refused_in_one_line(q):
+    with pytest.raises(ValueError) as err:
+        make_prompt(trace(preset("line")), q)
+    assert "\n" not in str(err.value)
 
 
 def test_the_tolerance_follows_the_quantitys_scale():

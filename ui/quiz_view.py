@@ -46,8 +46,7 @@ def render_prompt(p: Prompt, key: str, qid: str) -> Grade | None:
     c = st.columns([1, 1, 4])
     if c[0].button("Check", key=f"{key}_check_{qid}", type="primary"):
         state["grade"] = grade(p, text or "")
-        graded = not state["grade"].message.startswith("Not graded")
-        if graded and not state["counted"]:
+        if state["grade"].graded and not state["counted"]:
             _count(state["grade"].correct)
             state["counted"] = True
     if c[1].button("Reveal", key=f"{key}_reveal_{qid}"):
@@ -58,7 +57,7 @@ def render_prompt(p: Prompt, key: str, qid: str) -> Grade | None:
     g = state["grade"]
     if g is not None:
         (st.success if g.correct else st.warning if g.mistake else st.error)(plain_markdown(g.message, TEXT_CHARS))
-    if state["revealed"] or (g is not None and not g.correct and not g.message.startswith("Not graded")):
+    if state["revealed"] or (g is not None and g.graded and not g.correct):
         _derivation(p, state["revealed"])
     right, asked = score()
     st.caption(f"Score this session: {right} of {asked} right (a question counts once, at its first checked "

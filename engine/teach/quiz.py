@@ -95,6 +95,7 @@ class Grade:
     correct: bool
     message: str  # one line for the learner
     mistake: str | None = None  # the recognised mistake's MISTAKES key, if any
+    graded: bool = True  # False: the text was no number (or no shape), so it was not graded at all
 
 
 def draw_question(t: Trace, quiz_seed: int, number: int) -> Question:
@@ -241,7 +242,7 @@ def grade(p: Prompt, text) -> Grade:
     try:
         given = parse_shape(text) if p.is_shape else parse_number(text)
     except AnswerError as err:
-        return Grade(False, f"Not graded: {err}.")
+        return Grade(False, f"Not graded: {err}.", graded=False)
     if _matches(p, given, p.expected):
         return Grade(True, f"Right: {_show(p.expected)} ({p.tolerance_note()}).")
     for key, why, wrong in p.mistakes:
