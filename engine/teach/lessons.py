@@ -50,7 +50,8 @@ def _q(quantity: str, layer: int, index: tuple[int, ...] | None) -> Question:
 LESSONS = {lesson.key: lesson for lesson in (
     Lesson("single-weight", "One weight, by hand", "line", (
         LessonStep("The forward pass", "One weight and one bias: $\\hat y = W x + b$ with $W = 1$, $b = 1$, $x = 2$. "
-                   "Predict the output before you look at the Forward table.", "forward", _q("a", 1, (0, 0))),
+                   "The Inspector calls the output $a_1$ (the layer is linear, so $a_1 = z_1$). Predict it.",
+                   "forward", _q("a", 1, (0, 0))),
         LessonStep("The loss", "The target is $y = 10$ and the loss is the squared error $L = (\\hat y - y)^2$ "
                    "(the mean over one output is that one number).", "forward", custom="loss"),
         LessonStep("The weight's gradient", "The chain rule: $\\partial L/\\partial W = \\partial L/\\partial \\hat y"

@@ -3,6 +3,8 @@ Next, make the sign mistake and read the revealed derivation. Screenshots of a l
 derivation go to test-artifacts/ for people to look at."""
 from __future__ import annotations
 
+from urllib.parse import urljoin
+
 import pytest
 
 pytestmark = pytest.mark.browser
@@ -44,6 +46,13 @@ def test_clicking_through_the_single_weight_lesson(app_server, browser_page, art
     assert page.get_by_test_id("stException").count() == 0
     assert page.get_by_text("Score this session: 2 of 3 right").count() == 1
     page.screenshot(path=str(artifacts / "browser-lesson-revealed.png"), full_page=True)
+    page.get_by_text("Open this network in the Inspector").scroll_into_view_if_needed()  # opened once revealed
+    page.wait_for_timeout(500)
+    page.screenshot(path=str(artifacts / "browser-lesson-state.png"))
+    href = page.get_by_text("Open this network in the Inspector").get_attribute("href")
+    page.goto(urljoin(page.url, href))  # the lesson's network, loaded by the Inspector from its link
+    _settled(page, "gradients agree")
+    assert page.get_by_text("loss mse = 49").count() >= 1
 
 
 def test_the_inspector_quiz_tab_from_a_link(app_server, browser_page, artifacts):

@@ -21,6 +21,7 @@ PAGES = [  # (url path, a text the page shows when it has run, Plotly charts at 
     ("compare", "No runs stored yet", 0),
     ("optimizers", "Cost per iteration", 2),
     ("activations", "max |φ − torch|", 1),
+    ("lessons", "Step 1 of 4", 0),
 ]
 
 
