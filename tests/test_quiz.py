@@ -32,6 +32,7 @@ from engine.teach.quiz import (
     parse_quiz_ref,
     parse_shape,
 )
+from tests.test_trace import specs
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -251,3 +252,36 @@ def test_numbers_are_parsed_strictly():
     for bad in ["1/2", "2**3", "1e", "--1", "0x1f", "1 2"]:
         with pytest.raises(AnswerError):
             parse_number(bad)
+
+
+# ---- random networks (the trace tests' strategy): every question answerable, its answer autograd's ----
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(spec=specs(), quiz_seed=st.integers(0, 2**31 - 1))
+def test_random_networks_ask_autograds_numbers_and_reveal_them(spec, quiz_seed):
+    t = trace(spec, numerical=False)
+    for number in range(1, 6):
+        q = draw_question(t, quiz_seed, number)
+        lt = t.layers[q.layer - 1]
+        truth = lt.a if q.quantity == "a" else lt.grads[{"delta": "z"}.get(q.quantity, q.quantity)].autograd
+        p = make_prompt(t, q)
+        if q.index is None:
+            assert p.expected == tuple(truth.shape)
+            continue
+        want = truth[q.index].item()
+        assert abs(p.expected - want) <= 1e-10 * max(1.0, truth.abs().max().item())
+        assert grade(p, repr(want)).correct
+        assert p.derivation and all(e.latex for e in p.derivation)
+        for _, _, wrong in p.mistakes:  # typing what a mistake gives: right (when they coincide) or named
+            g = grade(p, repr(wrong))
+            assert g.correct or g.mistake is not None, g.message
+
+
+def test_a_saturated_sigmoid_names_no_infinite_mistake():
+    """bce on σ(100) = 1.0 exactly: ∂L/∂a = (a − y)/(a(1 − a)) overflows to inf, so "forgot φ′" has no answer;
+    a huge typed number must not be called that mistake (inf − 1e308 ≤ 1 % of inf held before)."""
+    spec = NetworkSpec(1, [LayerSpec(1, "sigmoid", weight=[[100.0]], bias=[0.0])], loss="bce", x=[[1.0]],
+                       y=[[0.0]])
+    p = make_prompt(trace(spec), Question("delta", 1, (0, 0)))  # δ = (a − y)/1 = 1 (fused)
+    assert grade(p, "1").correct
+    assert grade(p, "1e308").mistake is None

@@ -14,6 +14,7 @@ A miss is named when the answer equals what a common mistake gives, computed fro
 """
 from __future__ import annotations
 
+import math
 import random
 import re
 from dataclasses import dataclass
@@ -184,7 +185,7 @@ def _value_mistakes(t: Trace, q: Question) -> list[tuple[str, str, float]]:
     if skipped is not None:
         found.append(("slope", f"δ_{q.layer} = ∂L/∂a_{q.layer} ⊙ φ′(z_{q.layer}), φ′ of {lt.activation}", skipped))
     found.append(("sign", "the loss's derivative is (a − y)·…, not (y − a)·…, and every gradient follows it", -right))
-    return found
+    return [m for m in found if math.isfinite(m[2])]  # a saturated sigmoid's ∂L/∂a can overflow: no answer to name
 
 
 def _without_own_slope(t: Trace, q: Question) -> float | None:
