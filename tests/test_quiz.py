@@ -285,3 +285,14 @@ def test_a_saturated_sigmoid_names_no_infinite_mistake():
     p = make_prompt(trace(spec), Question("delta", 1, (0, 0)))  # δ = (a − y)/1 = 1 (fused)
     assert grade(p, "1").correct
     assert grade(p, "1e308").mistake is None
+
+
+@pytest.mark.parametrize("name", ["batchnorm", "residual", "dropout"])
+def test_a_network_with_other_kinds_is_refused_in_one_line_not_misderived(name):
+    # After BatchNorm and residual blocks landed, a δ question on the layer under a BatchNorm was derived as if
+    # the layer above were linear, and a residual block's inner layers shifted the layer numbers the quiz used.
+    t = trace(preset(name))
+    with pytest.raises(ValueError, match=r"linear layers for now; this one has .*" + name.replace("dropout", "drop")):
+        draw_question(t, 1, 1)
+    with pytest.raises(ValueError, match="linear layers"):
+        make_prompt(t, Question("delta", 1, (0, 0)))

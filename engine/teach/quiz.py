@@ -103,9 +103,8 @@ def draw_question(t: Trace, quiz_seed: int, number: int) -> Question:
     """Question `number` (from 1) of quiz `quiz_seed` on this trace's network. The quiz is one random sequence
     that skips questions already asked (while others are left), so the same network, seed and number give the
     same question in every process (random.Random hashes a string seed with SHA-512, not with hash())."""
-    layers = [lt for lt in t.layers if _quizzable(lt)]
-    if not layers:
-        raise ValueError("this network has no linear layer to ask about")
+    _only_linear(t)
+    layers = list(t.layers)
     rng = random.Random(f"backprop-lab-quiz:{quiz_seed}")
     asked: set[Question] = set()
     for _ in range(min(max(number, 1), MAX_QUESTION)):  # ≤ 100 × 20 draws: bounded whatever the link says
@@ -125,9 +124,13 @@ def _one_question(rng: random.Random, layers: list[LayerTrace]) -> Question:
     return Question(quantity, lt.index, tuple(rng.randrange(n) for n in _tensor(lt, quantity).shape))
 
 
-def _quizzable(lt: LayerTrace) -> bool:
-    """Linear layers (z = a Wᵀ + b): the derivations below write that layer's equations."""
-    return lt.layer.type == "linear"
+def _only_linear(t: Trace) -> None:
+    """The derivations write z = a Wᵀ + b for the asked layer and for the one above it, and number layers by
+    their place in t.layers: both hold only when every layer is a linear one (no residual block's inner layers
+    shifting the numbers, no BatchNorm above a δ)."""
+    other = sorted({lt.layer.type for lt in t.layers if lt.layer.type != "linear"})
+    if other:
+        raise ValueError(f"the quiz asks about networks of linear layers for now; this one has {', '.join(other)}")
 
 
 def _tensor(lt: LayerTrace, quantity: str) -> torch.Tensor:
@@ -139,7 +142,8 @@ def check_question(t: Trace, q: Question) -> None:
     """ValueError unless q names a quantity, a linear layer and an element that exist in this trace."""
     if q.quantity not in QUANTITIES:
         raise ValueError(f"unknown quantity {q.quantity!r}; use one of {', '.join(QUANTITIES)}")
-    if not 1 <= q.layer <= len(t.layers) or not _quizzable(t.layers[q.layer - 1]):
+    _only_linear(t)
+    if not 1 <= q.layer <= len(t.layers):
         raise ValueError(f"layer {q.layer} is not a linear layer of this network")
     shape = tuple(_tensor(t.layers[q.layer - 1], q.quantity).shape)
     inside = q.index is None or (len(q.index) == len(shape)
