@@ -3,7 +3,7 @@
 Every `import` and `from … import` in every engine module counts, also those inside functions: a lazy import
 is still a dependency. Packages may import only downwards:
 
-    core ← inspector, lessons, data ← train ← sweep ← cli;  inspector, lessons ← teach;
+    core ← inspector, lessons, data ← train ← sweep ← cli;  inspector, lessons ← teach;  inspector ← export ← cli;
     store stands alone (train and above use it).
 
 Two leaf modules import nothing from the engine and may be imported by every package: `engine.settings`
@@ -30,7 +30,8 @@ DIRECT = {
     "data": {"core"},
     "train": {"core", "data", "store"},
     "sweep": {"train"},
-    "cli": {"core", "inspector", "lessons", "data", "store", "train", "sweep"},
+    "export": {"inspector"},
+    "cli": {"core", "inspector", "lessons", "data", "store", "train", "sweep", "export"},
 }
 SHARED = {"settings", "safe_io"}  # leaf modules anyone may import (environment settings; opening user files)
 TOP = {"__init__", "__main__"}  # engine/__main__.py only calls cli.main

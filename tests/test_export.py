@@ -1,0 +1,148 @@
+"""engine.export: the exported program runs alone (torch only) and reproduces `inspect --json`; a wrong manual
+backward makes it fail; the notebook is valid nbformat 4 and executes; hand-worked numbers for the line preset.
+
+The reference is the trace (`inspect --json`'s object, whose manual and autograd columns the trace tests hold to
+torch autograd and finite differences) and, for the line preset, the numbers worked by hand."""
+from __future__ import annotations
+
+import ast
+import json
+import os
+import subprocess
+import sys
+
+import nbformat
+import pytest
+import torch
+from nbclient import NotebookClient
+
+from engine.core.layers import KINDS
+from engine.core.ops import ACTIVATIONS, LOSSES
+from engine.export import export
+from engine.inspector.presets import preset
+from engine.inspector.report import trace_to_dict
+from engine.inspector.spec import LayerSpec, NetworkSpec
+from engine.inspector.trace import trace
+
+# A seeded set that covers every activation, loss and layer kind the engine has (asserted below, so a new one
+# fails here until it is exported and tested).
+NETWORKS = {
+    "relu-tanh-mse": NetworkSpec(3, [LayerSpec(4, "relu"), LayerSpec(3, "tanh"), LayerSpec(2, "identity")],
+                                 loss="mse", seed=1, batch=5),
+    "leaky-sigmoid-ce": NetworkSpec(2, [LayerSpec(5, "leaky_relu"), LayerSpec(3, "sigmoid"), LayerSpec(3, "identity")],
+                                    loss="cross_entropy", init="normal", seed=2, batch=4),
+    "tanh-bce": NetworkSpec(4, [LayerSpec(3, "tanh"), LayerSpec(2, "sigmoid")], loss="bce", init="torch",
+                               seed=3, batch=3),
+    "softmax-out-sum": NetworkSpec(2, [LayerSpec(3, "identity"), LayerSpec(4, "softmax")], loss="sum", init="xavier",
+                                   seed=4, batch=2),
+}
+TOL = 1e-10
+
+
+def _walk(layers: list[dict]):
+    for layer in layers:
+        yield layer
+        yield from _walk(layer.get("layers", []))
+
+
+def _layer_kinds(spec: NetworkSpec) -> set[str]:
+    return {layer.type for layer in spec.build_layers()}
+
+
+def run_alone(source: str, tmp_path, *args: str) -> subprocess.CompletedProcess:
+    """Run a program as a user would: isolated mode (no PYTHONPATH, no user site), a fresh folder as cwd."""
+    path = tmp_path / "network.py"
+    path.write_text(source, encoding="utf-8")
+    env = {"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path)}
+    return subprocess.run([sys.executable, "-I", str(path), *args], cwd=tmp_path, env=env, capture_output=True,
+                          text=True, timeout=180)
+
+
+def test_the_seeded_set_covers_every_activation_loss_and_kind():
+    specs = NETWORKS.values()
+    assert {layer.activation for s in specs for layer in s.layers} == set(ACTIVATIONS)
+    assert {s.loss for s in specs} == set(LOSSES)
+    assert set().union(*(_layer_kinds(s) for s in specs)) == set(KINDS)
+
+
+@pytest.mark.parametrize("name", NETWORKS)
+def test_exported_script_alone_reproduces_inspect_json(name, tmp_path):
+    spec = NETWORKS[name]
+    proc = run_alone(export(spec, "py"), tmp_path, "--json")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    got = json.loads(proc.stdout)
+    want = trace_to_dict(trace(spec, numerical=False))
+    assert got["agree"] is True
+    assert abs(got["loss"] - want["loss"]) <= TOL * max(1.0, abs(want["loss"]))
+    got_layers, want_layers = list(_walk(got["layers"])), list(_walk(want["layers"]))
+    assert [g["index"] for g in got_layers] == [w["index"] for w in want_layers]
+    for g, w in zip(got_layers, want_layers, strict=True):
+        assert {"z", "a"} <= set(g["grads"]) and set(g["grads"]) <= set(w["grads"])
+        for grad, pair in g["grads"].items():
+            for source in ("manual", "autograd"):
+                expected = torch.tensor(w["grads"][grad][source], dtype=torch.float64)
+                actual = torch.tensor(pair[source], dtype=torch.float64)
+                assert actual.shape == expected.shape, (g["index"], grad, source)
+                bound = TOL * max(1.0, expected.abs().max().item())
+                assert (actual - expected).abs().max().item() <= bound, (g["index"], grad, source)
+
+
+def test_exported_script_imports_only_torch_json_and_sys():
+    tree = ast.parse(export(NETWORKS["relu-tanh-mse"], "py"))
+    imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    imported |= {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    assert imported == {"json", "sys", "torch", "torch.nn.functional"}
+
+
+def test_the_isolated_run_cannot_import_engine(tmp_path):
+    """The subprocess environment really is plain torch: engine is not importable there."""
+    proc = run_alone("import importlib.util, sys\nsys.exit(importlib.util.find_spec('engine') is not None)",
+                     tmp_path)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_line_preset_numbers_by_hand(tmp_path):
+    # ŷ = 1·2 + 1 = 3; L = (3 − 10)² = 49; ∂L/∂ŷ = 2(ŷ − y) = −14; ∂L/∂W = −14·x = −28; ∂L/∂b = −14; ∂L/∂x = −14·W
+    proc = run_alone(export(preset("line"), "py"), tmp_path, "--json")
+    assert proc.returncode == 0, proc.stderr
+    got = json.loads(proc.stdout)
+    assert got["loss"] == 49.0
+    grads = got["layers"][0]["grads"]
+    for source in ("manual", "autograd"):
+        assert grads["weight"][source] == [[-28.0]]
+        assert grads["bias"][source] == [-14.0]
+        assert grads["z"][source] == grads["a"][source] == grads["input"][source] == [[-14.0]]
+
+
+def test_a_broken_manual_backward_exits_nonzero(tmp_path):
+    """Forgetting the 1/(B·k) of the mean in ∂L/∂a: every manual gradient is B·k times too large."""
+    source = export(preset("two-layer"), "py")
+    broken = source.replace("da2 = 2 * (a2 - y) / a2.numel()", "da2 = 2 * (a2 - y)")
+    assert broken != source
+    proc = run_alone(broken, tmp_path, "--json")
+    assert proc.returncode == 1, proc.stderr
+    got = json.loads(proc.stdout)
+    assert got["agree"] is False
+    assert not got["layers"][1]["grads"]["weight"]["agree"]
+
+
+def test_notebook_is_valid_nbformat_4_and_holds_the_scripts_code():
+    spec = preset("two-layer")
+    nb = nbformat.reads(export(spec, "ipynb"), as_version=4)
+    nbformat.validate(nb)
+    assert nb.nbformat == 4
+    script = export(spec, "py")
+    code = [c.source for c in nb.cells if c.cell_type == "code"]
+    assert all(source in script for source in code)
+    markdown = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    assert r"\delta_{1}" in markdown and "$$" in markdown  # the equations, in LaTeX
+    assert r"(4\times 2)" in markdown  # with this network's shapes: z_1 is (B, n_1) = (4, 2)
+
+
+def test_notebook_executes(tmp_path):
+    spec = preset("two-layer")
+    nb = nbformat.reads(export(spec, "ipynb"), as_version=4)
+    NotebookClient(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    printed = "".join(o.get("text", "") for o in nb.cells[-1].outputs)
+    assert "agree = True" in printed
+    assert f"loss = {trace(spec, numerical=False).loss:.10g}" in printed
