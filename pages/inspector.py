@@ -3,6 +3,7 @@ import streamlit as st
 
 from ui.bootstrap import ensure_navigation
 from ui.inspector_build import init_state, render_builder, render_presets
+from ui.inspector_export import render_export
 from ui.inspector_tools import SHARE_KEY, render_graph, render_math, render_share, render_step, sync_query_params
 from ui.inspector_views import cached_trace, render_backward, render_diagram, render_forward
 from ui.quiz_view import open_quiz_from_link, render_quiz
@@ -48,7 +49,7 @@ views = {"Diagram": lambda: render_diagram(t), "Forward": lambda: render_forward
          "Backward": lambda: render_backward(t), "Math": lambda: render_math(t),
          "Graph": lambda: render_graph(t, spec_json), "Step": lambda: render_step(spec),
          "Quiz": lambda: render_quiz(t, spec),
-         "Share": lambda: render_share(spec, code)}
+         "Share": lambda: (render_share(spec, code), render_export(spec))}
 for tab, name in zip(tabs, TABS, strict=True):
     if tab.open:  # lazy tabs: only the open one runs
         with tab:
