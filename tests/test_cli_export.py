@@ -65,3 +65,12 @@ def test_bad_spec_files(capsys, tmp_path, content, message):
 def test_output_folder_is_refused(capsys, tmp_path):
     code, _, err = _export(capsys, "--preset", "line", "-o", str(tmp_path))
     assert code == 2 and "is a folder; give a file name" in err
+
+
+def test_a_residual_blocks_inner_weights_count_toward_the_limit(capsys, tmp_path):
+    """3 → 300 → block[300 → 300 → 300] → 1: 1 200 + 2 · 90 300 + 301 = 182 101 parameters, x 2·3, y 2·1."""
+    block = {"type": "residual", "layers": [{"units": 300}, {"units": 300, "activation": "identity"}]}
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps({"input_size": 3, "layers": [{"units": 300}, block, {"units": 1}], "batch": 2}))
+    code, out, err = _export(capsys, "--spec", str(spec))
+    assert code == 2 and out == "" and "182,109 weights and data values" in err, err

@@ -8,6 +8,7 @@ from __future__ import annotations
 import ast
 import json
 import os
+import random
 import subprocess
 import sys
 
@@ -35,8 +36,47 @@ NETWORKS = {
                                seed=3, batch=3),
     "softmax-out-sum": NetworkSpec(2, [LayerSpec(3, "identity"), LayerSpec(4, "softmax")], loss="sum", init="xavier",
                                    seed=4, batch=2),
+    "norms-dropout-ce": NetworkSpec(3, [
+        LayerSpec(5, "identity"), LayerSpec(type="batchnorm", activation="tanh"), LayerSpec(type="dropout", p=0.3),
+        LayerSpec(type="layernorm", activation="relu"), LayerSpec(3, "identity")],
+        loss="cross_entropy", init="torch", seed=5, batch=6),
+    "nested-residual": NetworkSpec(3, [
+        LayerSpec(4, "relu"),
+        LayerSpec(type="residual", activation="relu", layers=[
+            LayerSpec(4, "tanh"),
+            LayerSpec(type="residual", layers=[LayerSpec(type="layernorm"), LayerSpec(4, "identity")]),
+            LayerSpec(type="dropout", p=0.5)]),
+        LayerSpec(2, "identity")], loss="mse", init="xavier", seed=6, batch=5),
 }
 TOL = 1e-10
+HIDDEN = ("identity", "relu", "leaky_relu", "sigmoid", "tanh")  # softmax is for the output layer only
+OUTPUT = {"mse": "tanh", "cross_entropy": "identity", "bce": "sigmoid", "sum": "softmax"}
+
+
+def random_spec(seed: int) -> NetworkSpec:
+    """A random stack of every kind (a residual block with random inner layers included), random activations,
+    loss, init and batch, all drawn from `seed`."""
+    rng = random.Random(seed)
+    width = rng.randint(2, 4)
+
+    def layer(inner: bool) -> LayerSpec:
+        kind = rng.choice(["linear", "batchnorm", "layernorm", "dropout"] + ([] if inner else ["residual"]))
+        act = rng.choice(HIDDEN)
+        if kind == "linear":
+            return LayerSpec(width, act)
+        if kind == "residual":
+            return LayerSpec(type="residual", activation=act, layers=[layer(True), LayerSpec(width, "identity")])
+        options = {"p": rng.choice([0.0, 0.25, 0.5])} if kind == "dropout" else {}
+        return LayerSpec(type=kind, activation=act, **options)
+
+    loss = rng.choice(sorted(OUTPUT))
+    layers = [LayerSpec(width, rng.choice(HIDDEN))] + [layer(False) for _ in range(3)]
+    layers.append(LayerSpec(rng.randint(2, 3), OUTPUT[loss]))
+    return NetworkSpec(rng.randint(1, 3), layers, loss=loss, init=rng.choice(["kaiming", "xavier", "torch"]),
+                       seed=seed, batch=rng.randint(3, 5))
+
+
+NETWORKS.update({f"random-{seed}": random_spec(seed) for seed in (11, 12)})
 
 
 def _walk(layers: list[dict]):
@@ -46,7 +86,7 @@ def _walk(layers: list[dict]):
 
 
 def _layer_kinds(spec: NetworkSpec) -> set[str]:
-    return {layer.type for layer in spec.build_layers()}
+    return {layer.type for top in spec.build_layers() for layer in top.flat()}
 
 
 def run_alone(source: str, tmp_path, *args: str) -> subprocess.CompletedProcess:
@@ -146,3 +186,12 @@ def test_notebook_executes(tmp_path):
     printed = "".join(o.get("text", "") for o in nb.cells[-1].outputs)
     assert "agree = True" in printed
     assert f"loss = {trace(spec, numerical=False).loss:.10g}" in printed
+
+
+def test_a_spec_name_cannot_break_out_of_the_docstring_or_the_markdown():
+    name = 'x"""\nimport os; os.remove("f")  # <script>alert(1)</script> $x$'
+    spec = NetworkSpec(1, [LayerSpec(1, "identity")], name=name)
+    tree = ast.parse(export(spec, "py"))
+    assert not any(isinstance(node, ast.Import) and node.names[0].name == "os" for node in ast.walk(tree))
+    title = nbformat.reads(export(spec, "ipynb"), as_version=4).cells[0].source.splitlines()[2]
+    assert title.startswith("Backprop Lab export: x") and not set('"<>$\n;') & set(title)

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from engine.export import export
-from engine.inspector.budget import MAX_EXPORT_NUMBERS, export_numbers
+from engine.export import export, numbers_written
+from engine.inspector.budget import MAX_EXPORT_NUMBERS
 from engine.inspector.spec import NetworkSpec
 
 FILES = {"py": ("Python script (.py)", "text/x-python"),
@@ -19,15 +19,15 @@ def _exported(spec_json: str, fmt: str) -> str:
 def render_export(spec: NetworkSpec) -> None:
     """Two download buttons, or why the network is too large to write out."""
     st.subheader("Export as a program")
-    numbers = export_numbers(spec.sizes, spec.n_rows)
+    numbers = numbers_written(spec)
     if numbers > MAX_EXPORT_NUMBERS:
         st.caption(f"This network has {numbers:,} weights and data values; an export writes every one of them out "
                    f"and is offered up to {MAX_EXPORT_NUMBERS:,}. Use fewer or narrower layers or a smaller batch.")
         return
     st.caption("A standalone program that needs only torch: this network's exact weights and data, the forward "
                "pass, the backward pass written out by hand layer by layer, autograd, and the comparison. "
-               "`python network.py --json` prints the same JSON as `python -m engine inspect --json` and exits 0 "
-               "only when every manual gradient agrees with autograd.")
+               "`python backprop-lab-network.py --json` prints its gradients in the shape of "
+               "`python -m engine inspect --json` and exits 0 only when every manual gradient agrees with autograd.")
     spec_json = spec.to_json()
     for column, (fmt, (label, mime)) in zip(st.columns(len(FILES)), FILES.items(), strict=True):
         with column:

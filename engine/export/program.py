@@ -12,10 +12,11 @@ from dataclasses import dataclass, field
 import torch
 
 from engine.core.layers import Layer
+from engine.core.layers.residual import split
 from engine.core.ops import LOSSES
 from engine.export.kinds import KIND_CODE
 from engine.export.ops import ACTIVATION_CODE, LOSS_CODE
-from engine.inspector.budget import MAX_EXPORT_NUMBERS, export_numbers
+from engine.inspector.budget import MAX_EXPORT_NUMBERS
 from engine.inspector.equations import layer_equations, loss_equation
 from engine.inspector.materialize import materialize
 from engine.inspector.spec import NetworkSpec
@@ -107,29 +108,29 @@ def flat_params(layer: Layer, params: dict) -> list[tuple[Layer, dict]]:
     layers' parameters "k.name" (as nn.Sequential does)."""
     if not layer.children:
         return [(layer, params)]
-    out = [(layer, {})]
-    for k, child in enumerate(layer.children):
-        prefix = f"{k}."
-        own = {n[len(prefix):]: t for n, t in params.items() if n.startswith(prefix)}
-        out += flat_params(child, own)
-    return out
+    return [(layer, {})] + [pair for k, child in enumerate(layer.children)
+                            for pair in flat_params(child, split(params, k))]
 
 
-HEADER = '''Backprop Lab export: {title}.
-
-One forward pass; the backward pass written out by hand, layer by layer (the chain rule in the notation
+ABOUT = '''One forward pass; the backward pass written out by hand, layer by layer (the chain rule in the notation
 z_l = layer_l(a_in), a_l = φ_l(z_l), δ_l = ∂L/∂z_l; batches are rows); then PyTorch autograd on the same
-tensors, and the two compared. Needs only torch.
-Run: python FILE.py          one line per gradient: max |manual − autograd| and whether they agree
+tensors, and the two compared. Needs only torch.'''
+RUN = '''Run: python FILE.py          one line per gradient: max |manual − autograd| and whether they agree
      python FILE.py --json   JSON like `python -m engine inspect --json` (loss, layers[].grads.NAME.manual/autograd)
-Exit status 0 only when every manual gradient agrees with autograd (|Δ| ≤ {tol:g} · max(1, max |autograd|)).'''
+     Exit status 0 only when every manual gradient agrees with autograd (|Δ| ≤ {tol:g} · max(1, max |autograd|)).'''
 
 IMPORTS = "import json\nimport sys\n\nimport torch\nimport torch.nn.functional as F"
 
 
+def numbers_written(spec: NetworkSpec) -> int:
+    """Numbers the program writes out: every parameter (a block's inner layers' too, which budget.export_numbers,
+    counting from the top-level widths, leaves out), x and y. Dropout masks (≤ B·n each) come on top."""
+    return spec.n_parameters + spec.n_rows * (spec.input_size + spec.output_size)
+
+
 def program(spec: NetworkSpec) -> list[Cell]:
     """The program's cells for a valid spec; ValueError (one line) when it would be too large to write out."""
-    numbers = export_numbers(spec.sizes, spec.n_rows)
+    numbers = numbers_written(spec.check())
     if numbers > MAX_EXPORT_NUMBERS:
         raise ValueError(f"this network has {numbers:,} weights and data values; an export writes out at most "
                          f"{MAX_EXPORT_NUMBERS:,}: use fewer or narrower layers or a smaller batch")
@@ -141,7 +142,8 @@ def program(spec: NetworkSpec) -> list[Cell]:
         x = tops[-1].a
     title = (f"{safe_name(spec.name) + ' — ' if spec.name else ''}network {' → '.join(map(str, spec.sizes))}, "
              f"loss {spec.loss}, {spec.dtype}, batch {B}, seed {spec.seed}")
-    header = Cell("Backprop Lab export", IMPORTS, [HEADER.format(title=title, tol=MANUAL_TOL[spec.dtype])])
+    header = Cell("Backprop Lab export", IMPORTS, [f"Backprop Lab export: {title}.", ABOUT,
+                                                    RUN.format(tol=MANUAL_TOL[spec.dtype])])
     cells = [header, _data_cell(spec, m, tops)]
     cells += [_forward_cell(spec, walk, v) for v in tops]
     cells.append(_loss_cell(spec, tops[-1]))
@@ -162,6 +164,9 @@ def _data_cell(spec: NetworkSpec, m, tops: list[LayerVars]) -> Cell:
             for name, t in own.items():
                 why = f"{tuple(t.shape)}: layer {layer.index}'s {name} ({layer.describe()})"
                 lines.append(tensor_line(param_var(layer, name), t, "DTYPE", True, why))
+            extra = getattr(KIND_CODE[layer.type], "data", None)  # what else a kind reads: a dropout mask
+            for var, (t, why) in (extra(layer, m.state) if extra else {}).items():
+                lines.append(tensor_line(var, t, "DTYPE", False, why))
     return Cell("The network's parameters and data", "\n".join(lines),
                 ["Every number written out exactly as Backprop Lab drew it from the spec's seed (or as the spec "
                  "gives it). requires_grad=True lets autograd compute the same gradients at the end."])
@@ -172,16 +177,20 @@ def param_var(layer: Layer, name: str) -> str:
     return f"{KIND_CODE[layer.type].PARAMS[name]}{layer.index}"
 
 
+def _equations(spec: NetworkSpec, layer: Layer, B: int) -> tuple[list, list]:
+    """(forward, backward) equations of a layer as (caption, LaTeX), a block's inner layers' included (forward
+    in run order, backward in reverse), from engine.inspector.equations (the Math tab's)."""
+    eqs = [(e.caption, e.latex) for e in layer_equations(spec, layer.index)]
+    n = len(layer.latex_forward(B)) + 1  # the kind's forward lines, then the activation
+    forward, backward = eqs[:n], eqs[n:]
+    inner = [_equations(spec, child, B) for child in layer.children]
+    return forward + [e for f, _ in inner for e in f], backward + [e for _, b in reversed(inner) for e in b]
+
+
 def _forward_cell(spec: NetworkSpec, walk: Walk, v: LayerVars) -> Cell:
-    layer, l = v.layer, v.layer.index
-    eqs = layer_equations(spec, _top_position(spec, layer))[:len(layer.latex_forward(walk.B)) + 1]
     code = (["a0 = x  # a₀ = x"] if v.x == "a0" else []) + walk.forward(v)
-    return Cell(f"Forward, layer {l}: {layer.describe()}", "\n".join(code), [], [(e.caption, e.latex) for e in eqs])
-
-
-def _top_position(spec: NetworkSpec, layer: Layer) -> int:
-    """The layer's position among the top-level layers, from 1 (what layer_equations takes)."""
-    return [lay.index for lay in spec.build_layers()].index(layer.index) + 1
+    return Cell(f"Forward, layer {v.layer.index}: {v.layer.describe()}", "\n".join(code), [],
+                _equations(spec, v.layer, walk.B)[0])
 
 
 def _loss_cell(spec: NetworkSpec, out: LayerVars) -> Cell:
@@ -193,7 +202,6 @@ def _loss_cell(spec: NetworkSpec, out: LayerVars) -> Cell:
 
 def _backward_cell(spec: NetworkSpec, walk: Walk, v: LayerVars, output: bool) -> Cell:
     layer, l = v.layer, v.layer.index
-    eqs = layer_equations(spec, _top_position(spec, layer))[len(layer.latex_forward(walk.B)) + 1:]
     lines, fused = [], False
     if output:
         loss = LOSS_CODE[spec.loss]
@@ -203,7 +211,7 @@ def _backward_cell(spec: NetworkSpec, walk: Walk, v: LayerVars, output: bool) ->
         if fused:
             lines.append(f"{v.delta} = {loss.fused.format(a=v.a, y='y', da=v.da)}  # δ_{l}: {loss.fused_why}")
     lines += walk.backward(v, delta_given=fused)
-    return Cell(f"Backward, layer {l}: {layer.describe()}", "\n".join(lines), [], [(e.caption, e.latex) for e in eqs])
+    return Cell(f"Backward, layer {l}: {layer.describe()}", "\n".join(lines), [], _equations(spec, layer, walk.B)[1])
 
 
 def _every_vars(walk: Walk, v: LayerVars) -> list[LayerVars]:

@@ -9,20 +9,27 @@ from engine.export.program import Cell
 
 
 def to_python(cells: list[Cell]) -> str:
-    """The first cell's notes become the module docstring; each later cell is a commented section."""
+    """The first cell's notes become the module docstring; each later cell is a commented section (its equations
+    are the code's own comments there; the notebook shows them in LaTeX)."""
     head, *rest = cells
     parts = ['"""' + "\n\n".join(head.notes) + '\n"""\n' + head.code + "\n"]
     for cell in rest:
         comments = [f"# ---- {cell.title} ----"]
         comments += [f"# {line}" for note in cell.notes for line in textwrap.wrap(note, 110)]
-        comments += [f"# {caption}" for caption, _ in cell.equations if caption not in cell.notes]
         parts.append("\n".join(comments) + "\n" + cell.code + "\n")
     return "\n\n".join(parts)
 
 
+def _paragraph(note: str) -> str:
+    """A note as markdown: indented continuation lines are preformatted (a fenced block), the rest one paragraph."""
+    if any(line.startswith(" ") for line in note.splitlines()[1:]):
+        return f"```text\n{note}\n```"
+    return " ".join(note.split())
+
+
 def _markdown(cell: Cell, level: str) -> str:
     text = [f"{level} {cell.title}"]
-    text += [note.replace("\n", "  \n") for note in cell.notes]
+    text += [_paragraph(note) for note in cell.notes]
     text += [f"{caption}:\n$$ {latex} $$" for caption, latex in cell.equations]
     return "\n\n".join(text)
 
