@@ -9,6 +9,7 @@ import ast
 import json
 import os
 import random
+import re
 import subprocess
 import sys
 
@@ -195,3 +196,25 @@ def test_a_spec_name_cannot_break_out_of_the_docstring_or_the_markdown():
     assert not any(isinstance(node, ast.Import) and node.names[0].name == "os" for node in ast.walk(tree))
     title = nbformat.reads(export(spec, "ipynb"), as_version=4).cells[0].source.splitlines()[2]
     assert title.startswith("Backprop Lab export: x") and not set('"<>$\n;') & set(title)
+
+
+def test_notebook_equations_name_each_layers_real_input_after_residual_blocks():
+    """residual preset: 1 linear, block 2 (inner 3, 4), block 5 (inner 6, 7), 8 linear. Layer 6 reads a_2 (its
+    block's input), block 5 adds a_2, layer 8 reads a_5 — not a_{l−1}, which is an inner layer's output there."""
+    nb = nbformat.reads(export(preset("residual"), "ipynb"), as_version=4)
+    markdown = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    for right in (r"z_{5} = a_{2} + f_{5}(a_{2})", r"z_{6} = a_{2} W_{6}^\top", r"z_{8} = a_{5} W_{8}^\top",
+                  r"\frac{\partial L}{\partial a_{2}} = \delta_{5} + \delta_{6} W_{6}", "z_5 = a_2 + f(a_2)"):
+        assert right in markdown, right
+    for wrong in (r"a_{4} + f_{5}", r"z_{6} = a_{5}", r"z_{8} = a_{7}", "z_5 = a_4"):
+        assert wrong not in markdown, wrong
+
+
+@pytest.mark.parametrize("name", ["nested-residual", "random-11"])
+def test_each_linear_layers_equation_reads_the_same_input_as_its_code(name):
+    nb = nbformat.reads(export(NETWORKS[name], "ipynb"), as_version=4)
+    markdown = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
+    in_code = dict(re.findall(r"^z(\d+) = a(\d+) @ W\d+\.T", code, re.M))
+    in_tex = dict(re.findall(r"z_\{(\d+)\} = a_\{(\d+)\} W_\{\d+\}", markdown))
+    assert in_code and in_tex == in_code

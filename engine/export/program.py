@@ -177,20 +177,34 @@ def param_var(layer: Layer, name: str) -> str:
     return f"{KIND_CODE[layer.type].PARAMS[name]}{layer.index}"
 
 
-def _equations(spec: NetworkSpec, layer: Layer, B: int) -> tuple[list, list]:
+def _renumber(eq: tuple[str, str], old: int, new: int) -> tuple[str, str]:
+    """(caption, LaTeX) with a_old written a_new. The Math tab's equations call a layer's input a_{l−1}; after or
+    inside a residual block (whose inner layers take the numbers in between) the input is another a."""
+    caption, tex = eq
+    return re.sub(rf"a_{old}(?!\d)", f"a_{new}", caption), tex.replace(f"a_{{{old}}}", f"a_{{{new}}}")
+
+
+def _equations(spec: NetworkSpec, walk: Walk, v: LayerVars, block: LayerVars | None = None) -> tuple[list, list]:
     """(forward, backward) equations of a layer as (caption, LaTeX), a block's inner layers' included (forward
-    in run order, backward in reverse), from engine.inspector.equations (the Math tab's)."""
-    eqs = [(e.caption, e.latex) for e in layer_equations(spec, layer.index)]
-    n = len(layer.latex_forward(B)) + 1  # the kind's forward lines, then the activation
+    in run order, backward in reverse), from engine.inspector.equations (the Math tab's), each naming the a that
+    really is the layer's input (v.x). block: the residual block whose sum feeds this layer's δ, if any."""
+    l, src = v.layer.index, int(v.x[1:])  # v.x is "a<src>"
+    raw = [(e.caption, e.latex) for e in layer_equations(spec, l)]
+    eqs = [_renumber(eq, l - 1, src) for eq in raw]
+    n = len(v.layer.latex_forward(walk.B)) + 1  # the kind's forward lines, then the activation; then δ_l
+    if block is not None:  # δ_l comes from the block's sum z_b = a_in + f(a_in), which it names a_{b−1}
+        eqs[n] = _renumber(raw[n], block.layer.index - 1, int(block.x[1:]))
     forward, backward = eqs[:n], eqs[n:]
-    inner = [_equations(spec, child, B) for child in layer.children]
+    inner_vars = getattr(KIND_CODE[v.layer.type], "inner_vars", None)
+    children = inner_vars(v, walk) if inner_vars else []
+    inner = [_equations(spec, walk, c, v if c is children[-1] else None) for c in children]
     return forward + [e for f, _ in inner for e in f], backward + [e for _, b in reversed(inner) for e in b]
 
 
 def _forward_cell(spec: NetworkSpec, walk: Walk, v: LayerVars) -> Cell:
     code = (["a0 = x  # a₀ = x"] if v.x == "a0" else []) + walk.forward(v)
     return Cell(f"Forward, layer {v.layer.index}: {v.layer.describe()}", "\n".join(code), [],
-                _equations(spec, v.layer, walk.B)[0])
+                _equations(spec, walk, v)[0])
 
 
 def _loss_cell(spec: NetworkSpec, out: LayerVars) -> Cell:
@@ -211,7 +225,7 @@ def _backward_cell(spec: NetworkSpec, walk: Walk, v: LayerVars, output: bool) ->
         if fused:
             lines.append(f"{v.delta} = {loss.fused.format(a=v.a, y='y', da=v.da)}  # δ_{l}: {loss.fused_why}")
     lines += walk.backward(v, delta_given=fused)
-    return Cell(f"Backward, layer {l}: {layer.describe()}", "\n".join(lines), [], _equations(spec, layer, walk.B)[1])
+    return Cell(f"Backward, layer {l}: {layer.describe()}", "\n".join(lines), [], _equations(spec, walk, v)[1])
 
 
 def _every_vars(walk: Walk, v: LayerVars) -> list[LayerVars]:

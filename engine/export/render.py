@@ -29,7 +29,8 @@ def _paragraph(note: str) -> str:
 
 def _markdown(cell: Cell, level: str) -> str:
     text = [f"{level} {cell.title}"]
-    text += [_paragraph(note) for note in cell.notes]
+    captions = {caption for caption, _ in cell.equations}
+    text += [_paragraph(note) for note in cell.notes if note not in captions]  # said once, above its equation
     text += [f"{caption}:\n$$ {latex} $$" for caption, latex in cell.equations]
     return "\n\n".join(text)
 
