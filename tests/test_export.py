@@ -12,6 +12,7 @@ import random
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -90,13 +91,19 @@ def _layer_kinds(spec: NetworkSpec) -> set[str]:
     return {layer.type for top in spec.build_layers() for layer in top.flat()}
 
 
+# Runs the program as __main__ after checking that engine cannot be imported (exit 3 if it can).
+ALONE = ("import importlib.util, runpy, sys; sys.exit(3) if importlib.util.find_spec('engine') else None; "
+         "sys.argv = sys.argv[1:]; runpy.run_path(sys.argv[0], run_name='__main__')")
+
+
 def run_alone(source: str, tmp_path, *args: str) -> subprocess.CompletedProcess:
-    """Run a program as a user would: isolated mode (no PYTHONPATH, no user site), a fresh folder as cwd."""
+    """Run a program as a user would, where only torch is: isolated mode (no PYTHONPATH, no user site), a fresh
+    folder as cwd, and engine provably not importable."""
     path = tmp_path / "network.py"
     path.write_text(source, encoding="utf-8")
     env = {"PATH": os.environ.get("PATH", ""), "HOME": str(tmp_path)}
-    return subprocess.run([sys.executable, "-I", str(path), *args], cwd=tmp_path, env=env, capture_output=True,
-                          text=True, timeout=180)
+    return subprocess.run([sys.executable, "-I", "-c", ALONE, str(path), *args], cwd=tmp_path, env=env,
+                          capture_output=True, text=True, timeout=180)
 
 
 def test_the_seeded_set_covers_every_activation_loss_and_kind():
@@ -135,11 +142,13 @@ def test_exported_script_imports_only_torch_json_and_sys():
     assert imported == {"json", "sys", "torch", "torch.nn.functional"}
 
 
-def test_the_isolated_run_cannot_import_engine(tmp_path):
-    """The subprocess environment really is plain torch: engine is not importable there."""
-    proc = run_alone("import importlib.util, sys\nsys.exit(importlib.util.find_spec('engine') is not None)",
-                     tmp_path)
-    assert proc.returncode == 0, proc.stderr
+def test_run_alone_refuses_where_engine_is_importable(tmp_path, monkeypatch):
+    """The guard in ALONE works: with the repository on PYTHONPATH (and without -I) it exits 3."""
+    path = tmp_path / "noop.py"
+    path.write_text("")
+    proc = subprocess.run([sys.executable, "-c", ALONE, str(path)], cwd=tmp_path, capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}, timeout=60)
+    assert proc.returncode == 3, proc.stderr
 
 
 def test_line_preset_numbers_by_hand(tmp_path):
