@@ -53,3 +53,15 @@ def test_a_network_too_large_to_write_out_says_so(monkeypatch):
     assert not at.exception
     assert not any(name.startswith("backprop-lab-network") for name in offered)
     assert any("an export writes every one of them out" in c.value for c in at.caption)
+
+
+def test_the_spec_and_weights_download_counts_a_residual_blocks_inner_weights(monkeypatch):
+    # budget.export_numbers counted from the top-level widths and left out a block's inner layers: this net has
+    # 180 k numbers to write (two 300×300 inner layers) but was counted as ~600 and offered in full
+    inner = [LayerSpec(300, "relu"), LayerSpec(300, "identity")]
+    big = NetworkSpec(300, [LayerSpec(type="residual", layers=inner), LayerSpec(1, "identity")], batch=2)
+    assert big.n_export_numbers == big.n_parameters + 2 * (300 + 1) > 180_000
+    at, _ = _share_tab(monkeypatch, encode_spec(big))
+    assert not at.exception
+    labels = [b.proto.label for b in at.get("download_button")]
+    assert "Download spec + weights (JSON)" not in labels and "Download spec (JSON)" in labels

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from engine.export import export, numbers_written
+from engine.export import export
 from engine.inspector.budget import MAX_EXPORT_NUMBERS
 from engine.inspector.spec import NetworkSpec
 
@@ -19,7 +19,7 @@ def _exported(spec_json: str, fmt: str) -> str:
 def render_export(spec: NetworkSpec) -> None:
     """Two download buttons, or why the network is too large to write out."""
     st.subheader("Export as a program")
-    numbers = numbers_written(spec)
+    numbers = spec.n_export_numbers
     if numbers > MAX_EXPORT_NUMBERS:
         st.caption(f"This network has {numbers:,} weights and data values; an export writes every one of them out "
                    f"and is offered up to {MAX_EXPORT_NUMBERS:,}. Use fewer or narrower layers or a smaller batch.")

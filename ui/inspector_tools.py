@@ -6,7 +6,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from engine.core.optim import LESSON_OPTIMIZERS, UPDATE_RULES
-from engine.inspector.budget import MAX_EXPORT_NUMBERS, export_numbers
+from engine.inspector.budget import MAX_EXPORT_NUMBERS
 from engine.inspector.equations import layer_equations, loss_equation, weight_term_example
 from engine.inspector.share import LINK_FRIENDLY_CHARS, encode_spec, export_json, spec_from_upload
 from engine.inspector.spec import NetworkSpec, SpecError
@@ -171,7 +171,7 @@ def render_share(spec: NetworkSpec, code: str) -> None:
     else:
         st.info(f"This network's share code has {len(code):,} characters — too long for a comfortable link. "
                 "Download the JSON below and share the file instead.")
-    numbers = export_numbers(spec.sizes, spec.n_rows)
+    numbers = spec.n_export_numbers  # inner layers of residual blocks included
     if numbers <= MAX_EXPORT_NUMBERS:
         st.download_button("Download spec + weights (JSON)", export_json(spec), file_name="backprop-lab-spec.json",
                            mime="application/json", key="insp_download",

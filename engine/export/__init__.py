@@ -3,7 +3,7 @@ the exact weights and data, the forward pass, the backward pass written out by h
 and the comparison. `export(spec, "py" | "ipynb")`; the CLI is `python -m engine export`."""
 from __future__ import annotations
 
-from engine.export.program import Cell, numbers_written, program
+from engine.export.program import Cell, program
 from engine.export.render import to_notebook, to_python
 from engine.inspector.spec import NetworkSpec
 
@@ -17,4 +17,4 @@ def export(spec: NetworkSpec, fmt: str) -> str:
     return FORMATS[fmt](program(spec))
 
 
-__all__ = ["Cell", "FORMATS", "export", "numbers_written", "program", "to_notebook", "to_python"]
+__all__ = ["Cell", "FORMATS", "export", "program", "to_notebook", "to_python"]

@@ -122,15 +122,9 @@ RUN = '''Run: python FILE.py          one line per gradient: max |manual − aut
 IMPORTS = "import json\nimport sys\n\nimport torch\nimport torch.nn.functional as F"
 
 
-def numbers_written(spec: NetworkSpec) -> int:
-    """Numbers the program writes out: every parameter (a block's inner layers' too, which budget.export_numbers,
-    counting from the top-level widths, leaves out), x and y. Dropout masks (≤ B·n each) come on top."""
-    return spec.n_parameters + spec.n_rows * (spec.input_size + spec.output_size)
-
-
 def program(spec: NetworkSpec) -> list[Cell]:
     """The program's cells for a valid spec; ValueError (one line) when it would be too large to write out."""
-    numbers = numbers_written(spec.check())
+    numbers = spec.check().n_export_numbers
     if numbers > MAX_EXPORT_NUMBERS:
         raise ValueError(f"this network has {numbers:,} weights and data values; an export writes out at most "
                          f"{MAX_EXPORT_NUMBERS:,}: use fewer or narrower layers or a smaller batch")

@@ -106,12 +106,6 @@ def steps_problem(sizes: list[int], batch: int, steps: int) -> str | None:
             f"{human(MAX_STEP_MULTIPLY_ADDS)} — use steps ≤ {most:,}")
 
 
-def export_numbers(sizes: list[int], rows: int) -> int:
-    """Numbers a spec + weights download writes out: every W_l, b_l, and x, y (one target column per output)."""
-    w = work_of(sizes, rows)
-    return w.parameters + rows * (sizes[0] + sizes[-1])
-
-
 def table_problem(rows: int, columns: int) -> str | None:
     """The x/y table editor's bound; None when the table fits."""
     if rows * columns <= MAX_TABLE_CELLS:

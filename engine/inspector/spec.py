@@ -106,6 +106,12 @@ class NetworkSpec:
         return sum(layer.n_parameters() for layer in self.build_layers())
 
     @property
+    def n_export_numbers(self) -> int:
+        """Numbers a written-out spec or program holds: every parameter (a block's inner layers' too), x and y
+        (one target column per output). Dropout masks (≤ B·n each) come on top."""
+        return self.n_parameters + self.n_rows * (self.input_size + self.output_size)
+
+    @property
     def output_size(self) -> int:
         return self.sizes[-1]
 
