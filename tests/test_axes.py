@@ -42,3 +42,14 @@ def test_every_figure_builder_in_ui_sets_the_tick_format():
     builders = dict(_figure_builders())
     assert len(builders) >= 20, sorted(builders)  # the walk found the builders (loss, health, diagram, …)
     assert [name for name, fn in builders.items() if not getattr(fn, "honest_axes", False)] == []
+
+
+def test_a_line_with_markers_gets_no_colour_bar():
+    """plotly.js draws a colour bar for any marker that carries a colorbar object, so setting the bar's tick
+    format on every Scatter put a bar of meaningless numbers (1…6, 3…8) beside every loss overlay."""
+    fig = go.Figure([go.Scatter(x=[1, 2], y=[0.5, 0.2], mode="lines+markers"),
+                     go.Scatter(x=[1, 2], y=[1, 2], mode="markers",
+                                marker=dict(color=[0.0, 1.0], colorscale="RdBu", showscale=True))])
+    data = tidy_axes(fig).to_plotly_json()["data"]
+    assert "colorbar" not in data[0].get("marker", {})
+    assert data[1]["marker"]["colorbar"]["exponentformat"] == "e"

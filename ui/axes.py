@@ -28,7 +28,8 @@ def tidy_axes(fig: go.Figure) -> go.Figure:
     for trace in fig.data:
         if "colorbar" in trace:
             trace.update(colorbar_exponentformat=EXPONENT)
-        elif "marker" in trace and "colorbar" in trace.marker:
+        elif "marker" in trace and trace.marker.showscale:
+            # only a marker that shows its scale: plotly.js draws a bar for any marker carrying a colorbar
             trace.update(marker_colorbar_exponentformat=EXPONENT)
     return fig
 
