@@ -19,7 +19,7 @@ from engine.train.background import QUEUE, QueueFull
 from engine.train.config import OPTIMIZER_NAMES, TRAIN_LOSSES, ConfigError
 from ui import compare_plots as cp
 from ui.bootstrap import ensure_navigation
-from ui.hiplot_view import brushed_runs, build_experiment, hiplot_selection
+from ui.hiplot_view import brushed_runs, build_experiment, hiplot_selection, key_notes
 from ui.owner import acting_owner, session_owner
 from ui.replay_section import replay_section
 from ui.session import alive_check, session_id
@@ -208,16 +208,24 @@ def hiplot_section(runs, candidates: list[str], colors: dict) -> list[str]:
     st.subheader("Hyperparameters → results (HiPlot)")
     st.caption("Drag along any axis to brush a range; the charts below keep only the runs inside the brush. "
                "Click an axis outside the brush to clear it. Learning rate is on a log axis.")
-    exp = build_experiment(runs.set_index("run_id").loc[candidates].reset_index(), colors)
+    chosen = runs.set_index("run_id").loc[candidates].reset_index()
+    exp = build_experiment(chosen, colors)
     key = "hiplot_" + hashlib.sha1(",".join(candidates).encode()).hexdigest()[:10]
     shown, narrowed = brushed_runs(candidates, hiplot_selection(exp, key=key))
+    for note in key_notes(chosen):  # long values are keys on their axis (they ran over the next axis)
+        st.caption(note)
     how = "brushed in HiPlot" if narrowed else "no HiPlot brush"
     st.markdown(f"**{len(shown)} runs selected** of {len(candidates)} ({how}).")
     return shown
 
 
-def overlay_section(store: RunStore, shown: list[str], names: dict, colors: dict) -> None:
+def overlay_section(store: RunStore, runs, shown: list[str], names: dict, colors: dict) -> None:
     st.subheader("Overlays")
+    datasets = cp.mixed_datasets(runs, shown)
+    if datasets:
+        st.warning(f"These runs were trained on different datasets ({plain_markdown(', '.join(datasets))}): their "
+                   "losses and accuracies share one axis below but measure different tasks. Filter the table by "
+                   "dataset to compare like with like.")
     steps, epochs = store.steps(shown), store.epochs(shown)
     metrics = cp.overlay_metrics(steps, epochs)
     if not metrics:
@@ -229,8 +237,9 @@ def overlay_section(store: RunStore, shown: list[str], names: dict, colors: dict
     log_y = c3.toggle("log y", value=metric.endswith("loss"), help="on by default for losses: they span decades")
     smoothing = c4.slider("Smoothing (EMA weight)", 0.0, 0.95, 0.0, 0.05)
     source = cp.overlay_source(steps, epochs, metric)
-    st.plotly_chart(cp.overlay_figure(source, metric, x, names, colors, log_y=log_y, smoothing=smoothing),
-                    key="overlay")
+    losses = runs[runs["run_id"].isin(shown)]["config.loss"].dropna().tolist() if "config.loss" in runs else []
+    st.plotly_chart(cp.overlay_figure(source, metric, x, names, colors, log_y=log_y, smoothing=smoothing,
+                                      losses=losses), key="overlay")
     c5, c6 = st.columns(2)
     c5.download_button("Selected runs' per-epoch metrics (CSV)", cp.metrics_csv(epochs, names), "epochs.csv")
     c6.download_button("Selected runs' per-step loss (CSV)", cp.metrics_csv(steps, names), "steps.csv")
@@ -301,7 +310,7 @@ def main() -> None:
         st.info("No run is inside the HiPlot brush; widen or clear it.")
         return
     names = cp.display_names(runs, shown)
-    overlay_section(store, shown, names, colors)
+    overlay_section(store, runs, shown, names, colors)
     health_section(store, shown, names, colors)
     ab_section(runs, shown, ticked, names)
     replay_section(store, runs)

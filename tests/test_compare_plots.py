@@ -120,3 +120,30 @@ def test_ab_verdict_warns_that_adam_and_adamw_coincide_without_weight_decay():
     adam = {"optimizer": "adam", "weight_decay": 0.0, "seed": 0}
     assert "coincide" in cp.ab_verdict(adam, {**adam, "optimizer": "adamw"})[1]
     assert "coincide" not in cp.ab_verdict(adam, {**adam, "optimizer": "adamw", "weight_decay": 0.01})[1]
+
+
+def test_axis_titles_say_what_the_number_is_and_over_what(store):
+    """Titles like 'val_loss' named a column, not a quantity; the legend says which run, the axis what."""
+    assert cp.metric_title("val_loss", ["cross_entropy"] * 2) == "validation loss (mean cross-entropy)"
+    assert cp.metric_title("val_loss", ["mse", "cross_entropy"]) == \
+        "validation loss (the runs' losses differ: cross_entropy, mse)"
+    assert cp.metric_title("val_accuracy", ["mse"]) == "validation accuracy (fraction correct)"
+    assert cp.metric_title("loss", ["mse"]) == "loss of one batch (mean squared error)"
+    ids = _ids(store)
+    names, colors = cp.display_names(store.runs(), ids), cp.run_colors(ids)
+    fig = cp.overlay_figure(store.epochs(ids), "val_loss", "epoch", names, colors, losses=["cross_entropy"])
+    assert fig.layout.yaxis.title.text == "validation loss (mean cross-entropy)"
+    health = cp.grad_health_figure(store.layer_stats(ids), names, colors, stat="update_ratio")
+    assert health.layout.yaxis.title.text == "‖ΔW‖/‖W‖"  # the first panel of each row names the quantity
+    # every panel has its own step labels (make_subplots' shared x axes left panels above an empty slot bare)
+    assert [a.showticklabels for a in (health.layout.xaxis, health.layout.xaxis2, health.layout.xaxis3)] == [True] * 3
+    assert [a.matches for a in (health.layout.xaxis2, health.layout.xaxis3)] == ["x", "x"]  # one step range
+
+
+def test_runs_on_different_datasets_are_named_so_the_page_can_warn(store):
+    runs = store.runs()
+    ids = _ids(store)
+    assert cp.mixed_datasets(runs, ids) == []
+    mixed = runs.assign(**{"config.dataset": ["moons", "mnist", "moons"]})
+    assert cp.mixed_datasets(mixed, ids) == ["mnist", "moons"]
+    assert cp.mixed_datasets(mixed, [ids[0], ids[2]]) == []

@@ -66,6 +66,22 @@ def test_stored_runs_are_tabled_and_the_overlay_draws_the_stores_values(home):
     assert "Controlled A/B" in at.success[0].value
 
 
+def test_runs_on_different_datasets_get_a_warning_above_the_shared_axes(home):
+    store = RunStore(home / "runs.sqlite", owner=OWNER)
+    run_sweep(expand_grid(TINY, {"dataset": ["moons", "circles"]}), store)
+    at = _run()
+    warnings = [w.value for w in at.warning if "different datasets" in w.value]
+    assert len(warnings) == 1 and "circles, moons" in warnings[0]
+    assert not any("different datasets" in w.value for w in _run_one_dataset(home).warning)
+
+
+def _run_one_dataset(home: Path) -> AppTest:
+    store = RunStore(home / "runs.sqlite")
+    store.delete([rid for rid, d in zip(store.runs()["run_id"], store.runs()["config.dataset"], strict=True)
+                  if d == "circles"], by=None)
+    return _run()
+
+
 def test_deleting_a_run_needs_the_confirmation_and_then_it_is_gone(home):
     result = _sweep(home)
     at = _run()

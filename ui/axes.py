@@ -14,6 +14,7 @@ from collections.abc import Callable
 import plotly.graph_objects as go
 
 EXPONENT = "e"  # "8e+14": no SI prefix, and no superscript that a screenshot or hover text loses
+TITLE_ROOM_PX = 64  # under the plot area: tick labels (~20 px) and the x-axis title (~20 px), then a gap
 
 
 def tidy_axes(fig: go.Figure) -> go.Figure:
@@ -32,6 +33,13 @@ def tidy_axes(fig: go.Figure) -> go.Figure:
             # only a marker that shows its scale: plotly.js draws a bar for any marker carrying a colorbar
             trace.update(marker_colorbar_exponentformat=EXPONENT)
     return fig
+
+
+def legend_below(plot_px: float) -> dict:
+    """A horizontal legend starting TITLE_ROOM_PX under a plot area plot_px tall: clear of the x-axis title.
+    (Plotly places legends in fractions of the plot area, so a fixed fraction lands on the title when the
+    figure is short.) plotly.js widens the bottom margin to fit it."""
+    return dict(orientation="h", yanchor="top", y=-TITLE_ROOM_PX / plot_px)
 
 
 def honest_axes(builder: Callable) -> Callable:

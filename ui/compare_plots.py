@@ -12,13 +12,18 @@ import plotly.graph_objects as go
 from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
-from ui.axes import honest_axes
+from ui.axes import honest_axes, legend_below
 from ui.text import safe_text
 
 PALETTE = qualitative.Plotly + qualitative.D3[1:4] + qualitative.Dark2  # 20 distinct colours, then repeats
 X_AXES = {"step": "step", "epoch": "epoch", "wall": "wall time (s since the run started)"}
 GRAD_STATS = {"grad_norm": "‖∂L/∂W‖ (gradient norm)", "update_ratio": "‖ΔW‖/‖W‖ (update ratio)",
               "weight_norm": "‖W‖ (weight norm)", "dead_fraction": "dead ReLU fraction"}
+LOSS_WORDS = {"mse": "squared error", "cross_entropy": "cross-entropy", "bce": "binary cross-entropy"}
+# what each overlay metric is, short enough to fit along the y axis ({loss}: the runs' shared loss function)
+METRIC_TITLES = {"loss": "loss of one batch{loss}", "train_loss": "training loss{loss}",
+                 "val_loss": "validation loss{loss}", "train_accuracy": "training accuracy (fraction correct)",
+                 "val_accuracy": "validation accuracy (fraction correct)", "seconds": "time per epoch (s)"}
 OPTIMIZER_KEYS = ("optimizer", "impl", "lr", "momentum", "nesterov", "weight_decay", "betas", "eps")
 RECORDING_KEYS = ("name", "stats_every", "log_every")  # how a run is logged, not what it computes
 _NOT_METRICS = ("run_id", "step", "epoch", "wall")
@@ -85,9 +90,27 @@ def overlay_source(steps: pd.DataFrame, epochs: pd.DataFrame, metric: str) -> pd
     return steps if metric in steps.columns else epochs
 
 
+def metric_title(metric: str, losses: list[str]) -> str:
+    """The y-axis title of an overlay: what the metric is, and for a loss which one (each is a batch mean)."""
+    kinds = sorted(set(losses))
+    if len(kinds) == 1:
+        loss = f" (mean {LOSS_WORDS.get(kinds[0], kinds[0])})"
+    else:
+        loss = f" (the runs' losses differ: {', '.join(kinds)})" if kinds else ""
+    return METRIC_TITLES.get(metric, metric).format(loss=loss)
+
+
+def mixed_datasets(runs: pd.DataFrame, run_ids: list[str]) -> list[str]:
+    """The datasets of run_ids, sorted, when there is more than one (their losses do not share a scale)."""
+    if "config.dataset" not in runs:
+        return []
+    found = sorted({str(d) for d in runs[runs["run_id"].isin(run_ids)]["config.dataset"].dropna()})
+    return found if len(found) > 1 else []
+
+
 @honest_axes
 def overlay_figure(source: pd.DataFrame, metric: str, x: str, names: dict[str, str], colors: dict[str, str], *,
-                   log_y: bool = False, smoothing: float = 0.0) -> go.Figure:
+                   log_y: bool = False, smoothing: float = 0.0, losses: list[str] | None = None) -> go.Figure:
     """One line per run (names: run_id → label, in drawing order). With smoothing, the raw line stays, faint.
     Labels are users' run names: HTML-escaped in the legend, and the hover reads them from the trace
     (%{data.name}) so a name never becomes hovertemplate syntax."""
@@ -107,8 +130,9 @@ def overlay_figure(source: pd.DataFrame, metric: str, x: str, names: dict[str, s
         fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines+markers" if len(xs) < 30 else "lines", name=label,
                                  legendgroup=rid, meta=rid, line=line, marker=dict(size=5), hovertemplate=hover))
     smooth = f", EMA smoothing {smoothing:g}" if smoothing > 0 else ""
-    fig.update_layout(title=f"{metric} vs {x}{smooth}", xaxis_title=X_AXES.get(x, x), yaxis_title=metric,
-                      height=420, margin=dict(l=10, r=10, t=50, b=10), legend=dict(orientation="h", y=-0.2))
+    fig.update_layout(title=f"{metric} vs {x}{smooth}", xaxis_title=X_AXES.get(x, x),
+                      yaxis_title=metric_title(metric, losses or []),
+                      height=420, margin=dict(l=10, r=10, t=50, b=10), legend=legend_below(280))
     if log_y:
         fig.update_yaxes(type="log")
     if x == "epoch" and len(source) and source["epoch"].max() <= 20:
@@ -119,12 +143,13 @@ def overlay_figure(source: pd.DataFrame, metric: str, x: str, names: dict[str, s
 @honest_axes
 def grad_health_figure(layer_stats: pd.DataFrame, names: dict[str, str], colors: dict[str, str], *,
                        stat: str = "grad_norm", x: str = "step", columns: int = 3) -> go.Figure:
-    """Small multiples: one panel per layer, one line per run, log y (gradient norms span decades)."""
+    """Small multiples: one panel per layer, one line per run, log y (gradient norms span decades), one step
+    range for all panels (a deeper network's layer 3 had its own, shorter range beside layer 1's)."""
     layers = sorted(layer_stats["layer"].unique()) if len(layer_stats) else []
     ncols = max(1, min(columns, len(layers)))
     nrows = max(1, math.ceil(len(layers) / ncols))
     fig = make_subplots(rows=nrows, cols=ncols, subplot_titles=[f"layer {lay} (W{_sub(lay)})" for lay in layers],
-                        shared_xaxes=True, horizontal_spacing=0.06, vertical_spacing=0.12)
+                        shared_xaxes="all", horizontal_spacing=0.06, vertical_spacing=0.12)
     for i, layer in enumerate(layers):
         for rid, label in names.items():
             rows = layer_stats[(layer_stats["run_id"] == rid) & (layer_stats["layer"] == layer)].sort_values(x)
@@ -136,9 +161,11 @@ def grad_health_figure(layer_stats: pd.DataFrame, names: dict[str, str], colors:
                                                    f"{stat}=%{{y:.3g}}<extra></extra>"),
                           row=i // ncols + 1, col=i % ncols + 1)
     fig.update_yaxes(type="log")
+    fig.update_yaxes(title_text=GRAD_STATS.get(stat, stat).split(" (")[0], col=1)
     fig.update_xaxes(title_text=X_AXES.get(x, x), row=nrows)
+    fig.update_xaxes(showticklabels=True)  # every panel its steps: a panel above an empty slot had none
     fig.update_layout(title=f"{GRAD_STATS.get(stat, stat)} per layer, log scale", height=260 * nrows + 80,
-                      margin=dict(l=10, r=10, t=70, b=10), legend=dict(orientation="h", y=-0.15))
+                      margin=dict(l=10, r=10, t=70, b=10), legend=legend_below(260 * nrows - 70))
     return fig
 
 

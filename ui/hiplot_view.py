@@ -7,6 +7,7 @@ hiplot 0.1.33's `Experiment.to_streamlit` reads `st._is_running_with_streamlit`,
 """
 from __future__ import annotations
 
+import html
 import math
 
 import hiplot as hip
@@ -14,7 +15,7 @@ import pandas as pd
 import streamlit as st
 import streamlit.runtime
 
-from ui.text import TEXT_CHARS, safe_text
+from ui.text import TEXT_CHARS, plain_markdown, safe_text
 
 # (runs() column, HiPlot column): shown when they vary across the runs (optimizer and lr always)
 HYPER_COLUMNS = [("config.init", "init"), ("config.optimizer", "optimizer"), ("config.lr", "lr"),
@@ -26,6 +27,10 @@ HYPER_COLUMNS = [("config.init", "init"), ("config.optimizer", "optimizer"), ("c
 METRIC_COLUMNS = [("summary.final_train_loss", "train_loss"), ("summary.final_val_loss", "val_loss"),
                   ("summary.final_val_accuracy", "val_accuracy"), ("summary.test_accuracy", "test_accuracy")]
 ALWAYS = ("optimizer", "lr")
+COUNTS = ("seed", "batch_size", "epochs")  # a handful of distinct whole numbers: one tick per value
+# Axes sit ~80 px apart and a categorical tick is written leftwards from its axis (10 px font): a longer
+# value ('16:relu,16:relu,2:identity') runs over the next axis, so it is shown as a key spelled out below.
+MAX_TICK_CHARS = 8
 OLD_RUN_DEFAULTS = {"config.lr_schedule": "constant"}  # runs stored before the field existed trained this way
 
 
@@ -40,12 +45,17 @@ def build_experiment(runs: pd.DataFrame, colors: dict[str, str] | None = None) -
     lr and positive losses are on log axes; lines are coloured by run with the page's run colours."""
     runs = runs.assign(**{c: runs[c].fillna(v) for c, v in OLD_RUN_DEFAULTS.items() if c in runs})
     columns = _columns(runs)
+    ticks = _tick_labels(runs, columns)
     exp = hip.Experiment()
     for row in runs.to_dict("records"):
         values = {"run": run_label(row["name"], row["run_id"])}
         for source, title in columns:
             value = _plain(row.get(source))
-            if value is not None:
+            if value is not None and title in ticks:
+                values[title] = ticks[title][value]
+                if title not in COUNTS:
+                    values[f"{title} (in full)"] = value  # the table (not the plot) shows what a key stands for
+            elif value is not None:
                 values[title] = value
         exp.datapoints.append(hip.Datapoint(uid=row["run_id"], values=values))
     exp.parameters_definition["lr"].type = hip.ValueType.NUMERIC_LOG
@@ -53,19 +63,51 @@ def build_experiment(runs: pd.DataFrame, colors: dict[str, str] | None = None) -
         values = [dp.values[title] for dp in exp.datapoints if title in dp.values]
         if values and min(values) > 0:  # a log axis has no place for 0
             exp.parameters_definition[title].type = hip.ValueType.NUMERIC_LOG
-    for title in ("run", "seed", "batch_size", "epochs"):  # a handful of distinct values: one tick per value
-        if title == "run" or title in {t for _, t in columns}:
-            exp.parameters_definition[title].type = hip.ValueType.CATEGORICAL
+    for title in ("run", *ticks):
+        exp.parameters_definition[title].type = hip.ValueType.CATEGORICAL
     if colors:
         exp.parameters_definition["run"].colors = {run_label(n, r): css_rgb(colors[r])
                                                    for n, r in zip(runs["name"], runs["run_id"], strict=True)
                                                    if r in colors}
     exp.colorby = "run"
     exp.enabledDisplays = [hip.Displays.PARALLEL_PLOT, hip.Displays.TABLE]
-    exp.display_data(hip.Displays.PARALLEL_PLOT).update(
-        {"order": [t for _, t in columns][::-1], "hide": ["uid", "from_uid", "run"]})  # hiplot lays out right to left
+    # hiplot lays out right to left; lr leftmost: its short numeric ticks fit the plot's 50 px left margin
+    order = [t for _, t in columns if t != "lr"][::-1] + ["lr"]
+    in_full = [f"{t} (in full)" for t in ticks if t not in COUNTS]
+    exp.display_data(hip.Displays.PARALLEL_PLOT).update({"order": order, "hide": ["uid", "from_uid", "run", *in_full]})
     exp.display_data(hip.Displays.TABLE).update({"hide": ["from_uid"], "order_by": [["uid", "asc"]]})
     return exp
+
+
+def key_notes(runs: pd.DataFrame) -> list[str]:
+    """A markdown line per keyed axis: 'network: **A** = 16:relu,16:relu,2:identity · **B** = 8:relu,2:identity'."""
+    runs = runs.assign(**{c: runs[c].fillna(v) for c, v in OLD_RUN_DEFAULTS.items() if c in runs})
+    keyed = {t: m for t, m in _tick_labels(runs, _columns(runs)).items() if t not in COUNTS}
+    return [f"{title}: " + " · ".join(f"**{key}** = {plain_markdown(html.unescape(value))}"  # _plain escaped it
+                                      for value, key in sorted(m.items(), key=lambda kv: kv[1]))
+            for title, m in keyed.items()]
+
+
+def _tick_labels(runs: pd.DataFrame, columns: list[tuple[str, str]]) -> dict[str, dict]:
+    """title → {value: tick label} for the categorical axes whose values would mislead as they are.
+
+    hiplot sorts a categorical axis's values as strings ('1' < '100000' < '32' < '7'). Counts are left-padded
+    with spaces to one width — SVG does not draw leading spaces, and a space sorts before every digit, so
+    string order becomes numeric order and 'full' (a letter) comes last. Text longer than MAX_TICK_CHARS
+    becomes a key A, B, … in the text's own order."""
+    out = {}
+    for source, title in columns:
+        values = sorted({v for v in runs[source].map(_plain) if v is not None}, key=str)
+        if title in COUNTS:
+            width = max([len(str(v)) for v in values if not isinstance(v, str)] or [0])
+            out[title] = {v: v if isinstance(v, str) else str(v).rjust(width) for v in values}
+        elif any(isinstance(v, str) and len(v) > MAX_TICK_CHARS for v in values):
+            out[title] = {v: _key(i) for i, v in enumerate(values)}
+    return out
+
+
+def _key(i: int) -> str:
+    return chr(ord("A") + i % 26) + (str(i // 26) if i >= 26 else "")
 
 
 def css_rgb(color: str) -> str:

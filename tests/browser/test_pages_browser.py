@@ -30,8 +30,9 @@ def _settled(page, text: str) -> None:
     page.wait_for_timeout(1500)  # let the last deltas (charts) arrive
 
 
-def _sidebar_nav(page) -> list[str]:
-    return [a.inner_text().split("\n")[-1] for a in page.get_by_test_id("stSidebarNav").locator("a").all()]
+def sidebar_nav(page) -> list[str]:
+    """The titles of the sidebar's page links (our own st.page_link menu; an icon's name comes first)."""
+    return [a.inner_text().split("\n")[-1].strip() for a in page.get_by_test_id("stSidebar").locator("a").all()]
 
 
 def test_a_deep_link_on_a_fresh_server_goes_through_the_navigation(app_server, browser_page, artifacts):
@@ -40,7 +41,7 @@ def test_a_deep_link_on_a_fresh_server_goes_through_the_navigation(app_server, b
     page = browser_page
     page.goto(f"{app_server}/optimizers")
     _settled(page, "Cost per iteration")
-    assert _sidebar_nav(page) == NAV
+    assert sidebar_nav(page) == NAV
     assert page.get_by_text("Device:").count() == 1
     page.screenshot(path=str(artifacts / "browser-deep-link-optimizers.png"))
 
@@ -54,7 +55,7 @@ def test_page_renders_without_exception(app_server, browser_page, artifacts, pat
     page.goto(f"{app_server}/{path}")
     _settled(page, marker)
     assert page.get_by_test_id("stException").count() == 0
-    assert _sidebar_nav(page) == NAV
+    assert sidebar_nav(page) == NAV
     if charts:
         page.locator(PLOTLY).first.wait_for(timeout=60_000)
     assert page.locator(PLOTLY).count() >= charts
