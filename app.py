@@ -21,8 +21,8 @@ def main() -> None:
     configure_threads()
     pages = [st.Page(script, title=title, icon=icon, default=(i == 0))
              for i, (script, title, icon) in enumerate(PAGES)]
-    nav = st.navigation(pages)
-    render_sidebar()
+    nav = st.navigation(pages, position="hidden")  # our own menu (ui/sidebar.py), the same from the first paint
+    render_sidebar(pages)
     nav.run()
 
 

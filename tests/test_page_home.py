@@ -37,3 +37,11 @@ def test_every_page_script_listed_in_app_exists_and_has_a_home_link():
         assert f'"{script}"' in app_text, f"{script} is not registered in app.py"
         if script != "pages/home.py":
             assert f'"{script}"' in home_text, f"home has no link to {script}"
+
+
+def test_the_sidebar_menu_is_our_page_links_with_the_pages_titles():
+    """Streamlit's automatic menu is off (.streamlit/config.toml): the sidebar draws the pages' own titles."""
+    at = _app()
+    links = [el.proto for el in at.sidebar.get("page_link")]
+    assert [link.label for link in links] == ["Home", "Inspector", "Train", "Compare", "Optimizers", "Activations"]
+    assert [link.icon for link in links][:2] == [":material/home:", ":material/biotech:"]

@@ -9,3 +9,9 @@ def test_the_file_watcher_polls_registered_sources_instead_of_watching_the_tree(
     # watchdog ("auto") schedules the app's folder recursively, .venv and .git included
     assert server["fileWatcherType"] == "poll"
     assert {"tests", "bench"} <= set(server["folderWatchBlacklist"])
+
+
+def test_streamlits_automatic_menu_is_off_and_the_sidebar_draws_ours():
+    """On a fresh server the automatic menu listed the pages/ folder's file names ('app, activations, …')."""
+    client = tomllib.loads((PROJECT_ROOT / ".streamlit" / "config.toml").read_text())["client"]
+    assert client["showSidebarNavigation"] is False

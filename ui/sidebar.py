@@ -1,4 +1,4 @@
-"""The sidebar every page shares: the device in use and the session's seed."""
+"""The sidebar every page shares: the menu of pages, the device in use and the session's seed."""
 from __future__ import annotations
 
 import streamlit as st
@@ -11,9 +11,14 @@ def device_text() -> str:
     return device_label()
 
 
-def render_sidebar() -> int:
-    """Show the device and a seed input; return the seed (shared by pages through session state)."""
+def render_sidebar(pages: list | None = None) -> int:
+    """Show a link to each page (st.Page objects: their titles and icons), the device and a seed input;
+    return the seed (shared by pages through session state)."""
     with st.sidebar:
+        for page in pages or []:
+            st.page_link(page)
+        if pages:
+            st.divider()
         st.caption(f"**Device:** {device_text()}")
         seed = st.number_input("Seed", min_value=0, max_value=2**31 - 1, value=st.session_state.get("seed", 0),
                                step=1, key="seed", help="Every random draw in the app is seeded from here.")

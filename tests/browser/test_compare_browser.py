@@ -8,6 +8,7 @@ import pytest
 
 from engine.store.runs import RunStore
 from engine.sweep.executors import expand_grid, run_sweep
+from tests.browser.helpers import sidebar_link
 
 pytestmark = pytest.mark.browser
 
@@ -50,7 +51,7 @@ def _open_compare(page, base_url: str) -> None:
     # The app's entry first, until st.navigation has registered the pages: on a fresh server the first session
     # that opens /compare directly runs pages/compare.py alone (Streamlit's legacy pages/ folder mode).
     page.goto(base_url + "/")
-    page.get_by_test_id("stSidebarNav").get_by_text("Compare", exact=True).wait_for(timeout=60_000)
+    sidebar_link(page, "Compare").wait_for(timeout=60_000)
     page.goto(base_url + "/compare")
     page.get_by_text(re.compile(r"\d+ runs selected")).first.wait_for(timeout=60_000)
     page.locator(OVERLAY_TRACES).first.wait_for()

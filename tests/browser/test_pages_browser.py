@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.browser.helpers import sidebar_nav
+
 pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -28,11 +30,6 @@ PAGES = [  # (url path, a text the page shows when it has run, Plotly charts at 
 def _settled(page, text: str) -> None:
     page.get_by_text(text, exact=False).first.wait_for(timeout=90_000)
     page.wait_for_timeout(1500)  # let the last deltas (charts) arrive
-
-
-def sidebar_nav(page) -> list[str]:
-    """The titles of the sidebar's page links (our own st.page_link menu; an icon's name comes first)."""
-    return [a.inner_text().split("\n")[-1].strip() for a in page.get_by_test_id("stSidebar").locator("a").all()]
 
 
 def test_a_deep_link_on_a_fresh_server_goes_through_the_navigation(app_server, browser_page, artifacts):

@@ -6,6 +6,7 @@ import pytest
 
 from engine.store.runs import RunStore
 from engine.sweep.executors import expand_grid, run_sweep
+from tests.browser.helpers import sidebar_link
 
 pytestmark = pytest.mark.browser
 
@@ -21,7 +22,7 @@ def one_run(app_home):
 def test_replay_view_and_branch(app_server, browser_page, one_run, artifacts):
     page = browser_page
     page.goto(app_server + "/")
-    page.get_by_test_id("stSidebarNav").get_by_text("Compare", exact=True).wait_for(timeout=60_000)
+    sidebar_link(page, "Compare").wait_for(timeout=60_000)
     page.goto(app_server + "/compare")
     page.get_by_text("Replay a run step by step, or branch it").wait_for(timeout=90_000)
     maps = page.locator(".st-key-replay_maps .main-svg").first

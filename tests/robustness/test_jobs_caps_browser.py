@@ -11,6 +11,7 @@ import time
 import pytest
 
 from engine.store.runs import RunStore
+from tests.browser.helpers import sidebar_link
 
 pytestmark = pytest.mark.browser
 
@@ -42,7 +43,7 @@ def test_caps_queue_and_a_closed_tab_frees_its_slot(app_server, app_home, browse
     tab_a.get_by_text(RUNNING).first.wait_for(timeout=60_000)
 
     # a second job in the same session (the sidebar keeps the session): Compare's sweep waits for A's slot
-    tab_a.get_by_test_id("stSidebarNav").get_by_text("Compare", exact=True).click()
+    sidebar_link(tab_a, "Compare").click()
     tab_a.get_by_text("Run a sweep").first.click()
     tab_a.get_by_role("button", name="Start sweep").click()
     tab_a.get_by_text("queued: position 1").wait_for(timeout=30_000)

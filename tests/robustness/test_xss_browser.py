@@ -12,6 +12,7 @@ import pytest
 from engine.inspector.share import encode_spec
 from engine.inspector.spec import NetworkSpec
 from engine.store.runs import RunStore
+from tests.browser.helpers import sidebar_link
 
 pytestmark = pytest.mark.browser
 
@@ -83,7 +84,7 @@ def _frame_text(page) -> str:
 def _open(page, url: str, ready) -> None:
     page.context.add_init_script(TRAP)
     page.goto(url.split("/compare")[0].split("/inspector")[0] + "/")
-    page.get_by_test_id("stSidebarNav").get_by_text("Compare", exact=True).wait_for(timeout=60_000)
+    sidebar_link(page, "Compare").wait_for(timeout=60_000)
     page.goto(url)
     ready.wait_for(timeout=60_000)
 
