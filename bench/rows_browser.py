@@ -1,0 +1,125 @@
+"""Row 10: how snappy the app is in a real browser — the real server (`streamlit run app.py`) driven by
+Playwright on the system Chromium, times to first paint, as ratios to issue 11's targets.
+
+  10:first      a fresh server's first page: from the moment it answers /_stcore/health to Home's text on screen
+  10:<page>     a page opened from the sidebar menu (from another page) until its own text is on screen
+  10:tab        an Inspector tab switch (Forward ↔ Backward; tabs run lazily, so this is a server round trip)
+  10:preset     an Inspector preset click (line ↔ linear-chain) until the new network's summary line shows
+
+Targets (issue 11): every interaction ≤ 0.5 s at the median and ≤ 1 s at worst; a fresh server's first page
+≤ 2 s. `ratio` is the median over its target; `met?` needs the worst repeat within its bound too. Nothing here
+is asserted by a test: timings live in the bench. Without Chromium or Playwright the rows say so, unmeasured.
+"""
+from __future__ import annotations
+
+import tempfile
+import time
+from pathlib import Path
+
+from bench import Context, Result
+from bench.timing import Timing
+from tools.app_server import served
+
+CHROMIUM = Path("/usr/bin/chromium")
+MEDIAN_S, WORST_S, FIRST_S = 0.5, 1.0, 2.0
+PAGES = {  # sidebar title → a text only that page shows once it has drawn
+    "Home": "three independent ways", "Inspector": "gradients agree", "Train": "Start training",
+    "Compare": "No runs stored yet", "Optimizers": "Cost per iteration", "Activations": "max |φ − torch|"}
+TAB_MARKS = {"Backward": "All gradients agree", "Forward": "Batches are rows"}
+PRESET_MARKS = {"line": "line:", "linear-chain": "linear-chain:"}  # the summary line starts with the name
+ROWS = {"10:first": "browser: a fresh server's first page (Home), to first paint",
+        **{f"10:{p.lower()}": f"browser: open {p} from the sidebar, to first paint" for p in PAGES},
+        "10:tab": "browser: Inspector tab switch Forward ↔ Backward, to first paint",
+        "10:preset": "browser: Inspector preset click line ↔ linear-chain, to first paint"}
+
+
+def _timed(action, wait) -> float:
+    start = time.perf_counter()
+    action()
+    wait()
+    return time.perf_counter() - start
+
+
+def _visible(page, text: str):
+    return lambda: page.get_by_text(text, exact=False).first.wait_for(state="visible", timeout=60_000)
+
+
+def _first_page(browser, url: str, samples: dict) -> None:
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    samples["10:first"].append(_timed(lambda: page.goto(url + "/"), _visible(page, PAGES["Home"])))
+    page.close()
+
+
+def _sidebar_tour(page, repeats: int, samples: dict) -> None:
+    """Visit every page from the sidebar `repeats` times (Home last, so each click leaves another page)."""
+    order = [*[p for p in PAGES if p != "Home"], "Home"]
+    for _ in range(repeats):
+        for title in order:
+            link = page.get_by_test_id("stSidebar").locator("a").filter(has_text=title).first
+            link.wait_for(timeout=60_000)
+            samples[f"10:{title.lower()}"].append(_timed(link.click, _visible(page, PAGES[title])))
+            page.wait_for_timeout(300)  # let the rest of the page arrive before the next click
+
+
+def _inspector(page, repeats: int, samples: dict) -> None:
+    """Tab switches and preset clicks on the Inspector, alternating so each click changes what is shown."""
+    page.get_by_test_id("stSidebar").locator("a").filter(has_text="Inspector").first.click()
+    _visible(page, PAGES["Inspector"])()
+    for i in range(repeats * 2):
+        name = list(TAB_MARKS)[i % 2]
+        tab = page.get_by_role("tab", name=name)
+        samples["10:tab"].append(_timed(tab.click, _visible(page, TAB_MARKS[name])))
+        page.wait_for_timeout(300)
+    for i in range(repeats * 2):
+        name = list(PRESET_MARKS)[i % 2]
+        button = page.get_by_role("button", name=name, exact=True)
+        samples["10:preset"].append(_timed(button.click, _visible(page, PRESET_MARKS[name])))
+        page.wait_for_timeout(300)
+
+
+def _result(row: str, samples: list[float]) -> Result:
+    if not samples:
+        return Result(row, ROWS[row], note="unmeasured")
+    t, target = Timing(samples), FIRST_S if row == "10:first" else MEDIAN_S
+    worst = max(samples)
+    met = worst <= FIRST_S if row == "10:first" else (t.median <= MEDIAN_S and worst <= WORST_S)
+    bound = f"≤ {FIRST_S:g} s" if row == "10:first" else f"median ≤ {MEDIAN_S:g} s, worst ≤ {WORST_S:g} s"
+    return Result(row, ROWS[row], t.median, target, "s", bound, met, f"{t.spread:.0%}",
+                  f"worst {worst:.2f} s of {len(samples)}; baseline = the target", {"samples": samples})
+
+
+def browser_rows(ctx: Context) -> list[Result]:
+    why = _unavailable()
+    if why:
+        return [Result(row, name, note=f"unmeasured: {why}") for row, name in ROWS.items()]
+    from playwright.sync_api import sync_playwright
+
+    repeats = 1 if ctx.quick else ctx.repeats
+    samples: dict[str, list[float]] = {row: [] for row in ROWS}
+    with sync_playwright() as pw:  # Chromium first: the first-page clock starts when the server is healthy
+        browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True,
+                                     args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        try:
+            with tempfile.TemporaryDirectory(dir=ctx.tmp or None) as home, served(Path(home)) as url:
+                _first_page(browser, url, samples)
+                page = browser.new_page(viewport={"width": 1400, "height": 1000})
+                page.goto(url + "/")
+                _visible(page, PAGES["Home"])()
+                _sidebar_tour(page, repeats, samples)
+                _inspector(page, repeats, samples)
+        finally:
+            browser.close()
+    return [_result(row, s) for row, s in samples.items()]
+
+
+def _unavailable() -> str | None:
+    if not CHROMIUM.exists():
+        return f"{CHROMIUM} is missing"
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "playwright is not installed (pip install -r requirements-dev.txt)"
+    return None
+
+
+GROUPS = [(tuple(ROWS), browser_rows)]
