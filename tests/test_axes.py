@@ -53,3 +53,17 @@ def test_a_line_with_markers_gets_no_colour_bar():
     data = tidy_axes(fig).to_plotly_json()["data"]
     assert "colorbar" not in data[0].get("marker", {})
     assert data[1]["marker"]["colorbar"]["exponentformat"] == "e"
+
+
+def test_a_log_axis_spanning_less_than_two_decades_gets_labelled_1_2_5_ticks():
+    """Decades only left a loss overlay of 0.06–0.6 with one label ('0.1'): nothing to read a value by."""
+    fig = go.Figure(go.Scatter(x=[1, 2, 3], y=[0.06, 0.2, 0.6]))
+    fig.update_yaxes(type="log")
+    axis = tidy_axes(fig).layout.yaxis
+    shown = [v for v in axis.tickvals if 0.06 <= v <= 0.6]
+    assert shown == [0.1, 0.2, 0.5]
+    assert dict(zip(axis.tickvals, axis.ticktext, strict=True))[0.2] == "0.2"  # written out: no bare '2'
+    assert axis.dtick is None
+    wide = go.Figure(go.Scatter(x=[1, 2], y=[1e-3, 10.0]))
+    wide.update_yaxes(type="log")
+    assert tidy_axes(wide).layout.yaxis.dtick == 1 and tidy_axes(wide).layout.yaxis.tickvals is None

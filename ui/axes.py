@@ -9,6 +9,7 @@ tests/test_axes.py checks that every builder does.
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable
 
 import plotly.graph_objects as go
@@ -18,14 +19,15 @@ TITLE_ROOM_PX = 64  # under the plot area: tick labels (~20 px) and the x-axis t
 
 
 def tidy_axes(fig: go.Figure) -> go.Figure:
-    """Exponent tick labels on every cartesian axis and colour bar; whole decades on log axes."""
-    def axis(ax) -> None:
+    """Exponent tick labels on every cartesian axis and colour bar; whole decades on log axes (1, 2, 5 times a
+    decade, each labelled in full, where the data spans fewer than two decade ticks)."""
+    def axis(ax, letter: str) -> None:
         ax.update(exponentformat=EXPONENT)
-        if ax.type == "log" and ax.dtick is None:
-            ax.update(dtick=1)  # one tick per decade: log10 units
+        if ax.type == "log" and ax.dtick is None and ax.tickvals is None:
+            ax.update(_log_ticks(_positive_values(fig, letter, ax.plotly_name)))
 
-    fig.for_each_xaxis(axis)
-    fig.for_each_yaxis(axis)
+    fig.for_each_xaxis(lambda ax: axis(ax, "x"))
+    fig.for_each_yaxis(lambda ax: axis(ax, "y"))
     for trace in fig.data:
         if "colorbar" in trace:
             trace.update(colorbar_exponentformat=EXPONENT)
@@ -33,6 +35,31 @@ def tidy_axes(fig: go.Figure) -> go.Figure:
             # only a marker that shows its scale: plotly.js draws a bar for any marker carrying a colorbar
             trace.update(marker_colorbar_exponentformat=EXPONENT)
     return fig
+
+
+def _positive_values(fig: go.Figure, letter: str, axis_name: str) -> list[float]:
+    """The finite positive x (or y) values of the traces drawn on layout axis axis_name ('yaxis2' ← 'y2')."""
+    ref = letter + axis_name[5:]
+    values = []
+    for trace in fig.data:
+        if (getattr(trace, f"{letter}axis", None) or letter) == ref:
+            values += [v for v in (getattr(trace, letter, None) or []) if isinstance(v, (int, float))
+                       and not isinstance(v, bool) and 0 < v < math.inf]
+    return values
+
+
+def _log_ticks(values: list[float]) -> dict:
+    """dtick = 1 (one tick per decade, log10 units) when the data covers two decade ticks or more; else
+    explicit ticks at 1, 2 and 5 × 10^k with their values written out (decades alone left one label)."""
+    if not values:
+        return {"dtick": 1}
+    lo, hi = min(values), max(values)
+    k_lo, k_hi = math.floor(math.log10(lo)), math.ceil(math.log10(hi))
+    if sum(lo <= 10.0 ** k <= hi for k in range(k_lo, k_hi + 1)) >= 2:
+        return {"dtick": 1}
+    ticks = [float(f"{m * 10.0 ** k:.1g}") for k in range(k_lo - 1, k_hi + 1) for m in (1, 2, 5)]
+    ticks = [t for t in ticks if lo / 2.5 <= t <= hi * 2.5]  # ticks past the padded range are not drawn
+    return {"tickvals": ticks, "ticktext": [f"{t:g}".replace("e-0", "e-").replace("e+0", "e+") for t in ticks]}
 
 
 def legend_below(plot_px: float) -> dict:
