@@ -68,10 +68,13 @@ def test_stored_runs_are_tabled_and_the_overlay_draws_the_stores_values(home):
 
 def test_runs_on_different_datasets_get_a_warning_above_the_shared_axes(home):
     store = RunStore(home / "runs.sqlite", owner=OWNER)
-    run_sweep(expand_grid(TINY, {"dataset": ["moons", "circles"]}), store)
+    grid = {"dataset": ["moons", "circles"], "layers": ["8:relu,2:identity", "4:relu,2:identity"]}
+    run_sweep(expand_grid(TINY, grid), store)
     at = _run()
     warnings = [w.value for w in at.warning if "different datasets" in w.value]
     assert len(warnings) == 1 and "circles, moons" in warnings[0]
+    # the network axis is a key ('8:relu,2:identity' ran over the next axis); the caption spells it out
+    assert any(c.value.startswith("network: **A** = 4") and "**B** = 8" in c.value for c in at.caption)
     assert not any("different datasets" in w.value for w in _run_one_dataset(home).warning)
 
 
