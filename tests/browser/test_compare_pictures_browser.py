@@ -98,23 +98,23 @@ def test_runs_on_different_datasets_are_said_to_share_one_axis(compare):
 
 
 def test_overlay_axis_titles_say_what_and_stay_clear_of_the_legend(compare, artifacts):
-    page, _ = compare
-    overlay = page.locator(".st-key-overlay")
-    overlay.scroll_into_view_if_needed()
-    page.wait_for_timeout(500)
-    overlay.screenshot(path=str(artifacts / "compare-pictures-overlay.png"))
+    overlay = _chart(compare[0], "overlay", artifacts)
     assert overlay.locator("text.ytitle").text_content() == "validation loss (mean cross-entropy)"
     _titles_clear(overlay)
     assert overlay.locator("g.colorbar").count() == 0  # a line chart has no colour scale
 
 
 def test_health_axis_titles_stay_clear_of_the_legend(compare, artifacts):
-    page, _ = compare
-    health = page.locator(".st-key-health")
-    health.scroll_into_view_if_needed()
+    _titles_clear(_chart(compare[0], "health", artifacts))
+
+
+def _chart(page, key: str, artifacts):
+    """The Plotly chart keyed `key`, scrolled into view, its screenshot in test-artifacts/."""
+    chart = page.locator(f".st-key-{key}")
+    chart.scroll_into_view_if_needed()
     page.wait_for_timeout(500)
-    health.screenshot(path=str(artifacts / "compare-pictures-health.png"))
-    _titles_clear(health)
+    chart.screenshot(path=str(artifacts / f"compare-pictures-{key}.png"))
+    return chart
 
 
 def _titles_clear(chart) -> None:
