@@ -24,7 +24,8 @@ CHROMIUM = Path("/usr/bin/chromium")
 MEDIAN_S, WORST_S, FIRST_S = 0.5, 1.0, 2.0
 PAGES = {  # sidebar title → a text only that page shows once it has drawn
     "Home": "three independent ways", "Inspector": "gradients agree", "Train": "Start training",
-    "Compare": "No runs stored yet", "Optimizers": "Cost per iteration", "Activations": "max |φ − torch|"}
+    "Compare": "No runs stored yet", "Optimizers": "Cost per iteration", "Activations": "max |φ − torch|",
+    "Lessons": "Step 1 of 4"}
 TAB_MARKS = {"Backward": "All gradients agree", "Forward": "Batches are rows"}
 PRESET_MARKS = {"line": "line:", "linear-chain": "linear-chain:"}  # the summary line starts with the name
 ROWS = {"10:first": "browser: a fresh server's first page (Home), to first paint",

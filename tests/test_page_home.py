@@ -43,5 +43,6 @@ def test_the_sidebar_menu_is_our_page_links_with_the_pages_titles():
     """Streamlit's automatic menu is off (.streamlit/config.toml): the sidebar draws the pages' own titles."""
     at = _app()
     links = [el.proto for el in at.sidebar.get("page_link")]
-    assert [link.label for link in links] == ["Home", "Inspector", "Train", "Compare", "Optimizers", "Activations"]
+    assert [link.label for link in links] == ["Home", "Inspector", "Train", "Compare", "Optimizers", "Activations",
+                                                "Lessons"]
     assert [link.icon for link in links][:2] == [":material/home:", ":material/biotech:"]
