@@ -1,0 +1,58 @@
+"""LaTeX with a network's actual numbers: whole matrices for small tensors, one element term by term for
+large ones. Every number written is read from the tensors handed in (the trace's), never recomputed a
+different way; a product a·b shown in a sum is the product of the two numbers shown beside it.
+"""
+from __future__ import annotations
+
+import torch
+
+SMALL = 4  # a tensor with at most 4 rows and 4 columns is written out whole
+MAX_TERMS = 8  # terms of a sum written out; the rest are summed into the total but shown as "…"
+DIGITS = 4  # significant digits of each number written
+
+
+def number(v: float, brackets: bool = True) -> str:
+    """4 significant digits; a negative number in parentheses inside sums and products (so "a + (−b)" and
+    "a·(−b)" read right), bare in a matrix (brackets=False)."""
+    v = float(v) + 0.0  # −0.0 (a dead ReLU's δ times a negative input) prints as 0
+    text = f"{v:.{DIGITS}g}"
+    return f"({text})" if v < 0 and brackets else text
+
+
+def is_small(*tensors: torch.Tensor) -> bool:
+    """Every tensor has at most SMALL rows and SMALL columns (a vector counts as one row)."""
+    return all(t.dim() <= 2 and all(d <= SMALL for d in t.shape) for t in tensors)
+
+
+def matrix(t: torch.Tensor) -> str:
+    r"""\begin{bmatrix}…\end{bmatrix} of a 2-D tensor; a vector (n,) is written as one row, a scalar bare."""
+    if t.dim() == 0:
+        return number(t.item(), brackets=False)
+    rows = t.reshape(1, -1) if t.dim() == 1 else t
+    body = r" \\ ".join(" & ".join(number(v, brackets=False) for v in row) for row in rows.tolist())
+    return rf"\begin{{bmatrix}} {body} \end{{bmatrix}}"
+
+
+def products(pairs: list[tuple[float, float]]) -> str:
+    r"""'p₀·q₀ + p₁·q₁ + …' of the first MAX_TERMS pairs, and how many more were summed."""
+    shown = " + ".join(rf"{number(p)}\cdot{number(q)}" for p, q in pairs[:MAX_TERMS])
+    return shown + _more(len(pairs))
+
+
+def terms(values: list[float]) -> str:
+    """'v₀ + v₁ + …' of the first MAX_TERMS values, and how many more were summed."""
+    return " + ".join(number(v) for v in values[:MAX_TERMS]) + _more(len(values))
+
+
+def _more(n: int) -> str:
+    return rf" + \dots\ (\text{{{n - MAX_TERMS} more}})" if n > MAX_TERMS else ""
+
+
+def clamp(index: tuple[int, ...], shape: torch.Size) -> tuple[int, ...]:
+    """An index moved inside shape (a selection made on a wider layer still names an element here)."""
+    return tuple(min(max(i, 0), n - 1) for i, n in zip(index, shape, strict=True))
+
+
+def where(index: tuple[int, ...]) -> str:
+    """[r,i] — an element's index as written after its name (nothing for a scalar)."""
+    return f"[{','.join(map(str, index))}]" if index else ""
