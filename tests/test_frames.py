@@ -41,11 +41,13 @@ def test_the_single_weight_by_hand():
     got = [f.value.item() for f in fs]
     assert got == [2.0, 3.0, 3.0, 49.0, -14.0, -14.0, -28.0, -14.0, -14.0]
     by = {(f.quantity, f.param): f for f in fs}
-    assert by[("z", None)].numbers.endswith(r"\begin{bmatrix} 2 \end{bmatrix}\, \begin{bmatrix} 1 \end{bmatrix} + "
-                                            r"\begin{bmatrix} 1 \end{bmatrix} = \begin{bmatrix} 3 \end{bmatrix}")
+    assert by[("z", None)].numbers.endswith(
+        r"\begin{bmatrix} 2 \end{bmatrix}\, \begin{bmatrix} 1 \end{bmatrix} + \begin{bmatrix} 1 \end{bmatrix} "
+        r"\\ &= \begin{bmatrix} 3 \end{bmatrix} \end{aligned}")
     assert by[("loss", None)].numbers.endswith("= 49")
     assert by[("grad_param", "weight")].numbers.endswith(
-        r"\begin{bmatrix} -14 \end{bmatrix}\, \begin{bmatrix} 2 \end{bmatrix} = \begin{bmatrix} -28 \end{bmatrix}")
+        r"\begin{bmatrix} -14 \end{bmatrix}\, \begin{bmatrix} 2 \end{bmatrix} \\ &= "
+        r"\begin{bmatrix} -28 \end{bmatrix} \end{aligned}")
     assert r"(1\times 1)" in by[("grad_param", "weight")].equation
 
 
@@ -126,11 +128,12 @@ def test_what_a_frame_uses_is_known_by_then():
 
 
 def _shown_sum(tex: str) -> tuple[float, float]:
-    """(Σ of the products written out as 'p·q + …' (plus a trailing bias), the total after the last '=')."""
-    body, total = tex.rsplit(" = ", 1)
-    terms = body.rsplit(" = ", 1)[1]
+    """(Σ of the products written out as 'p·q + …' (plus a trailing bias), the total on the last line) of
+    '\\begin{aligned} lhs &= formula \\\\ &= terms \\\\ &= total \\end{aligned}'."""
+    body = tex.removeprefix(r"\begin{aligned} ").removesuffix(r" \end{aligned}")
+    *_, shown, total = body.split(r" \\ &= ")
     value = 0.0
-    for term in terms.split(" + "):
+    for term in shown.replace(r" \\ &\quad + ", " + ").split(" + "):
         nums = [float(n) for n in re.findall(r"-?\d+\.?\d*(?:e[-+]?\d+)?", term)]
         value += nums[0] * nums[1] if r"\cdot" in term else nums[0]
     return value, float(total.strip("()"))
@@ -141,12 +144,13 @@ def test_a_large_layer_shows_the_selected_element_term_by_term():
     t = trace(spec)
     fs = frames(t, Selection(row=4, unit=3, col=5))
     z1 = next(f for f in fs if f.quantity == "z" and f.layer == 1)
-    assert z1.numbers.startswith(r"z_{1}[4,3] = \sum_j a_{0}[4,j]\, W_{1}[3,j] + b_{1}[3] = ")
+    assert z1.numbers.startswith(r"\begin{aligned} z_{1}[4,3] &= \sum_j a_{0}[4,j]\, W_{1}[3,j] + b_{1}[3] \\ &= ")
     shown, total = _shown_sum(z1.numbers)
     assert total == float(f"{t.layers[0].z[4, 3].item():.4g}")
     assert shown == pytest.approx(total, abs=1e-3)  # six products of 4-digit numbers
     gw = next(f for f in fs if f.quantity == "grad_param" and f.layer == 1 and f.param == "weight")
-    assert gw.numbers.startswith(r"\frac{\partial L}{\partial W_{1}}[3,5] = \sum_r \delta_{1}[r,3]\, a_{0}[r,5]")
+    assert gw.numbers.startswith(
+        r"\begin{aligned} \frac{\partial L}{\partial W_{1}}[3,5] &= \sum_r \delta_{1}[r,3]\, a_{0}[r,5]")
     shown, total = _shown_sum(gw.numbers)
     assert total == float(f"{t.layers[0].grads['weight'].autograd[3, 5].item():.4g}")
     assert shown == pytest.approx(total, abs=1e-3)
@@ -156,4 +160,4 @@ def test_a_selection_outside_a_small_layer_is_moved_inside():
     spec = NetworkSpec(6, [LayerSpec(6, "relu"), LayerSpec(1, "identity")], seed=1, batch=5)
     fs = frames(trace(spec), Selection(row=99, unit=99, col=99))
     z2 = next(f for f in fs if f.quantity == "z" and f.layer == 2)
-    assert z2.numbers.startswith(r"z_{2}[4,0] = ")
+    assert z2.numbers.startswith(r"\begin{aligned} z_{2}[4,0] &= ")

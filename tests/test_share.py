@@ -10,7 +10,16 @@ from hypothesis import strategies as st
 
 from engine.inspector.materialize import materialize
 from engine.inspector.presets import PRESETS, preset
-from engine.inspector.share import MAX_JSON_BYTES, PREFIX, decode_spec, encode_spec, export_json, spec_from_upload
+from engine.inspector.share import (
+    MAX_JSON_BYTES,
+    PREFIX,
+    decode_spec,
+    decode_step,
+    encode_spec,
+    encode_step,
+    export_json,
+    spec_from_upload,
+)
 from engine.inspector.spec import LayerSpec, NetworkSpec, SpecError
 
 
@@ -71,3 +80,20 @@ def test_any_text_either_decodes_or_raises_spec_error(text):
         decode_spec(text)
     except SpecError:
         pass
+
+
+@given(n=st.integers(1, 999), k=st.integers(0, 998))
+def test_the_stepper_step_round_trips_through_a_link(n, k):
+    k = min(k, n - 1)
+    assert decode_step(encode_step(k), n) == k
+
+
+@pytest.mark.parametrize("text,fragment", [
+    ("0", "step 0 is outside this network's steps 1–9"), ("10", "step 10 is outside"),
+    ("-1", "is not a whole number"), ("1.5", "is not a whole number"), ("٣", "is not a whole number"),
+    (" 3", "is not a whole number"), ("1" * 5000, "'111111111111…' is not a whole number"), ("", "not a whole"),
+])
+def test_a_crafted_step_is_refused_in_one_line(text, fragment):
+    with pytest.raises(SpecError, match=fragment) as err:
+        decode_step(text, 9)
+    assert len(err.value.problems) == 1 and len(err.value.problems[0]) < 120

@@ -10,6 +10,7 @@ from engine.inspector.spec import NetworkSpec
 from engine.inspector.trace import MANUAL_TOL, NUMERICAL_TOL, GradComparison, LayerTrace, Trace, trace
 from ui.matrix import as_rows, clip, heatmap_figure, show_values
 from ui.network_diagram import network_figure
+from ui.stepper import ON, render_stepper, stepper_requested, stop_stepping
 from ui.trace_cache import BoundedCache
 
 GRADS = {"weight": "∂L/∂W", "bias": "∂L/∂b", "z": "δ = ∂L/∂z", "a": "∂L/∂a"}  # the four shown per layer
@@ -64,9 +65,18 @@ def render_diagram(t: Trace) -> None:
     remembered("insp_sample")
     keep_in_range("insp_sample", 0, t.x.shape[0] - 1)
     sample = c1.number_input("Sample (row of x)", 0, t.x.shape[0] - 1, step=1, key="insp_sample")
+    if ON not in st.session_state and f"kept_{ON}" not in st.session_state:
+        st.session_state[ON] = stepper_requested()  # on when the link names a step
+    stepping = st.toggle("Step through the computation", key=remembered(ON),
+                         help="forward, loss and backward one quantity at a time, with its equation and numbers")
+    remember("insp_sample")
+    remember(ON)
+    if stepping:
+        render_stepper(t, int(sample))
+        return
+    stop_stepping()
     mode = c2.radio("Edges show", ["weights W", "gradients ∂L/∂W"], horizontal=True,
                     key=remembered("insp_edge_mode"))
-    remember("insp_sample")
     remember("insp_edge_mode")
     fig, notes = network_figure(t, int(sample), "gradient" if mode.startswith("gradients") else "weight")
     st.plotly_chart(fig, key="insp_network", width="stretch")

@@ -114,8 +114,10 @@ def _node_trace(l: int, values: list[float], t: Trace, sample: int, size: int, t
                                   showscale=False))
 
 
-def _edge_traces(edges: list[list[list[float]]], sizes: list[int], label: str) -> list[go.Scatter]:
-    top = symmetric_top([row for w in edges for row in w])
+def _edge_traces(edges: list[list[list[float]]], sizes: list[int], label: str,
+                 top: float | None = None) -> list[go.Scatter]:
+    """Edges binned by colour on the scale ±top (default: max |value| of these edges) and its colour bar."""
+    top = top or symmetric_top([row for w in edges for row in w])
     colours = sample_colorscale(SCALE, [k / (N_BINS - 1) for k in range(N_BINS)])
     bins = [([], []) for _ in range(N_BINS)]
     mids_x, mids_y, mids_text = [], [], []

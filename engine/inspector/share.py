@@ -79,3 +79,23 @@ def export_json(spec: NetworkSpec) -> str:
     """The spec with every weight, bias, x and y written out, so the file alone reproduces the numbers."""
     m = materialize(spec)
     return with_parameters(spec, m.weights, m.biases, m.x, m.y).to_json(indent=1)
+
+
+MAX_STEP_CHARS = 4  # a link's step is at most 4 digits long, then checked against the network's frame count
+
+
+def encode_step(index: int) -> str:
+    """The link's step for frame `index` (from 0): counted from 1, as a teacher says "step 7"."""
+    return str(index + 1)
+
+
+def decode_step(text, n_frames: int) -> int:
+    """The frame index (from 0) a link's step names; a one-line SpecError unless it is a whole number 1…n_frames.
+    A link without a step (every link made before the stepper) starts at the first frame: call this only with one."""
+    shown = str(text)[:12] + ("…" if len(str(text)) > 12 else "")
+    if not isinstance(text, str) or not text.isascii() or not text.isdigit() or len(text) > MAX_STEP_CHARS:
+        raise SpecError([f"the link's step {shown!r} is not a whole number from 1 to {n_frames}"])
+    step = int(text)
+    if not 1 <= step <= n_frames:
+        raise SpecError([f"the link's step {step} is outside this network's steps 1–{n_frames}"])
+    return step - 1

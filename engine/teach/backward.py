@@ -54,8 +54,8 @@ def _delta_numbers(b: Builder, lt: LayerTrace) -> str:
         return b.tensor(rf"\delta_{{{l}}}", delta)
     slope = act.derivative(lt.z)  # φ'(z_l), the factor the manual pass multiplied by
     if nb.is_small(delta):
-        return (rf"\delta_{{{l}}} = {d(a(l))} \odot \phi_{{{l}}}'(z_{{{l}}}) = {nb.matrix(ga)} \odot "
-                rf"{nb.matrix(slope)} = {nb.matrix(delta)}")
+        return nb.lines(rf"\delta_{{{l}}}", rf"{d(a(l))} \odot \phi_{{{l}}}'(z_{{{l}}})",
+                        rf"{nb.matrix(ga)} \odot {nb.matrix(slope)}", nb.matrix(delta))
     k = b.at(delta)
     return (rf"\delta_{{{l}}}{nb.where(k)} = {nb.number(ga[k])} \cdot {nb.number(slope[k])} = "
             rf"{nb.number(delta[k])}")
@@ -67,22 +67,22 @@ def _param(b: Builder, lt: LayerTrace, name: str, sym: str) -> None:
     dense = lt.layer.connections(lt.params) is not None
     if dense and name == "weight":  # ∂L/∂W_l = δ_lᵀ a_s, one product per batch row
         if nb.is_small(delta, x, g):
-            numbers = (rf"{d(sym)} = \delta_{{{l}}}^\top a_{{{s}}} = {nb.matrix(delta.T)}\, {nb.matrix(x)} = "
-                       rf"{nb.matrix(g)}")
+            numbers = nb.lines(d(sym), rf"\delta_{{{l}}}^\top a_{{{s}}}", rf"{nb.matrix(delta.T)}\, {nb.matrix(x)}",
+                               nb.matrix(g))
         else:
             i, j = nb.clamp((b.sel.unit, b.sel.col), g.shape)
             pairs = list(zip(delta[:, i].tolist(), x[:, j].tolist(), strict=True))
-            numbers = (rf"{d(sym)}[{i},{j}] = \sum_r \delta_{{{l}}}[r,{i}]\, a_{{{s}}}[r,{j}] = {nb.products(pairs)}"
-                       rf" = {nb.number(g[i, j])}")
+            numbers = nb.lines(f"{d(sym)}[{i},{j}]", rf"\sum_r \delta_{{{l}}}[r,{i}]\, a_{{{s}}}[r,{j}]",
+                               nb.products(pairs), nb.number(g[i, j]))
         where = dict(nodes=(), edges=(col,), uses=(rf"\delta_{{{l}}}", a(s)))
     elif dense and g.dim() == 1:  # ∂L/∂b_l = Σ_rows δ_l
         if nb.is_small(delta, g):
             rows = " + ".join(nb.matrix(row) for row in delta)
-            numbers = rf"{d(sym)} = \sum_r \delta_{{{l}}}[r,:] = {rows} = {nb.matrix(g)}"
+            numbers = nb.lines(d(sym), rf"\sum_r \delta_{{{l}}}[r,:]", rows, nb.matrix(g))
         else:
             (i,) = nb.clamp((b.sel.unit,), g.shape)
-            numbers = (rf"{d(sym)}[{i}] = \sum_r \delta_{{{l}}}[r,{i}] = {nb.terms(delta[:, i].tolist())} = "
-                       rf"{nb.number(g[i])}")
+            numbers = nb.lines(f"{d(sym)}[{i}]", rf"\sum_r \delta_{{{l}}}[r,{i}]", nb.terms(delta[:, i].tolist()),
+                               nb.number(g[i]))
         where = dict(nodes=(col,), edges=(), uses=(rf"\delta_{{{l}}}",))
     else:
         numbers = b.tensor(d(sym), g)
@@ -99,12 +99,12 @@ def _grad_input(b: Builder, lt: LayerTrace, inner_path: bool) -> None:
     w, kids = lt.layer.connections(lt.params), children(lt)
     if w is not None:  # ∂L/∂a_s = δ_l W_l
         if nb.is_small(delta, w, g):
-            numbers = rf"{lhs} = \delta_{{{l}}} W_{{{l}}} = {nb.matrix(delta)}\, {nb.matrix(w)} = {nb.matrix(g)}"
+            numbers = nb.lines(lhs, rf"\delta_{{{l}}} W_{{{l}}}", rf"{nb.matrix(delta)}\, {nb.matrix(w)}", nb.matrix(g))
         else:
             r, j = nb.clamp((b.sel.row, b.sel.col), g.shape)
             pairs = list(zip(delta[r].tolist(), w[:, j].tolist(), strict=True))
-            numbers = (rf"{lhs}[{r},{j}] = \sum_i \delta_{{{l}}}[{r},i]\, W_{{{l}}}[i,{j}] = {nb.products(pairs)} = "
-                       rf"{nb.number(g[r, j])}")
+            numbers = nb.lines(f"{lhs}[{r},{j}]", rf"\sum_i \delta_{{{l}}}[{r},i]\, W_{{{l}}}[i,{j}]",
+                               nb.products(pairs), nb.number(g[r, j]))
     else:
         through = [(rf"\text{{through }} f_{{{l}}}", kids[0].grads["input"].manual)] if kids else []
         numbers = b.elementwise(lhs, g, [(rf"\delta_{{{l}}}", delta)] + through)

@@ -38,7 +38,7 @@ def _layer(b: Builder, lt: LayerTrace, src: int, column: int) -> None:
           equation=r" \\ ".join(e.latex for e in eqs[:nf]), numbers=_z_numbers(b, lt))
     phi = roman(lt.layer.activation.name)
     if nb.is_small(lt.z):
-        numbers = rf"a_{{{l}}} = {phi}\left({nb.matrix(lt.z)}\right) = {nb.matrix(lt.a)}"
+        numbers = nb.lines(f"a_{{{l}}}", rf"{phi}\left({nb.matrix(lt.z)}\right)", nb.matrix(lt.a))
     else:
         k = b.at(lt.z)
         numbers = (rf"a_{{{l}}}{nb.where(k)} = {phi}(z_{{{l}}}{nb.where(k)}) = {phi}({nb.number(lt.z[k])}) = "
@@ -60,13 +60,13 @@ def _z_numbers(b: Builder, lt: LayerTrace) -> str:
     bias = lt.params.get("bias")
     if nb.is_small(x, w, z):
         plus = (rf" + b_{{{l}}}", rf" + {nb.matrix(bias)}") if bias is not None else ("", "")
-        return (rf"z_{{{l}}} = a_{{{s}}} W_{{{l}}}^\top{plus[0]} = {nb.matrix(x)}\, {nb.matrix(w.T)}{plus[1]} = "
-                rf"{nb.matrix(z)}")
+        return nb.lines(f"z_{{{l}}}", rf"a_{{{s}}} W_{{{l}}}^\top{plus[0]}",
+                        rf"{nb.matrix(x)}\, {nb.matrix(w.T)}{plus[1]}", nb.matrix(z))
     r, i = b.at(z)
     plus = (rf" + b_{{{l}}}[{i}]", rf" + {nb.number(bias[i])}") if bias is not None else ("", "")
     pairs = list(zip(x[r].tolist(), w[i].tolist(), strict=True))
-    return (rf"z_{{{l}}}[{r},{i}] = \sum_j a_{{{s}}}[{r},j]\, W_{{{l}}}[{i},j]{plus[0]} = "
-            rf"{nb.products(pairs)}{plus[1]} = {nb.number(z[r, i])}")
+    return nb.lines(f"z_{{{l}}}[{r},{i}]", rf"\sum_j a_{{{s}}}[{r},j]\, W_{{{l}}}[{i},j]{plus[0]}",
+                    f"{nb.products(pairs)}{plus[1]}", nb.number(z[r, i]))
 
 
 def loss_frame(b: Builder) -> None:
@@ -74,7 +74,7 @@ def loss_frame(b: Builder) -> None:
     eq = loss_equation(t.spec)
     out = nb.matrix(last.a) if nb.is_small(last.a) else a(last.index)
     y = nb.matrix(t.y) if nb.is_small(t.y) else "y"
-    b.add(phase="loss", quantity="loss", symbol="L", title=f"the loss L ({t.spec.loss})", layer=None, param=None,
-          value=torch.tensor(t.loss, dtype=last.a.dtype), nodes=(len(t.layers),), edges=(),
+    b.add(phase="loss", quantity="loss", symbol="L", title=f"L = {t.spec.loss}(a{last.index}, y)", layer=None,
+          param=None, value=torch.tensor(t.loss, dtype=last.a.dtype), nodes=(len(t.layers),), edges=(),
           uses=(a(last.index), "y"), caption=eq.caption, equation=eq.latex,
           numbers=rf"L = {roman(t.spec.loss)}\left({out},\ {y}\right) = {nb.number(t.loss)}")

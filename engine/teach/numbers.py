@@ -9,6 +9,7 @@ import torch
 SMALL = 4  # a tensor with at most 4 rows and 4 columns is written out whole
 MAX_TERMS = 8  # terms of a sum written out; the rest are summed into the total but shown as "…"
 DIGITS = 4  # significant digits of each number written
+PER_LINE = 3  # terms of a sum to a line
 
 
 def number(v: float, brackets: bool = True) -> str:
@@ -34,14 +35,25 @@ def matrix(t: torch.Tensor) -> str:
 
 
 def products(pairs: list[tuple[float, float]]) -> str:
-    r"""'p₀·q₀ + p₁·q₁ + …' of the first MAX_TERMS pairs, and how many more were summed."""
-    shown = " + ".join(rf"{number(p)}\cdot{number(q)}" for p, q in pairs[:MAX_TERMS])
-    return shown + _more(len(pairs))
+    r"""'p₀·q₀ + p₁·q₁ + …' of the first MAX_TERMS pairs (PER_LINE to a line inside `lines`), and how many
+    more were summed."""
+    return _wrap([rf"{number(p)}\cdot{number(q)}" for p, q in pairs[:MAX_TERMS]]) + _more(len(pairs))
 
 
 def terms(values: list[float]) -> str:
     """'v₀ + v₁ + …' of the first MAX_TERMS values, and how many more were summed."""
-    return " + ".join(number(v) for v in values[:MAX_TERMS]) + _more(len(values))
+    return _wrap([number(v) for v in values[:MAX_TERMS]]) + _more(len(values))
+
+
+def _wrap(parts: list[str]) -> str:
+    return r" \\ &\quad + ".join(" + ".join(parts[k:k + PER_LINE]) for k in range(0, len(parts), PER_LINE))
+
+
+def lines(lhs: str, *rhs: str) -> str:
+    r"""lhs = rhs₁ = rhs₂ = …, one right-hand side per line aligned at '=', so that wide matrices and long
+    sums stay on the page: \begin{aligned} lhs &= rhs₁ \\ &= rhs₂ … \end{aligned}."""
+    body = r" \\ &= ".join(rhs)
+    return rf"\begin{{aligned}} {lhs} &= {body} \end{{aligned}}"
 
 
 def _more(n: int) -> str:
