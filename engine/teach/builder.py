@@ -85,8 +85,13 @@ class Builder:
         self.frames.append(Frame(**kw))
 
     def equations(self, lt: LayerTrace) -> tuple[list[Equation], int]:
-        """layer_equations of lt and how many are forward lines: [forward…, φ, δ, backward…]."""
-        return layer_equations(self.t.spec, lt.index), len(lt.layer.latex_forward(self.B))
+        """layer_equations of lt and how many are forward lines: [forward…, φ, δ, backward…]. The kinds write a
+        layer's input as a_{l-1}; a block's first inner layer and the layer after a block take a_s, s ≠ l − 1."""
+        eqs = layer_equations(self.t.spec, lt.index)
+        s = self.source.get(lt.index, lt.index - 1)
+        if s != lt.index - 1:
+            eqs = [Equation(e.caption, e.latex.replace(a(lt.index - 1), a(s))) for e in eqs]
+        return eqs, len(lt.layer.latex_forward(self.B))
 
     def backward_lines(self, lt: LayerTrace) -> list[Equation]:
         eqs, nf = self.equations(lt)
@@ -121,17 +126,32 @@ class Builder:
 
     def elementwise(self, lhs: str, value: torch.Tensor, operands: list[tuple[str, torch.Tensor]]) -> str:
         """lhs beside the operands it is computed from: whole when all are small, else at the selected
-        element (an operand of another shape — per-unit or per-row statistics — whole when small)."""
-        if nb.is_small(value, *(v for _, v in operands)):
-            shown = r",\quad ".join(f"{name} = {nb.matrix(v)}" for name, v in operands)
-            return rf"{shown} \;\Rightarrow\; {lhs} = {nb.matrix(value)}"
+        element (an operand whose matching element is ambiguous is shown whole when small, else left out)."""
+        if nb.is_small(value, *(v for _, v in operands)):  # one line each, aligned at '='
+            shown = "".join(rf"{name} &= {nb.matrix(v)} \\ " for name, v in operands)
+            return rf"\begin{{aligned}} {shown}\Rightarrow\ {lhs} &= {nb.matrix(value)} \end{{aligned}}"
         index = self.at(value)
         parts = []
         for name, v in operands:
-            if v.dim() == value.dim():  # the same element of an operand of the same shape
-                k = nb.clamp(index, v.shape)
+            k = _matching(v, value, index)
+            if k is not None:
                 parts.append(f"{name}{nb.where(k)} = {nb.number(v[k])}")
-            elif nb.is_small(v):  # per-unit or per-row statistics: small enough to show whole
+            elif nb.is_small(v):
                 parts.append(f"{name} = {nb.matrix(v)}")
         joined = r",\quad ".join(parts)
         return rf"{joined} \;\Rightarrow\; {lhs}{nb.where(index)} = {nb.number(value[index])}"
+
+
+def _matching(v: torch.Tensor, value: torch.Tensor, index: tuple[int, ...]) -> tuple[int, ...] | None:
+    """The element of operand v that value[index] is computed from: the same [r, i] of an operand shaped like
+    value, [i] of a per-unit vector (n,) (γ, BatchNorm's μ), [r] of a per-row one (B,) (LayerNorm's μ); None
+    when the shapes cannot tell (B = n)."""
+    if v.shape == value.shape:
+        return index
+    if v.dim() == 1 and value.dim() == 2:
+        rows, units = value.shape
+        if v.shape[0] == units != rows:
+            return (index[1],)
+        if v.shape[0] == rows != units:
+            return (index[0],)
+    return None

@@ -11,6 +11,9 @@ from engine.inspector.trace import LayerTrace
 from engine.teach import numbers as nb
 from engine.teach.builder import Builder, a, children, roman
 
+# the kinds' own forward values (LayerTrace.values) by the symbols their LaTeX uses
+VALUE_SYMBOLS = {"mean": r"\mu", "var": r"\sigma^2", "x_hat": r"\hat x", "mask": "m"}
+
 
 def forward_frames(b: Builder) -> None:
     x = b.t.x
@@ -55,8 +58,9 @@ def _z_numbers(b: Builder, lt: LayerTrace) -> str:
     if w is None:
         kids = children(lt)
         inner = [(rf"f_{{{l}}}(a_{{{s}}}) = {a(kids[-1].index)}", kids[-1].a)] if kids else []
-        values = [(roman(k) + f"_{{{l}}}", v) for k, v in getattr(lt, "values", {}).items()]
-        return b.elementwise(f"z_{{{l}}}", z, [(a(s), x)] + inner + values)
+        values = [(VALUE_SYMBOLS.get(k, roman(k)) + f"_{{{l}}}", v) for k, v in getattr(lt, "values", {}).items()]
+        params = [(sym, lt.params[name]) for name, sym in b.param_symbols(lt).items()]
+        return b.elementwise(f"z_{{{l}}}", z, [(a(s), x)] + inner + values + params)
     bias = lt.params.get("bias")
     if nb.is_small(x, w, z):
         plus = (rf" + b_{{{l}}}", rf" + {nb.matrix(bias)}") if bias is not None else ("", "")
