@@ -67,19 +67,27 @@ def _grey_units(c: int, n: int, size: int) -> go.Scatter:
                                                                         line=dict(width=1, color="#aaa")))
 
 
-def _lines(columns, sizes: list[int], colour: str, width: float) -> go.Scatter | None:
-    """Every edge into the given columns as one line trace (segments separated by None)."""
-    xs, ys = [], []
+def _lines(t: Trace, columns, colour: str, width: float) -> go.Scatter | None:
+    """Every edge into the given columns as one line trace (segments separated by None): all pairs into a
+    dense layer, unit i → unit i into the others (norms, dropout, residual blocks)."""
+    sizes, xs, ys = t.spec.sizes, [], []
     for c in columns:
         if c == 0:
             continue
+        lt = t.layers[c - 1]
         y_out, y_in = _ys(min(sizes[c], MAX_NODES)), _ys(min(sizes[c - 1], MAX_NODES))
-        for yo in y_out:
-            for yi in y_in:
+        dense = lt.layer.connections(lt.params) is not None
+        for i, yo in enumerate(y_out):
+            for yi in y_in if dense else y_in[i:i + 1]:
                 xs += [c - 1, c, None]
                 ys += [yi, yo, None]
     return go.Scatter(x=xs, y=ys, mode="lines", hoverinfo="skip", showlegend=False,
                       line=dict(color=colour, width=width)) if xs else None
+
+
+def _direct(t: Trace) -> list[int]:
+    """Columns whose layer is not a dense map: their one-to-one edges carry no weight, only the structure."""
+    return [c for c, lt in enumerate(t.layers, start=1) if lt.layer.connections(lt.params) is None]
 
 
 @honest_axes
@@ -94,8 +102,8 @@ def frame_figure(t: Trace, fs: list[Frame], k: int, sample: int = 0) -> go.Figur
     edges = _edge_values(t, mode)
     all_rows = [row for w in edges for row in w]
     shown = [w if c in done else [] for c, w in enumerate(edges, start=1)]
-    traces = [tr for tr in (_lines(f.edges, sizes, GOLD, 7),
-                            _lines([c for c in range(1, len(sizes)) if c not in done], sizes, GREY, 1))
+    waiting = [c for c in range(1, len(sizes)) if c not in done and c not in _direct(t)]
+    traces = [tr for tr in (_lines(t, f.edges, GOLD, 7), _lines(t, waiting, GREY, 1), _lines(t, _direct(t), "#bbb", 1))
               if tr is not None]
     traces += _edge_traces(shown, sizes, "∂L/∂W" if mode == "gradient" else "W", symmetric_top(all_rows))
     fig = go.Figure(traces)
