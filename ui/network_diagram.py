@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import plotly.graph_objects as go
 from plotly.colors import sample_colorscale
 
@@ -133,7 +134,10 @@ def _edge_traces(edges: list[list[list[float]]], sizes: list[int], label: str,
                     mids_x.append(l - 0.5)
                     mids_y.append((y_in[j] + y_out[i]) / 2)
                     mids_text.append(f"{label}{l}[{i},{j}] = {v:.6g}")
-    traces = [go.Scatter(x=xs, y=ys, mode="lines", hoverinfo="skip", showlegend=False,
+    # numpy arrays (None → NaN, still a break in the line): plotly checks a list element by element, which took
+    # seconds for 11 layers of 64 × 64 edges, and an array at once
+    traces = [go.Scatter(x=np.array(xs, dtype=float), y=np.array(ys, dtype=float), mode="lines", hoverinfo="skip",
+                         showlegend=False,
                          line=dict(color=colours[k], width=0.6 + 3.0 * abs(2 * k / (N_BINS - 1) - 1)))
               for k, (xs, ys) in enumerate(bins) if xs]
     if mids_x:
