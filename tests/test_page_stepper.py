@@ -6,7 +6,7 @@ from pathlib import Path
 from streamlit.testing.v1 import AppTest
 
 from engine.inspector.presets import preset
-from engine.inspector.share import encode_spec
+from engine.inspector.share import decode_spec, encode_spec
 
 PAGE = str(Path(__file__).parents[1] / "pages" / "inspector.py")
 LINE = encode_spec(preset("line"))
@@ -85,3 +85,15 @@ def test_an_old_link_without_a_step_shows_the_plain_diagram_and_the_toggle_start
     assert _heading(at).startswith("**Step 1 of 9**") and at.query_params["step"] == "1"
     at.toggle(key="insp_stepper").set_value(False).run()
     assert "step" not in at.query_params
+
+
+def test_the_share_tab_link_carries_the_step():
+    at = _page(step="5")
+    _button(at, "insp_next").click().run()
+    at.session_state["insp_tab"] = "Share"
+    at.run()
+    _ok(at)
+    link = next(c.value for c in at.code if "?spec=" in c.value)
+    code, step = link.split("?spec=")[1].split("&step=")
+    spec = decode_spec(code)  # the page re-encodes the network it shows: the same single weight
+    assert step == "6" and (spec.x, spec.y, spec.layers[0].weight) == ([[2.0]], [[10.0]], [[1.0]])
