@@ -1,6 +1,6 @@
 """The network as a Plotly figure: neurons coloured by their activation for one sample, edges by W or ∂L/∂W.
 
-Edges are drawn as a few traces (one per colour bin, segments separated by None) rather than one trace
+Edges are drawn as a few traces (one per colour bin, segments separated by NaN) rather than one trace
 per edge, so a 64×64 layer pair stays fast; hover markers sit at edge midpoints when there are few.
 """
 from __future__ import annotations
@@ -146,6 +146,28 @@ def _edge_traces(edges: list[list[list[float]]], sizes: list[int], label: str,
     return traces + [_colour_bar(label, top, 1.14)]
 
 
+def node_size(t: Trace) -> int:
+    """Marker size of a unit: large enough for its value label when the widest layer is narrow."""
+    widest = min(max(t.spec.sizes), MAX_NODES)
+    return 30 if widest <= 8 else 16 if widest <= 24 else 9
+
+
+def lay_out(fig: go.Figure, t: Trace, right: float = 0.0) -> None:
+    """Columns 0 … L named under the diagram (a kind other than linear says what it is), no y axis, and a
+    height that leaves room for the value labels; `right` widens the x range (the stepper's loss box)."""
+    sizes = t.spec.sizes
+    names = ["input"] + [f"layer {lt.index}<br>{lt.activation if lt.layer.type == 'linear' else lt.layer.describe()}"
+                         for lt in t.layers]
+    ticks = [f"{n}<br>({s} units)" for n, s in zip(names, sizes, strict=True)]
+    fig.update_xaxes(tickvals=list(range(len(sizes))), ticktext=ticks,
+                     showgrid=False, zeroline=False, range=[-0.4, len(sizes) - 0.5 + right])
+    fig.update_yaxes(visible=False)
+    widest = min(max(sizes), MAX_NODES)
+    per_node = 64 if widest <= 8 else 22 if widest <= 24 else 11  # px per neuron: room for the value labels
+    fig.update_layout(height=min(760, 150 + per_node * widest), margin=dict(l=10, r=10, t=10, b=10),
+                      plot_bgcolor="white", hovermode="closest")
+
+
 @honest_axes
 def network_figure(t: Trace, sample: int = 0, edge_mode: str = "weight") -> tuple[go.Figure, list[str]]:
     """(figure, notes): notes say which layers were cut to MAX_NODES and whether edge hover was dropped."""
@@ -157,22 +179,13 @@ def network_figure(t: Trace, sample: int = 0, edge_mode: str = "weight") -> tupl
         fig.add_trace(direct)
     for arc in _skip_arcs(t, _ys(min(max(sizes), MAX_NODES))[0]):
         fig.add_trace(arc)
-    widest = min(max(sizes), MAX_NODES)
-    size = 30 if widest <= 8 else 16 if widest <= 24 else 9
+    size = node_size(t)
     nodes = _node_values(t, sample)
     top = symmetric_top(nodes)
     for l, values in enumerate(nodes):
         fig.add_trace(_node_trace(l, values, t, sample, size, top))
     fig.add_trace(_colour_bar("activation", top, 1.02))
-    names = ["input"] + [f"layer {lt.index}<br>{lt.activation if lt.layer.type == 'linear' else lt.layer.describe()}"
-                         for lt in t.layers]
-    ticks = [f"{n}<br>({s} units)" for n, s in zip(names, sizes, strict=True)]
-    fig.update_xaxes(tickvals=list(range(len(sizes))), ticktext=ticks,
-                     showgrid=False, zeroline=False, range=[-0.4, len(sizes) - 0.5])
-    fig.update_yaxes(visible=False)
-    per_node = 64 if widest <= 8 else 22 if widest <= 24 else 11  # px per neuron: room for the value labels
-    fig.update_layout(height=min(760, 150 + per_node * widest), margin=dict(l=10, r=10, t=10, b=10),
-                      plot_bgcolor="white", hovermode="closest")
+    lay_out(fig, t)
     notes = [f"{'input' if l == 0 else f'layer {l}'}: showing units 0–{MAX_NODES - 1} of {s}"
              for l, s in enumerate(sizes) if s > MAX_NODES]
     total = sum(min(sizes[l], MAX_NODES) * min(sizes[l - 1], MAX_NODES) for l in range(1, len(sizes)))

@@ -14,7 +14,17 @@ import plotly.graph_objects as go
 from engine.inspector.trace import Trace
 from engine.teach.frames import Frame
 from ui.axes import honest_axes
-from ui.network_diagram import MAX_NODES, SCALE, _colour_bar, _edge_traces, _edge_values, _ys, symmetric_top
+from ui.network_diagram import (
+    MAX_NODES,
+    SCALE,
+    _colour_bar,
+    _edge_traces,
+    _edge_values,
+    _ys,
+    lay_out,
+    node_size,
+    symmetric_top,
+)
 
 GREY = "#dcdcdc"
 GOLD = "rgba(255, 170, 0, 0.35)"
@@ -87,6 +97,17 @@ def _lines(t: Trace, columns, colour: str, width: float) -> go.Scatter | None:
                       line=dict(color=colour, width=width)) if xs else None
 
 
+def _skips(t: Trace) -> list[go.Scatter]:
+    """Each residual block's skip connection, a dotted arc over its column: structure only (the Diagram view's
+    arc width is the gradient share, which the step-through has not computed yet in most frames)."""
+    top = _ys(min(max(t.spec.sizes), MAX_NODES))[0]
+    k = np.linspace(0, 1, 21)
+    return [go.Scatter(x=c - 1 + k, y=top + 0.8 * np.sin(np.pi * k), mode="lines", showlegend=False,
+                       hoverinfo="text", hovertext=f"skip connection of layer {lt.index}: z = a + f(a)",
+                       line=dict(color="#2a9d8f", width=2, dash="dot"))
+            for c, lt in enumerate(t.layers, start=1) if lt.children]
+
+
 def _direct(t: Trace) -> list[int]:
     """Columns whose layer is not a dense map: their one-to-one edges carry no weight, only the structure."""
     return [c for c, lt in enumerate(t.layers, start=1) if lt.layer.connections(lt.params) is None]
@@ -97,17 +118,16 @@ def frame_figure(t: Trace, fs: list[Frame], k: int, sample: int = 0) -> go.Figur
     """The diagram at frame k of fs (frames(t)): done in colour, not yet in grey, frame k in gold."""
     f, sizes = fs[k], t.spec.sizes
     group = GROUPS[f.phase]
-    widest = min(max(sizes), MAX_NODES)
-    size = 30 if widest <= 8 else 16 if widest <= 24 else 9
+    size = node_size(t)
     done = _edges_done(fs, k, group)
     mode = "gradient" if group == "backward" else "weight"
     edges = _edge_values(t, mode)
     all_rows = [row for w in edges for row in w]
     shown = [w if c in done else [] for c, w in enumerate(edges, start=1)]
     waiting = [c for c in range(1, len(sizes)) if c not in done and c not in _direct(t)]
-    traces = [tr for tr in (_lines(t, f.edges, GOLD, 7), _lines(t, waiting, GREY, 1), _lines(t, _direct(t), "#bbb", 1))
-              if tr is not None]
-    traces += _edge_traces(shown, sizes, "∂L/∂W" if mode == "gradient" else "W", symmetric_top(all_rows))
+    lines = (_lines(t, f.edges, GOLD, 7), _lines(t, waiting, GREY, 1), _lines(t, _direct(t), "#bbb", 1))
+    traces = [tr for tr in lines if tr is not None]
+    traces += _edge_traces(shown, sizes, "∂L/∂W" if mode == "gradient" else "W", symmetric_top(all_rows)) + _skips(t)
     fig = go.Figure(traces)
     for c in f.nodes:  # gold rings under the units this frame computes
         n = min(sizes[c], MAX_NODES)
@@ -121,12 +141,5 @@ def frame_figure(t: Trace, fs: list[Frame], k: int, sample: int = 0) -> go.Figur
     if f.phase == "loss":
         fig.add_annotation(x=len(sizes) - 0.55, y=0, text=f"L = {t.loss:.6g}", showarrow=False,
                            font=dict(size=16), bgcolor=GOLD, xanchor="left")
-    names = ["input x"] + [f"layer {lt.index}<br>{lt.activation}" for lt in t.layers]
-    fig.update_xaxes(tickvals=list(range(len(sizes))), showgrid=False, zeroline=False,
-                     ticktext=[f"{n}<br>({s} units)" for n, s in zip(names, sizes, strict=True)],
-                     range=[-0.4, len(sizes) - 0.5 + (0.5 if f.phase == "loss" else 0)])
-    fig.update_yaxes(visible=False)
-    per_node = 64 if widest <= 8 else 22 if widest <= 24 else 11
-    fig.update_layout(height=min(760, 150 + per_node * widest), margin=dict(l=10, r=10, t=10, b=10),
-                      plot_bgcolor="white", hovermode="closest")
+    lay_out(fig, t, right=0.5 if f.phase == "loss" else 0.0)
     return fig
