@@ -156,6 +156,21 @@ def test_a_large_layer_shows_the_selected_element_term_by_term():
     assert shown == pytest.approx(total, abs=1e-3)
 
 
+def test_a_large_layers_delta_is_its_upstream_gradient_times_the_slope_at_the_selected_element():
+    spec = NetworkSpec(6, [LayerSpec(5, "tanh"), LayerSpec(2, "identity")], seed=3, batch=6)
+    t = trace(spec)
+    d1 = next(f for f in frames(t, Selection(row=4, unit=3)) if f.quantity == "delta" and f.layer == 1)
+    lt = t.layers[0]
+    slope = 1 - torch.tanh(lt.z[4, 3]) ** 2  # tanh'(z), by hand
+    body = d1.numbers.removeprefix(r"\begin{aligned} ").removesuffix(r" \end{aligned}")
+    _, product, total = body.split(r" \\ &= ")
+    upstream, factor = (float(v.strip("()")) for v in product.split(r" \cdot "))
+    assert d1.numbers.startswith(r"\begin{aligned} \delta_{1}[4,3] &= \frac{\partial L}{\partial a_{1}}[4,3]")
+    assert upstream == float(f"{lt.grads['a'].autograd[4, 3].item():.4g}")
+    assert factor == float(f"{slope.item():.4g}")
+    assert float(total.strip("()")) == float(f"{lt.grads['z'].autograd[4, 3].item():.4g}")
+
+
 def test_a_selection_outside_a_small_layer_is_moved_inside():
     spec = NetworkSpec(6, [LayerSpec(6, "relu"), LayerSpec(1, "identity")], seed=1, batch=5)
     fs = frames(trace(spec), Selection(row=99, unit=99, col=99))

@@ -57,8 +57,9 @@ def _delta_numbers(b: Builder, lt: LayerTrace) -> str:
         return nb.lines(rf"\delta_{{{l}}}", rf"{d(a(l))} \odot \phi_{{{l}}}'(z_{{{l}}})",
                         rf"{nb.matrix(ga)} \odot {nb.matrix(slope)}", nb.matrix(delta))
     k = b.at(delta)
-    return (rf"\delta_{{{l}}}{nb.where(k)} = {nb.number(ga[k])} \cdot {nb.number(slope[k])} = "
-            rf"{nb.number(delta[k])}")
+    at = nb.where(k)
+    return nb.lines(rf"\delta_{{{l}}}{at}", rf"{d(a(l))}{at}\, \phi_{{{l}}}'(z_{{{l}}}{at})",
+                    rf"{nb.number(ga[k])} \cdot {nb.number(slope[k])}", nb.number(delta[k]))
 
 
 def _param(b: Builder, lt: LayerTrace, name: str, sym: str) -> None:

@@ -57,3 +57,15 @@ def test_clicking_through_the_two_layer_network(app_server, browser_page, artifa
     page.wait_for_timeout(2500)
     assert "Step 15 of 15" in _heading(page) and page.get_by_role("button", name="▶ Play").count() == 1
     assert page.get_by_test_id("stException").count() == 0
+
+
+def test_a_batchnorm_backward_step_draws(app_server, browser_page, artifacts):
+    """δ of the BatchNorm layer, linked directly: the kind's own equation and its numbers at the selected element."""
+    page = browser_page
+    page.set_viewport_size({"width": 1400, "height": 2100})
+    page.goto(f"{app_server}/inspector?spec={encode_spec(preset('batchnorm'))}&step=14")
+    _wait_for(page, "Step 14 of 21")
+    page.locator(PLOTLY).first.wait_for(timeout=60_000)
+    page.wait_for_timeout(1500)
+    assert "δ2" in _heading(page) and page.get_by_test_id("stException").count() == 0
+    page.screenshot(path=str(artifacts / "stepper-batchnorm.png"), full_page=True)
