@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 
 from engine.inspector.materialize import materialize
 from engine.inspector.presets import preset
-from engine.inspector.spec import NetworkSpec
+from engine.inspector.spec import LayerSpec, NetworkSpec
 from engine.inspector.trace import autograd_pass, trace
 from engine.teach.frames import frames
 from tests.test_new_layers import stacks
@@ -82,3 +82,15 @@ def test_the_presets_of_every_kind():
 @given(stacks())
 def test_random_stacks_of_every_kind(d):
     _check(d)
+
+
+def test_layernorm_statistics_are_one_per_row_and_batchnorm_ones_per_feature():
+    """3 rows of 2 features: LayerNorm's μ has one entry per row (a column), BatchNorm's one per feature (a row)."""
+    def z_numbers(kind: str) -> str:
+        spec = NetworkSpec(2, [LayerSpec(type=kind, activation="identity"), LayerSpec(1, "identity")], batch=3,
+                           x=[[1.0, 3.0], [2.0, 2.0], [0.0, 4.0]], y=[[0.0], [1.0], [2.0]])
+        return next(f.numbers for f in frames(trace(spec)) if f.quantity == "z" and f.layer == 1)
+
+    # (1+3)/2, (2+2)/2, (0+4)/2 per row; (1+2+0)/3, (3+2+4)/3 per feature
+    assert r"\mu_{1} &= \begin{bmatrix} 2 \\ 2 \\ 2 \end{bmatrix}" in z_numbers("layernorm")
+    assert r"\mu_{1} &= \begin{bmatrix} 1 & 3 \end{bmatrix}" in z_numbers("batchnorm")

@@ -128,7 +128,7 @@ class Builder:
         """lhs beside the operands it is computed from: whole when all are small, else at the selected
         element (an operand whose matching element is ambiguous is shown whole when small, else left out)."""
         if nb.is_small(value, *(v for _, v in operands)):  # one line each, aligned at '='
-            shown = "".join(rf"{name} &= {nb.matrix(v)} \\ " for name, v in operands)
+            shown = "".join(rf"{name} &= {nb.matrix(_as_drawn(v, value))} \\ " for name, v in operands)
             return rf"\begin{{aligned}} {shown}\Rightarrow\ {lhs} &= {nb.matrix(value)} \end{{aligned}}"
         index = self.at(value)
         parts = []
@@ -140,6 +140,14 @@ class Builder:
                 parts.append(f"{name} = {nb.matrix(v)}")
         joined = r",\quad ".join(parts)
         return rf"{joined} \;\Rightarrow\; {lhs}{nb.where(index)} = {nb.number(value[index])}"
+
+
+def _as_drawn(v: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
+    """A per-row vector (B,) (LayerNorm's μ, σ²) as a column beside the (B, n) value, so it reads one per row;
+    a per-unit one (n,) stays a row (one per column)."""
+    if v.dim() == 1 and value.dim() == 2 and v.shape[0] == value.shape[0] != value.shape[1]:
+        return v.reshape(-1, 1)
+    return v
 
 
 def _matching(v: torch.Tensor, value: torch.Tensor, index: tuple[int, ...]) -> tuple[int, ...] | None:
