@@ -1,2 +1,2 @@
-"""Teaching views of a trace: its computation as frames to step through (frames.py), with the numbers
-written out (numbers.py). Reads engine.inspector's Trace; computes nothing new."""
+"""Teaching views of a trace, computing nothing new: the step-through's frames (frames.py, numbers written out
+by numbers.py), predict-then-reveal questions (quiz.py, derive.py) and guided lessons (lessons.py)."""

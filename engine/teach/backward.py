@@ -74,7 +74,7 @@ def _param(b: Builder, lt: LayerTrace, name: str, sym: str) -> None:
             i, j = nb.clamp((b.sel.unit, b.sel.col), g.shape)
             pairs = list(zip(delta[:, i].tolist(), x[:, j].tolist(), strict=True))
             numbers = nb.lines(f"{d(sym)}[{i},{j}]", rf"\sum_r \delta_{{{l}}}[r,{i}]\, a_{{{s}}}[r,{j}]",
-                               nb.products(pairs), nb.number(g[i, j]))
+                               nb.products(pairs, "rows"), nb.number(g[i, j]))
         where = dict(nodes=(), edges=(col,), uses=(rf"\delta_{{{l}}}", a(s)))
     elif dense and g.dim() == 1:  # ∂L/∂b_l = Σ_rows δ_l
         if nb.is_small(delta, g):
@@ -105,7 +105,7 @@ def _grad_input(b: Builder, lt: LayerTrace, inner_path: bool) -> None:
             r, j = nb.clamp((b.sel.row, b.sel.col), g.shape)
             pairs = list(zip(delta[r].tolist(), w[:, j].tolist(), strict=True))
             numbers = nb.lines(f"{lhs}[{r},{j}]", rf"\sum_i \delta_{{{l}}}[{r},i]\, W_{{{l}}}[i,{j}]",
-                               nb.products(pairs), nb.number(g[r, j]))
+                               nb.products(pairs, "units"), nb.number(g[r, j]))
     else:
         through = [(rf"\text{{through }} f_{{{l}}}", kids[0].grads["input"].manual)] if kids else []
         numbers = b.elementwise(lhs, g, [(rf"\delta_{{{l}}}", delta)] + through)

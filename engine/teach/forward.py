@@ -70,7 +70,7 @@ def _z_numbers(b: Builder, lt: LayerTrace) -> str:
     plus = (rf" + b_{{{l}}}[{i}]", rf" + {nb.number(bias[i])}") if bias is not None else ("", "")
     pairs = list(zip(x[r].tolist(), w[i].tolist(), strict=True))
     return nb.lines(f"z_{{{l}}}[{r},{i}]", rf"\sum_j a_{{{s}}}[{r},j]\, W_{{{l}}}[{i},j]{plus[0]}",
-                    f"{nb.products(pairs)}{plus[1]}", nb.number(z[r, i]))
+                    f"{nb.products(pairs, 'inputs')}{plus[1]}", nb.number(z[r, i]))
 
 
 def loss_frame(b: Builder) -> None:

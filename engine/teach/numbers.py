@@ -6,18 +6,17 @@ from __future__ import annotations
 
 import torch
 
+from engine.inspector.equations import MAX_TERMS, products_tex, tex_number
+
 SMALL = 4  # a tensor with at most 4 rows and 4 columns is written out whole
-MAX_TERMS = 8  # terms of a sum written out; the rest are summed into the total but shown as "…"
 DIGITS = 4  # significant digits of each number written
 PER_LINE = 3  # terms of a sum to a line
 
 
 def number(v: float, brackets: bool = True) -> str:
-    """4 significant digits; a negative number in parentheses inside sums and products (so "a + (−b)" and
-    "a·(−b)" read right), bare in a matrix (brackets=False)."""
-    v = float(v) + 0.0  # −0.0 (a dead ReLU's δ times a negative input) prints as 0
-    text = f"{v:.{DIGITS}g}"
-    return f"({text})" if v < 0 and brackets else text
+    """4 significant digits; a negative number in parentheses inside sums and products (equations.tex_number),
+    bare in a matrix (brackets=False)."""
+    return tex_number(float(v)) if brackets else f"{float(v) + 0.0:.{DIGITS}g}"  # + 0.0: −0.0 prints as 0
 
 
 def is_small(*tensors: torch.Tensor) -> bool:
@@ -34,10 +33,9 @@ def matrix(t: torch.Tensor) -> str:
     return rf"\begin{{bmatrix}} {body} \end{{bmatrix}}"
 
 
-def products(pairs: list[tuple[float, float]]) -> str:
-    r"""'p₀·q₀ + p₁·q₁ + …' of the first MAX_TERMS pairs (PER_LINE to a line inside `lines`), and how many
-    more were summed."""
-    return _wrap([rf"{number(p)}\cdot{number(q)}" for p, q in pairs[:MAX_TERMS]]) + _more(len(pairs))
+def products(pairs: list[tuple[float, float]], unit: str) -> str:
+    r"""equations.products_tex's 'p₀·q₀ + p₁·q₁ + … (n more {unit})', PER_LINE terms to a line inside `lines`."""
+    return _wrap(products_tex(pairs, unit).split(" + "))
 
 
 def terms(values: list[float]) -> str:
@@ -57,7 +55,7 @@ def lines(lhs: str, *rhs: str) -> str:
 
 
 def _more(n: int) -> str:
-    return rf" + \dots\ (\text{{{n - MAX_TERMS} more}})" if n > MAX_TERMS else ""
+    return rf" + \dots\ (\text{{{n - MAX_TERMS} more rows}})" if n > MAX_TERMS else ""
 
 
 def clamp(index: tuple[int, ...], shape: torch.Size) -> tuple[int, ...]:
