@@ -97,3 +97,14 @@ def test_the_share_tab_link_carries_the_step():
     code, step = link.split("?spec=")[1].split("&step=")
     spec = decode_spec(code)  # the page re-encodes the network it shows: the same single weight
     assert step == "6" and (spec.x, spec.y, spec.layers[0].weight) == ([[2.0]], [[10.0]], [[1.0]])
+
+
+def test_a_crafted_step_never_reaches_the_share_tab():
+    """Opened on the Share tab with ?step=<markdown>: the stepper has not checked it, so the link leaves it out."""
+    at = AppTest.from_file(PAGE, default_timeout=30)
+    at.query_params["spec"], at.query_params["step"] = LINE, "[x](https://example.com)"
+    at.session_state["insp_tab"] = "Share"
+    at.run()
+    _ok(at)
+    shown = [e.value for kind in (at.code, at.caption, at.markdown) for e in kind]
+    assert shown and not any("example.com" in v for v in shown)

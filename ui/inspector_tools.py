@@ -16,7 +16,7 @@ from ui.axes import honest_axes
 from ui.inspector_build import load_spec
 from ui.inspector_views import cached_dot, keep_in_options, keep_in_range
 from ui.matrix import show_values
-from ui.stepper import STEP_KEY
+from ui.stepper import STEP_KEY, current_step
 from ui.text import TEXT_CHARS, plain_markdown
 
 UI_MAX_STEPS = 500
@@ -167,7 +167,7 @@ def _on_upload() -> None:
 def render_share(spec: NetworkSpec, code: str) -> None:
     base = st.context.url or ""
     if len(code) <= LINK_FRIENDLY_CHARS:
-        step = st.query_params.get(STEP_KEY)  # the stepper's step, when it is on (checked when it was set)
+        step = current_step()
         st.caption("This page's address already holds the whole setup — copy it from the browser, or here"
                    + (f" (it opens the diagram's step-through at step {step}):" if step else ":"))
         st.code(f"{base}?{SHARE_KEY}={code}" + (f"&{STEP_KEY}={step}" if step else ""), language=None,

@@ -29,6 +29,13 @@ def stepper_requested() -> bool:
     return STEP_KEY in st.query_params
 
 
+def current_step() -> str | None:
+    """The step the link should carry ("7"), from the stepper's own state (never the raw address): None when
+    the step-through is off or has not run yet."""
+    ss = st.session_state
+    return encode_step(ss[FRAME]) if ss.get(ON) and FRAME in ss else None
+
+
 def stop_stepping() -> None:
     """The stepper is off: the link no longer names a step."""
     st.session_state.pop(PLAYING, None)
