@@ -14,6 +14,7 @@ from engine.inspector.steps import MAX_LR, run_steps
 from engine.inspector.trace import Trace
 from ui.axes import honest_axes
 from ui.inspector_build import load_spec
+from ui.inspector_terms import render_input_terms
 from ui.inspector_views import cached_dot, keep_in_options, keep_in_range
 from ui.matrix import show_values
 from ui.stepper import STEP_KEY, current_step
@@ -35,6 +36,7 @@ def render_math(t: Trace) -> None:
                 st.caption(e.caption)
                 st.latex(e.latex)
     _term_example(t)
+    render_input_terms(t)
 
 
 def wrap_terms(tex: str, per_line: int = 2) -> str:

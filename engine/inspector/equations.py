@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import torch
 
 from engine.core.layers import flat
+from engine.core.layers.terms import ElementTerms
 from engine.core.ops import LOSSES
 from engine.inspector.spec import NetworkSpec
 from engine.inspector.trace import GradComparison, Trace
@@ -138,6 +139,17 @@ def weight_term_example(t: Trace, l: int, i: int, j: int) -> TermExample:
     tex = (rf"{_d('L', f'W_{{{l}}}[{i},{j}]')} = \sum_{{r}} \delta_{{{l}}}[r,{i}]\; a_{{{l - 1}}}[r,{j}] "
            rf"= {shown} = {tex_number(total)}")
     return TermExample(l, i, j, terms, total, tex)
+
+
+def input_term_example(t: Trace, l: int, r: int, j: int) -> ElementTerms | None:
+    """∂L/∂a_{l-1}[r, j] of layer l written out by its kind with the trace's manual numbers (δ_l, the forward
+    values, a block's inner-path gradient); None for a linear layer (its example is one weight's sum)."""
+    lt = t.all_layers[l - 1]
+    rows, cols = lt.input.shape
+    if not (0 <= r < rows and 0 <= j < cols):
+        raise IndexError(f"a_{l - 1} has shape {(rows, cols)}; pick r < {rows}, j < {cols}")
+    inner = lt.children[0].grads["input"].manual if lt.children else None
+    return lt.layer.element_terms(lt.params, lt.input, lt.values, lt.grads["z"].manual, r, j, inner)
 
 
 def gradient_differences(g: GradComparison) -> tuple[torch.Tensor, torch.Tensor | None]:

@@ -151,6 +151,13 @@ class Layer(ABC):
     def latex_grad_input(self) -> str:
         """∂L/∂a_{l-1} as an expression in δ_l (the layer below writes its δ with it)."""
 
+    def element_terms(self, params: Params, x: torch.Tensor, values: Params, delta: torch.Tensor, r: int, j: int,
+                      inner: torch.Tensor | None = None):
+        """∂L/∂a_{l-1}[r, j] written out with these numbers (an ElementTerms, engine.core.layers.terms), from
+        x = a_{l-1} (B, fan_in), the forward values, δ_l (B, units) and, for a block, its inner path's ∂L/∂x;
+        None for kinds whose Math tab shows one weight term by term instead (linear)."""
+        return None
+
     # ---- the diagram ----
     def connections(self, values: Params) -> torch.Tensor | None:
         """(units, fan_in) strengths of the edges into this layer from `values` (parameters or their

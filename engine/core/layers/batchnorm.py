@@ -19,6 +19,7 @@ import torch
 
 from engine.core.layers.base import Context, Layer, Params
 from engine.core.layers.linear import _d, _shape
+from engine.core.layers.terms import ElementTerms, NormAxis, dxhat_line, norm_paths, num_tex
 
 MOMENTUM = 0.1  # nn.BatchNorm1d's default
 
@@ -121,6 +122,27 @@ class BatchNorm(Layer):
         l = self.index
         return (rf"\frac{{\gamma_{{{l}}}}}{{B\sigma_{{{l}}}}}\Big(B\delta_{{{l}}} - \sum_r \delta_{{{l}}} "
                 rf"- \hat x_{{{l}}} \odot \sum_r (\delta_{{{l}}} \odot \hat x_{{{l}}})\Big)")
+
+    def element_terms(self, params: Params, x: torch.Tensor, values: Params, delta: torch.Tensor, r: int, j: int,
+                      inner: torch.Tensor | None = None) -> ElementTerms:
+        """∂L/∂a_{l-1}[r, j] along feature j's column (B rows): the paths through μ_j and σ²_j, then the compact
+        form (γ_j/(Bσ_j)) (B δ[r,j] − Σ_r δ[:,j] − x̂[r,j] Σ_r δ[:,j] x̂[:,j]) — the same number."""
+        f64 = torch.float64
+        d, xh, gamma = delta[:, j].to(f64), values["x_hat"][:, j].to(f64), params["weight"][j].item()
+        ax = NormAxis(d * gamma, x[:, j].to(f64), xh, values["mean"][j].item(), values["var"][j].item(), self.eps, r)
+        lines, numbers = norm_paths(ax, f"a_{{{self.index - 1}}}[{r},{j}]", "r", f"column {j} over the B rows")
+        l, b, s = self.index, d.numel(), numbers["sigma"]
+        sum_d, sum_dx = d.sum().item(), (d * xh).sum().item()
+        lines.insert(1, dxhat_line(f"∂L/∂x̂ = δ ⊙ γ, column {j}", l, r, j, d[r].item(), gamma))
+        lines.append(("The compact form gives the same number (sums over the B rows of column "
+                      f"{j}: Σδ = {sum_d:.4g}, Σ δ ⊙ x̂ = {sum_dx:.4g})",
+                      rf"{_d('L', f'a_{{{l - 1}}}[{r},{j}]')} = \frac{{\gamma}}{{B\sigma}}\Big(B\delta - \sum_r \delta"
+                      rf" - \hat x \sum_r \delta\hat x\Big) = "
+                      rf"\frac{{{num_tex(gamma)}}}{{{b}\cdot{num_tex(s)}}}\Big({b}\cdot{num_tex(d[r].item())} - "
+                      rf"{num_tex(sum_d)} - {num_tex(xh[r].item())}\cdot{num_tex(sum_dx)}\Big) = "
+                      rf"{num_tex(numbers['compact'])}"))
+        numbers.update(gamma=gamma, sum_delta=sum_d, sum_delta_xhat=sum_dx)
+        return ElementTerms(lines, numbers, numbers["compact"])
 
     def describe(self) -> str:
         return f"batchnorm {self.units}, {self.activation.name}"

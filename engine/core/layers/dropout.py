@@ -11,6 +11,7 @@ import torch
 
 from engine.core.layers.base import Context, Layer, Params
 from engine.core.layers.linear import _d, _shape
+from engine.core.layers.terms import ElementTerms, num_tex
 
 
 class Dropout(Layer):
@@ -71,6 +72,18 @@ class Dropout(Layer):
 
     def latex_grad_input(self) -> str:
         return rf"\delta_{{{self.index}}} \odot \frac{{m_{{{self.index}}}}}{{1 - {self.p:g}}}"
+
+    def element_terms(self, params: Params, x: torch.Tensor, values: Params, delta: torch.Tensor, r: int, j: int,
+                      inner: torch.Tensor | None = None) -> ElementTerms:
+        """∂L/∂a_{l-1}[r, j] = δ[r, j] · m[r, j]/(1 − p): 0 where the unit was dropped."""
+        l, d = self.index, delta[r, j].item()
+        m = values["mask"][r, j].item() if "mask" in values else 1.0  # evaluation (or p = 0): no mask
+        scale = m / (1 - self.p) if "mask" in values else 1.0
+        kept = "kept, so δ passes scaled by 1/(1 − p)" if m else "dropped, so no gradient passes"
+        line = (rf"{_d('L', f'a_{{{l - 1}}}[{r},{j}]')} = \delta_{{{l}}}[{r},{j}]\,\frac{{m_{{{l}}}[{r},{j}]}}"
+                rf"{{1 - {self.p:g}}} = {num_tex(d)}\cdot\frac{{{m:g}}}{{{1 - self.p:g}}} = {num_tex(d * scale)}")
+        return ElementTerms([(f"Unit ({r},{j}) was {kept}", line)], {"delta": d, "mask": m, "scale": scale},
+                            d * scale)
 
     def describe(self) -> str:
         return f"dropout p={self.p:g}, {self.activation.name}"

@@ -13,6 +13,7 @@ import torch.nn.functional as F
 
 from engine.core.layers.base import Context, Layer, Params
 from engine.core.layers.linear import _d, _shape
+from engine.core.layers.terms import ElementTerms, NormAxis, dxhat_line, norm_paths, num_tex
 
 
 class LayerNorm(Layer):
@@ -79,6 +80,26 @@ class LayerNorm(Layer):
         g = rf"(\delta_{{{l}}}\odot\gamma_{{{l}}})"
         return (rf"\frac{{1}}{{{n}\sigma_{{{l}}}}}\Big({n}{g} - \sum_j {g} "
                 rf"- \hat x_{{{l}}} \odot \sum_j ({g} \odot \hat x_{{{l}}})\Big)")
+
+    def element_terms(self, params: Params, x: torch.Tensor, values: Params, delta: torch.Tensor, r: int, j: int,
+                      inner: torch.Tensor | None = None) -> ElementTerms:
+        """∂L/∂a_{l-1}[r, j] along row r's n features: g = δ[r,:] ⊙ γ, the paths through μ_r and σ²_r, then the
+        compact form (1/(nσ_r)) (n g[j] − Σ_j g − x̂[r,j] Σ_j g ⊙ x̂[r,:])."""
+        f64 = torch.float64
+        d, gamma, xh = delta[r].to(f64), params["weight"].to(f64), values["x_hat"][r].to(f64)
+        ax = NormAxis(d * gamma, x[r].to(f64), xh, values["mean"][r].item(), values["var"][r].item(), self.eps, j)
+        lines, numbers = norm_paths(ax, f"a_{{{self.index - 1}}}[{r},{j}]", "j", f"row {r} over its n features")
+        l, n, s = self.index, d.numel(), numbers["sigma"]
+        sum_g, sum_gx = ax.g.sum().item(), (ax.g * xh).sum().item()
+        lines.insert(1, dxhat_line(f"∂L/∂x̂ = δ ⊙ γ along row {r}", l, r, j, d[j].item(), gamma[j].item()))
+        lines.append((f"The compact form gives the same number (sums over the {n} features of row {r}: "
+                      f"Σg = {sum_g:.4g}, Σ g ⊙ x̂ = {sum_gx:.4g})",
+                      rf"{_d('L', f'a_{{{l - 1}}}[{r},{j}]')} = \frac{{1}}{{n\sigma}}\Big(n\,g - \sum_j g"
+                      rf" - \hat x \sum_j g\hat x\Big) = \frac{{1}}{{{n}\cdot{num_tex(s)}}}\Big({n}\cdot"
+                      rf"{num_tex(ax.g[j].item())} - {num_tex(sum_g)} - {num_tex(xh[j].item())}\cdot"
+                      rf"{num_tex(sum_gx)}\Big) = {num_tex(numbers['compact'])}"))
+        numbers.update(sum_g=sum_g, sum_g_xhat=sum_gx)
+        return ElementTerms(lines, numbers, numbers["compact"])
 
     def describe(self) -> str:
         return f"layernorm {self.units}, {self.activation.name}"

@@ -15,6 +15,7 @@ import torch
 
 from engine.core.layers.base import Context, Layer, Params
 from engine.core.layers.linear import _d, _shape
+from engine.core.layers.terms import ElementTerms, num_tex
 
 
 def split(params: Params, k: int) -> Params:
@@ -89,6 +90,17 @@ class Residual(Layer):
 
     def latex_grad_input(self) -> str:
         return rf"\delta_{{{self.index}}} + {self.children[0].latex_grad_input()}"
+
+    def element_terms(self, params: Params, x: torch.Tensor, values: Params, delta: torch.Tensor, r: int, j: int,
+                      inner: torch.Tensor | None = None) -> ElementTerms:
+        """∂L/∂a_{l-1}[r, j] = δ[r, j] (the skip) + inner[r, j] (∂L/∂x through the inner layers)."""
+        l, skip, through = self.index, delta[r, j].item(), inner[r, j].item()
+        first = self.children[0].index
+        line = (rf"{_d('L', f'a_{{{l - 1}}}[{r},{j}]')} = \underbrace{{\delta_{{{l}}}[{r},{j}]}}_{{\text{{skip}}}} + "
+                rf"\underbrace{{{_d('L', f'a_{{{l - 1}}}[{r},{j}]')}\Big|_{{f_{{{l}}}}}}}_{{\text{{layers {first}…}}}}"
+                rf" = {num_tex(skip)} + {num_tex(through)} = {num_tex(skip + through)}")
+        return ElementTerms([(f"The sum of the two paths: the skip passes δ_{l} unchanged, the inner path is layer "
+                              f"{first}'s ∂L/∂(its input)", line)], {"skip": skip, "inner": through}, skip + through)
 
     def describe(self) -> str:
         return f"residual {self.units} (layers {', '.join(str(c.index) for c in self.children)}), " \

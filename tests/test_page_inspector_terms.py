@@ -1,0 +1,47 @@
+"""The Inspector's Math tab, one input gradient term by term (AppTest): the number it ends at is autograd's,
+computed here with nn.BatchNorm1d and a residual block in plain torch."""
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from streamlit.testing.v1 import AppTest
+
+from engine.inspector.materialize import materialize
+from engine.inspector.presets import preset
+from engine.inspector.share import encode_spec
+
+PAGE = str(Path(__file__).parents[1] / "pages" / "inspector.py")
+
+
+def _math(name: str, **state) -> AppTest:
+    at = AppTest.from_file(PAGE, default_timeout=30)
+    at.query_params["spec"] = encode_spec(preset(name))
+    at.session_state["insp_tab"] = "Math"
+    for key, value in state.items():
+        at.session_state[key] = value
+    at = at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    return at
+
+
+def _closing_caption(at: AppTest) -> str:
+    return next(c.value for c in at.caption if "in the Backward tab (autograd gives" in c.value and "∂L/∂a" in c.value)
+
+
+def test_batchnorm_element_ends_at_nn_batchnorm1d_gradient():
+    m = materialize(preset("batchnorm"))
+    bn = torch.nn.BatchNorm1d(6, dtype=torch.float64)  # γ = 1, β = 0 as the preset
+    h = F.linear(m.x, m.params[0]["weight"], m.params[0]["bias"]).requires_grad_(True)
+    F.cross_entropy(F.linear(torch.tanh(bn(h)), m.params[2]["weight"], m.params[2]["bias"]), m.y).backward()
+    at = _math("batchnorm", insp_elem_r=3, insp_elem_j=1)
+    assert _closing_caption(at).startswith(f"{h.grad[3, 1].item():.10g} is entry [3,1] of ∂L/∂a1")
+    tex = " ".join(x.value for x in at.latex)
+    assert r"\frac{\partial L}{\partial \sigma^2}" in tex and r"\frac{\partial L}{\partial \mu}" in tex
+    assert r"\frac{\gamma}{B\sigma}\Big(B\delta" in tex
+
+
+def test_residual_element_shows_the_two_paths():
+    at = _math("residual", insp_elem_layer="layer 5 (residual)", insp_elem_r=0, insp_elem_j=0)
+    assert "skip" in " ".join(x.value for x in at.latex)
+    assert _closing_caption(at).endswith("indices count from 0, as in PyTorch.")
+    assert "of ∂L/∂a4" in _closing_caption(at)
