@@ -2,6 +2,7 @@
 import streamlit as st
 
 from ui.bootstrap import ensure_navigation
+from ui.inspector_blocks import render_block_tools
 from ui.inspector_build import init_state, render_builder, render_presets
 from ui.inspector_export import render_export
 from ui.inspector_tools import SHARE_KEY, render_graph, render_math, render_share, render_step, sync_query_params
@@ -26,6 +27,7 @@ if link_error:
 render_presets()
 with st.expander("Build or edit the network", expanded=False):
     spec, problems = render_builder()
+    render_block_tools()
 
 if problems:
     st.error("This network cannot be built yet — change the settings above:\n\n"

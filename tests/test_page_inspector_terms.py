@@ -9,6 +9,7 @@ from streamlit.testing.v1 import AppTest
 from engine.inspector.materialize import materialize
 from engine.inspector.presets import preset
 from engine.inspector.share import encode_spec
+from engine.inspector.spec import LayerSpec, NetworkSpec
 
 PAGE = str(Path(__file__).parents[1] / "pages" / "inspector.py")
 
@@ -45,3 +46,40 @@ def test_residual_element_shows_the_two_paths():
     assert "skip" in " ".join(x.value for x in at.latex)
     assert _closing_caption(at).endswith("indices count from 0, as in PyTorch.")
     assert "of ∂L/∂a4" in _closing_caption(at)
+
+
+def _four_layer_page() -> AppTest:
+    layers = [LayerSpec(4, "relu"), LayerSpec(3, "tanh"), LayerSpec(4, "identity"), LayerSpec(1, "identity")]
+    at = AppTest.from_file(PAGE, default_timeout=30)
+    at.query_params["spec"] = encode_spec(NetworkSpec(2, layers, loss="mse", seed=1, batch=5))
+    return at.run()
+
+
+def test_builder_wraps_a_group_in_a_residual_block_and_unwraps_it():
+    at = _four_layer_page()
+    m = materialize(NetworkSpec.from_dict(at.session_state["insp_spec"]))
+    p = m.params
+    a1 = torch.relu(F.linear(m.x, p[0]["weight"], p[0]["bias"]))
+    f = F.linear(torch.tanh(F.linear(a1, p[1]["weight"], p[1]["bias"])), p[2]["weight"], p[2]["bias"])
+    expected = F.mse_loss(F.linear(a1 + f, p[3]["weight"], p[3]["bias"]), m.y).item()  # block activation: identity
+    at.number_input(key="insp_wrap_first").set_value(2)
+    at.number_input(key="insp_wrap_last").set_value(3)
+    at = at.button(key="insp_wrap").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert [layer.get("type", "linear") for layer in at.session_state["insp_spec"]["layers"]] == [
+        "linear", "residual", "linear"]
+    summary = next(x.value for x in at.markdown if "loss mse =" in x.value)
+    assert f"**{expected:.6g}**" in summary
+    at = at.button(key="insp_unwrap_button").click().run()
+    assert [layer.get("type", "linear") for layer in at.session_state["insp_spec"]["layers"]] == ["linear"] * 4
+
+
+def test_builder_refuses_a_group_that_changes_width():
+    at = _four_layer_page()
+    at.number_input(key="insp_wrap_first").set_value(2)
+    at.number_input(key="insp_wrap_last").set_value(2)
+    at = at.button(key="insp_wrap").click().run()
+    assert not at.exception
+    assert any("cannot wrap layer 2 in a residual block: they map width 4 to width 3" in e.value.replace("\\", "")
+               for e in at.error)  # the message is shown escaped as markdown
+    assert len(at.session_state["insp_spec"]["layers"]) == 4
