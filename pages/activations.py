@@ -7,6 +7,7 @@ from engine.core.ops import ACTIVATIONS
 from engine.lessons import activations as A
 from ui import activation_plots as P
 from ui.bootstrap import ensure_navigation
+from ui.depth_view import render_depth_section
 
 ensure_navigation()
 
@@ -75,3 +76,4 @@ for tab, name in zip(tabs, [*ELEMENTWISE, "softmax"], strict=True):
             show_softmax()
         else:
             show_activation(name, threshold)
+render_depth_section()
