@@ -203,3 +203,11 @@ def test_mnist_dir_of_idx_files_through_the_cli(tmp_path: Path, capsys):
     result = json.loads(out)
     assert result["status"] == "finished" and result["config"]["mnist_dir"] == str(tmp_path / "idx")
     assert result["test_accuracy"] is not None and 0.0 <= result["test_accuracy"] <= 1.0
+
+
+def test_layers_help_names_every_kind(capsys):
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    out = " ".join(capsys.readouterr().out.split())  # argparse wraps the help
+    for syntax in ("bn or bn:ACTIVATION", "ln (layernorm)", "drop0.2", "res[…]:ACTIVATION"):
+        assert syntax in out

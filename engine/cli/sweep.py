@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from engine.core.spec import LAYER_SYNTAX
 from engine.data.load import DATASETS
 from engine.store.runs import RunStore
 from engine.sweep.executors import (
@@ -24,7 +25,7 @@ def add_parser(sub) -> None:
     p.add_argument("--dataset", choices=DATASETS, required=True)
     p.add_argument("--n-samples", type=int, default=1000)
     p.add_argument("--noise", type=float, default=0.1)
-    p.add_argument("--layers", required=True, help="UNITS:ACTIVATION,… e.g. 16:relu,2:identity")
+    p.add_argument("--layers", required=True, help=f"comma-separated layers: {LAYER_SYNTAX}; e.g. 16:relu,2:identity")
     p.add_argument("--loss", default="cross_entropy")
     p.add_argument("--inits", "--init", dest="inits", default="kaiming",
                    help="comma-separated inits, e.g. kaiming,torch")

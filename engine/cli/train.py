@@ -6,6 +6,7 @@ import json
 import sys
 import time
 
+from engine.core.spec import LAYER_SYNTAX
 from engine.data.load import DATASETS
 from engine.store.runs import RunStore
 from engine.train.branch import BRANCHABLE, prepare_branch
@@ -53,7 +54,8 @@ def add_parser(sub) -> None:
     p.add_argument("--target")
     p.add_argument("--no-standardize", dest="standardize", action="store_false")
     p.add_argument("--mnist-dir")
-    p.add_argument("--layers", help="UNITS:ACTIVATION,… e.g. 128:relu,64:relu,10:identity; required unless --preset")
+    p.add_argument("--layers", help=f"comma-separated layers: {LAYER_SYNTAX}; e.g. "
+                   "128:identity,bn:relu,64:relu,drop0.2,10:identity; required unless --preset")
     p.add_argument("--loss")
     p.add_argument("--init")
     p.add_argument("--optimizer")
