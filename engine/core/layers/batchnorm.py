@@ -19,7 +19,7 @@ import torch
 
 from engine.core.layers.base import Context, Layer, Params
 from engine.core.layers.linear import _d, _shape
-from engine.core.layers.terms import ElementTerms, NormAxis, dxhat_line, norm_paths, num_tex
+from engine.core.layers.terms import ElementTerms, NormAxis, aligned, dxhat_line, norm_paths, num_tex
 
 MOMENTUM = 0.1  # nn.BatchNorm1d's default
 
@@ -130,17 +130,20 @@ class BatchNorm(Layer):
         f64 = torch.float64
         d, xh, gamma = delta[:, j].to(f64), values["x_hat"][:, j].to(f64), params["weight"][j].item()
         ax = NormAxis(d * gamma, x[:, j].to(f64), xh, values["mean"][j].item(), values["var"][j].item(), self.eps, r)
-        lines, numbers = norm_paths(ax, f"a_{{{self.index - 1}}}[{r},{j}]", "r", f"column {j} over the B rows")
-        l, b, s = self.index, d.numel(), numbers["sigma"]
+        l = self.index
+        lines, numbers = norm_paths(ax, f"a_{{{l - 1}}}[{r},{j}]", "r",
+                                    f"column {j} of the input x = a{l - 1} over the B rows")
+        b, s = d.numel(), numbers["sigma"]
         sum_d, sum_dx = d.sum().item(), (d * xh).sum().item()
         lines.insert(1, dxhat_line(f"∂L/∂x̂ = δ ⊙ γ, column {j}", l, r, j, d[r].item(), gamma))
         lines.append(("The compact form gives the same number (sums over the B rows of column "
                       f"{j}: Σδ = {sum_d:.4g}, Σ δ ⊙ x̂ = {sum_dx:.4g})",
-                      rf"{_d('L', f'a_{{{l - 1}}}[{r},{j}]')} = \frac{{\gamma}}{{B\sigma}}\Big(B\delta - \sum_r \delta"
-                      rf" - \hat x \sum_r \delta\hat x\Big) = "
-                      rf"\frac{{{num_tex(gamma)}}}{{{b}\cdot{num_tex(s)}}}\Big({b}\cdot{num_tex(d[r].item())} - "
-                      rf"{num_tex(sum_d)} - {num_tex(xh[r].item())}\cdot{num_tex(sum_dx)}\Big) = "
-                      rf"{num_tex(numbers['compact'])}"))
+                      aligned(_d("L", f"a_{{{l - 1}}}[{r},{j}]"),
+                              r"\frac{\gamma}{B\sigma}\Big(B\delta - \sum_r \delta - \hat x \sum_r \delta\hat x\Big)",
+                              rf"\frac{{{num_tex(gamma)}}}{{{b}\cdot{num_tex(s)}}}\Big({b}\cdot"
+                              rf"{num_tex(d[r].item())} - {num_tex(sum_d)} - {num_tex(xh[r].item())}\cdot"
+                              rf"{num_tex(sum_dx)}\Big)",
+                              num_tex(numbers["compact"]))))
         numbers.update(gamma=gamma, sum_delta=sum_d, sum_delta_xhat=sum_dx)
         return ElementTerms(lines, numbers, numbers["compact"])
 

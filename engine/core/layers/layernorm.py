@@ -13,7 +13,7 @@ import torch.nn.functional as F
 
 from engine.core.layers.base import Context, Layer, Params
 from engine.core.layers.linear import _d, _shape
-from engine.core.layers.terms import ElementTerms, NormAxis, dxhat_line, norm_paths, num_tex
+from engine.core.layers.terms import ElementTerms, NormAxis, aligned, dxhat_line, norm_paths, num_tex
 
 
 class LayerNorm(Layer):
@@ -88,16 +88,19 @@ class LayerNorm(Layer):
         f64 = torch.float64
         d, gamma, xh = delta[r].to(f64), params["weight"].to(f64), values["x_hat"][r].to(f64)
         ax = NormAxis(d * gamma, x[r].to(f64), xh, values["mean"][r].item(), values["var"][r].item(), self.eps, j)
-        lines, numbers = norm_paths(ax, f"a_{{{self.index - 1}}}[{r},{j}]", "j", f"row {r} over its n features")
-        l, n, s = self.index, d.numel(), numbers["sigma"]
+        l = self.index
+        lines, numbers = norm_paths(ax, f"a_{{{l - 1}}}[{r},{j}]", "j",
+                                    f"row {r} of the input x = a{l - 1} over its n features")
+        n, s = d.numel(), numbers["sigma"]
         sum_g, sum_gx = ax.g.sum().item(), (ax.g * xh).sum().item()
         lines.insert(1, dxhat_line(f"∂L/∂x̂ = δ ⊙ γ along row {r}", l, r, j, d[j].item(), gamma[j].item()))
         lines.append((f"The compact form gives the same number (sums over the {n} features of row {r}: "
                       f"Σg = {sum_g:.4g}, Σ g ⊙ x̂ = {sum_gx:.4g})",
-                      rf"{_d('L', f'a_{{{l - 1}}}[{r},{j}]')} = \frac{{1}}{{n\sigma}}\Big(n\,g - \sum_j g"
-                      rf" - \hat x \sum_j g\hat x\Big) = \frac{{1}}{{{n}\cdot{num_tex(s)}}}\Big({n}\cdot"
-                      rf"{num_tex(ax.g[j].item())} - {num_tex(sum_g)} - {num_tex(xh[j].item())}\cdot"
-                      rf"{num_tex(sum_gx)}\Big) = {num_tex(numbers['compact'])}"))
+                      aligned(_d("L", f"a_{{{l - 1}}}[{r},{j}]"),
+                              r"\frac{1}{n\sigma}\Big(n\,g - \sum_j g - \hat x \sum_j g\hat x\Big)",
+                              rf"\frac{{1}}{{{n}\cdot{num_tex(s)}}}\Big({n}\cdot{num_tex(ax.g[j].item())} - "
+                              rf"{num_tex(sum_g)} - {num_tex(xh[j].item())}\cdot{num_tex(sum_gx)}\Big)",
+                              num_tex(numbers["compact"]))))
         numbers.update(sum_g=sum_g, sum_g_xhat=sum_gx)
         return ElementTerms(lines, numbers, numbers["compact"])
 

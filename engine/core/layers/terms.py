@@ -32,6 +32,11 @@ def num_tex(v: float) -> str:
     return f"({text})" if v < 0 else text
 
 
+def aligned(lhs: str, *steps: str) -> str:
+    """lhs = step₁ = step₂ = … one step a line, so that a long chain of numbers stays on the page."""
+    return r"\begin{aligned} " + lhs + " &= " + r" \\ &= ".join(steps) + r" \end{aligned}"
+
+
 @dataclass
 class NormAxis:
     """The numbers of one normalisation axis (N of them) and the element k picked on it."""
@@ -71,9 +76,11 @@ def norm_paths(ax: NormAxis, elem: str, over: str, axis: str) -> tuple[list[tupl
         ("Through μ: every element moves it too",
          rf"{d}\mu}} = -\sum_{over} {d}\hat x}} / \sigma = {num_tex(dmu)}"),
         ("The three paths from this element: through its own x̂, through σ², through μ",
-         rf"{d}{elem}}} = \frac{{{num_tex(gk)}}}{{{num_tex(s)}}} + {num_tex(dvar)}\cdot"
-         rf"\frac{{2\,{num_tex(xk - ax.mean)}}}{{{n}}} + \frac{{{num_tex(dmu)}}}{{{n}}} = "
-         rf"{num_tex(paths[0])} + {num_tex(paths[1])} + {num_tex(paths[2])} = {num_tex(sum(paths))}"),
+         aligned(f"{d}{elem}}}", rf"{d}\hat x{elem[elem.index('['):]}}}\Big/\sigma + {d}\sigma^2}}\,"
+                 rf"\frac{{2(x - \mu)}}{{N}} + {d}\mu}}\Big/N",
+                 rf"\frac{{{num_tex(gk)}}}{{{num_tex(s)}}} + {num_tex(dvar)}\cdot"
+                 rf"\frac{{2\,{num_tex(xk - ax.mean)}}}{{{n}}} + \frac{{{num_tex(dmu)}}}{{{n}}}",
+                 rf"{num_tex(paths[0])} + {num_tex(paths[1])} + {num_tex(paths[2])}", num_tex(sum(paths)))),
     ]
     numbers = {"mean": ax.mean, "var": ax.var, "sigma": s, "dL_dvar": dvar, "dL_dmu": dmu, "dL_dxhat": gk,
                "path_xhat": paths[0], "path_var": paths[1], "path_mu": paths[2], "compact": compact}
