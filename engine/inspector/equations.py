@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import torch
 
 from engine.core.layers import flat
-from engine.core.layers.terms import ElementTerms
+from engine.core.layers.terms import ElementTerms, tex_number  # tex_number: defined once, for every equation
 from engine.core.ops import LOSSES
 from engine.inspector.spec import NetworkSpec
 from engine.inspector.trace import GradComparison, Trace
@@ -106,13 +106,6 @@ class TermExample:
     terms: list[tuple[int, float, float, float]]  # (batch row r, δ_l[r,i], a_{l-1}[r,j], their product)
     total: float  # Σ_r δ_l[r,i] a_{l-1}[r,j] over all B rows
     latex: str
-
-
-def tex_number(v: float) -> str:
-    """A number as LaTeX: 4 significant digits, a negative one in parentheses (it follows · or +)."""
-    v = v + 0.0  # −0.0 (a dead ReLU's δ times a negative input) prints as 0
-    text = f"{v:.4g}"
-    return f"({text})" if v < 0 else text
 
 
 def products_tex(pairs: list[tuple[float, float]], unit: str = "rows") -> str:

@@ -19,7 +19,7 @@ import torch
 
 from engine.core.layers.base import Context, Layer, Params
 from engine.core.layers.linear import _d, _shape
-from engine.core.layers.terms import ElementTerms, NormAxis, aligned, dxhat_line, norm_paths, num_tex
+from engine.core.layers.terms import ElementTerms, NormAxis, aligned, dxhat_line, norm_paths, tex_number
 
 MOMENTUM = 0.1  # nn.BatchNorm1d's default
 
@@ -140,10 +140,10 @@ class BatchNorm(Layer):
                       f"{j}: Σδ = {sum_d:.4g}, Σ δ ⊙ x̂ = {sum_dx:.4g})",
                       aligned(_d("L", f"a_{{{l - 1}}}[{r},{j}]"),
                               r"\frac{\gamma}{B\sigma}\Big(B\delta - \sum_r \delta - \hat x \sum_r \delta\hat x\Big)",
-                              rf"\frac{{{num_tex(gamma)}}}{{{b}\cdot{num_tex(s)}}}\Big({b}\cdot"
-                              rf"{num_tex(d[r].item())} - {num_tex(sum_d)} - {num_tex(xh[r].item())}\cdot"
-                              rf"{num_tex(sum_dx)}\Big)",
-                              num_tex(numbers["compact"]))))
+                              rf"\frac{{{tex_number(gamma)}}}{{{b}\cdot{tex_number(s)}}}\Big({b}\cdot"
+                              rf"{tex_number(d[r].item())} - {tex_number(sum_d)} - {tex_number(xh[r].item())}\cdot"
+                              rf"{tex_number(sum_dx)}\Big)",
+                              tex_number(numbers["compact"]))))
         numbers.update(gamma=gamma, sum_delta=sum_d, sum_delta_xhat=sum_dx)
         return ElementTerms(lines, numbers, numbers["compact"])
 

@@ -11,7 +11,7 @@ import torch
 
 from engine.core.layers.base import Context, Layer, Params
 from engine.core.layers.linear import _d, _shape
-from engine.core.layers.terms import ElementTerms, num_tex
+from engine.core.layers.terms import ElementTerms, tex_number
 
 
 class Dropout(Layer):
@@ -81,7 +81,7 @@ class Dropout(Layer):
         scale = m / (1 - self.p) if "mask" in values else 1.0
         kept = "kept, so δ passes scaled by 1/(1 − p)" if m else "dropped, so no gradient passes"
         line = (rf"{_d('L', f'a_{{{l - 1}}}[{r},{j}]')} = \delta_{{{l}}}[{r},{j}]\,\frac{{m_{{{l}}}[{r},{j}]}}"
-                rf"{{1 - {self.p:g}}} = {num_tex(d)}\cdot\frac{{{m:g}}}{{{1 - self.p:g}}} = {num_tex(d * scale)}")
+                rf"{{1 - {self.p:g}}} = {tex_number(d)}\cdot\frac{{{m:g}}}{{{1 - self.p:g}}} = {tex_number(d * scale)}")
         return ElementTerms([(f"Unit ({r},{j}) was {kept}", line)], {"delta": d, "mask": m, "scale": scale},
                             d * scale)
 

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 
 from engine.core.layers.base import Context, Layer, Params
 from engine.core.layers.linear import _d, _shape
-from engine.core.layers.terms import ElementTerms, NormAxis, aligned, dxhat_line, norm_paths, num_tex
+from engine.core.layers.terms import ElementTerms, NormAxis, aligned, dxhat_line, norm_paths, tex_number
 
 
 class LayerNorm(Layer):
@@ -98,9 +98,9 @@ class LayerNorm(Layer):
                       f"Σg = {sum_g:.4g}, Σ g ⊙ x̂ = {sum_gx:.4g})",
                       aligned(_d("L", f"a_{{{l - 1}}}[{r},{j}]"),
                               r"\frac{1}{n\sigma}\Big(n\,g - \sum_j g - \hat x \sum_j g\hat x\Big)",
-                              rf"\frac{{1}}{{{n}\cdot{num_tex(s)}}}\Big({n}\cdot{num_tex(ax.g[j].item())} - "
-                              rf"{num_tex(sum_g)} - {num_tex(xh[j].item())}\cdot{num_tex(sum_gx)}\Big)",
-                              num_tex(numbers["compact"]))))
+                              rf"\frac{{1}}{{{n}\cdot{tex_number(s)}}}\Big({n}\cdot{tex_number(ax.g[j].item())} - "
+                              rf"{tex_number(sum_g)} - {tex_number(xh[j].item())}\cdot{tex_number(sum_gx)}\Big)",
+                              tex_number(numbers["compact"]))))
         numbers.update(sum_g=sum_g, sum_g_xhat=sum_gx)
         return ElementTerms(lines, numbers, numbers["compact"])
 

@@ -15,7 +15,7 @@ import torch
 
 from engine.core.layers.base import Context, Layer, Params
 from engine.core.layers.linear import _d, _shape
-from engine.core.layers.terms import ElementTerms, num_tex
+from engine.core.layers.terms import ElementTerms, tex_number
 
 
 def split(params: Params, k: int) -> Params:
@@ -98,7 +98,7 @@ class Residual(Layer):
         first = self.children[0].index
         line = (rf"{_d('L', f'a_{{{l - 1}}}[{r},{j}]')} = \underbrace{{\delta_{{{l}}}[{r},{j}]}}_{{\text{{skip}}}} + "
                 rf"\underbrace{{{_d('L', f'a_{{{l - 1}}}[{r},{j}]')}\Big|_{{f_{{{l}}}}}}}_{{\text{{layers {first}…}}}}"
-                rf" = {num_tex(skip)} + {num_tex(through)} = {num_tex(skip + through)}")
+                rf" = {tex_number(skip)} + {tex_number(through)} = {tex_number(skip + through)}")
         return ElementTerms([(f"The sum of the two paths: the skip passes δ_{l} unchanged, the inner path is layer "
                               f"{first}'s ∂L/∂(its input)", line)], {"skip": skip, "inner": through}, skip + through)
 

@@ -25,10 +25,10 @@ class ElementTerms:
     total: float  # the element of ∂L/∂a_{l-1}, as the hand-written backward computes it
 
 
-def num_tex(v: float) -> str:
-    """A number for LaTeX: 4 significant digits, negatives in parentheses (they are multiplied), −0 as 0."""
-    v = v + 0.0
-    text = f"{v:.4g}".replace("e", r"\mathrm{e}")
+def tex_number(v: float) -> str:
+    """A number as LaTeX: 4 significant digits, a negative one in parentheses (it follows · or +)."""
+    v = v + 0.0  # −0.0 (a dead ReLU's δ times a negative input) prints as 0
+    text = f"{v:.4g}"
     return f"({text})" if v < 0 else text
 
 
@@ -53,7 +53,8 @@ class NormAxis:
 def dxhat_line(caption: str, l: int, r: int, j: int, delta: float, gamma: float) -> tuple[str, str]:
     """∂L/∂x̂[r,j] = δ_l[r,j] γ_l[j] with numbers (both normalisations scale x̂ by γ per feature)."""
     return (caption, rf"\frac{{\partial L}}{{\partial \hat x[{r},{j}]}} = \delta_{{{l}}}[{r},{j}]\,"
-                     rf"\gamma_{{{l}}}[{j}] = {num_tex(delta)}\cdot{num_tex(gamma)} = {num_tex(delta * gamma)}")
+                     rf"\gamma_{{{l}}}[{j}] = {tex_number(delta)}\cdot{tex_number(gamma)} = "
+                     rf"{tex_number(delta * gamma)}")
 
 
 def norm_paths(ax: NormAxis, elem: str, over: str, axis: str) -> tuple[list[tuple[str, str]], dict[str, float]]:
@@ -70,17 +71,17 @@ def norm_paths(ax: NormAxis, elem: str, over: str, axis: str) -> tuple[list[tupl
     d = r"\frac{\partial L}{\partial "
     lines = [
         (f"The statistics of {axis} (σ = √(σ² + ε))",
-         rf"\mu = {num_tex(ax.mean)},\ \sigma^2 = {num_tex(ax.var)},\ \sigma = {num_tex(s)},\ N = {n}"),
+         rf"\mu = {tex_number(ax.mean)},\ \sigma^2 = {tex_number(ax.var)},\ \sigma = {tex_number(s)},\ N = {n}"),
         (f"Through σ²: every element on the axis moves it (sum over {over})",
-         rf"{d}\sigma^2}} = -\tfrac12 \sum_{over} {d}\hat x}}\,(x - \mu)\,\sigma^{{-3}} = {num_tex(dvar)}"),
+         rf"{d}\sigma^2}} = -\tfrac12 \sum_{over} {d}\hat x}}\,(x - \mu)\,\sigma^{{-3}} = {tex_number(dvar)}"),
         ("Through μ: every element moves it too",
-         rf"{d}\mu}} = -\sum_{over} {d}\hat x}} / \sigma = {num_tex(dmu)}"),
+         rf"{d}\mu}} = -\sum_{over} {d}\hat x}} / \sigma = {tex_number(dmu)}"),
         ("The three paths from this element: through its own x̂, through σ², through μ",
          aligned(f"{d}{elem}}}", rf"{d}\hat x{elem[elem.index('['):]}}}\Big/\sigma + {d}\sigma^2}}\,"
                  rf"\frac{{2(x - \mu)}}{{N}} + {d}\mu}}\Big/N",
-                 rf"\frac{{{num_tex(gk)}}}{{{num_tex(s)}}} + {num_tex(dvar)}\cdot"
-                 rf"\frac{{2\,{num_tex(xk - ax.mean)}}}{{{n}}} + \frac{{{num_tex(dmu)}}}{{{n}}}",
-                 rf"{num_tex(paths[0])} + {num_tex(paths[1])} + {num_tex(paths[2])}", num_tex(sum(paths)))),
+                 rf"\frac{{{tex_number(gk)}}}{{{tex_number(s)}}} + {tex_number(dvar)}\cdot"
+                 rf"\frac{{2\,{tex_number(xk - ax.mean)}}}{{{n}}} + \frac{{{tex_number(dmu)}}}{{{n}}}",
+                 rf"{tex_number(paths[0])} + {tex_number(paths[1])} + {tex_number(paths[2])}", tex_number(sum(paths)))),
     ]
     numbers = {"mean": ax.mean, "var": ax.var, "sigma": s, "dL_dvar": dvar, "dL_dmu": dmu, "dL_dxhat": gk,
                "path_xhat": paths[0], "path_var": paths[1], "path_mu": paths[2], "compact": compact}
