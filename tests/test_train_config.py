@@ -36,7 +36,7 @@ def test_the_defaults_and_a_typical_config_are_valid():
     ({"loss": "hinge"}, r"unknown loss 'hinge'"),
     ({"init": "orthogonal"}, r"unknown init 'orthogonal'"),
     ({"impl": "numpy"}, r"impl must be torch or manual"),
-    ({"backward": "numerical"}, r"backward must be autograd or manual"),
+    ({"backward": "numerical"}, r"backward must be fused, autograd or manual"),
     ({"device": "tpu"}, r"unknown device 'tpu'"),
     ({"lr_schedule": "step"}, r"unknown lr schedule 'step'; use one of constant, cosine"),
     ({"layers": "8:relu,2:sigmoid"}, r"cross_entropy takes logits.*: make the last layer 'identity'"),

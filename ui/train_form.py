@@ -15,7 +15,7 @@ from engine.data.load import load_dataset
 from engine.data.mnist import offline_source
 from engine.inspector.spec import INITS
 from engine.settings import data_dir
-from engine.train.config import LR_SCHEDULES, OPTIMIZER_NAMES, TRAIN_LOSSES, ConfigError, TrainConfig
+from engine.train.config import BACKWARDS, LR_SCHEDULES, OPTIMIZER_NAMES, TRAIN_LOSSES, ConfigError, TrainConfig
 from engine.train.device import DEVICE_CHOICES
 from engine.train.presets import PRESET_NOTES, TRAIN_PRESETS, describe
 from ui.text import NAME_CHARS, TEXT_CHARS, plain_markdown
@@ -312,9 +312,11 @@ def _network_inputs(col, choice: DataChoice | None) -> None:
                   help="cross_entropy takes logits (last layer identity); bce one sigmoid unit; mse for regression.")
     col.selectbox("Init", INITS, key="train_init",
                   help="kaiming N(0, 2/fan_in); xavier U(±√(6/(fan_in+fan_out))); normal N(0, 1); zeros.")
-    col.selectbox("Backward", ("autograd", "manual"), key="train_backward",
-                  help="autograd: torch's functions; manual: every layer's hand-written backward (linear δᵀx, Σδ; "
-                       "BatchNorm through μ and σ²; dropout's mask; a block's two paths).")
+    col.selectbox("Backward", BACKWARDS, key="train_backward",
+                  help="fused: our hand-derived chain rule as one step, no autograd (the fastest; layer kinds it "
+                       "does not cover train with autograd, and the run says so); autograd: torch's functions; "
+                       "manual: autograd calling every layer's hand-written backward (linear δᵀx, Σδ; BatchNorm "
+                       "through μ and σ²; dropout's mask; a block's two paths).")
 
 
 def _optimizer_inputs(col) -> None:

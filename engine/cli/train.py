@@ -10,7 +10,7 @@ from engine.core.spec import LAYER_SYNTAX
 from engine.data.load import DATASETS
 from engine.store.runs import RunStore
 from engine.train.branch import BRANCHABLE, prepare_branch
-from engine.train.config import LR_SCHEDULES, ConfigError, TrainConfig
+from engine.train.config import BACKWARDS, LR_SCHEDULES, ConfigError, TrainConfig
 from engine.train.loop import train
 from engine.train.presets import TRAIN_PRESETS, describe, preset_config
 from engine.train.recorder import END_KINDS, record
@@ -60,7 +60,7 @@ def add_parser(sub) -> None:
     p.add_argument("--init")
     p.add_argument("--optimizer")
     p.add_argument("--impl", choices=("torch", "manual"))
-    p.add_argument("--backward", choices=("autograd", "manual"))
+    p.add_argument("--backward", choices=BACKWARDS)
     p.add_argument("--lr", type=float, help="required unless --preset")
     p.add_argument("--momentum", type=float)
     p.add_argument("--nesterov", action=argparse.BooleanOptionalAction)
@@ -91,7 +91,7 @@ _CONFIG_ARGS = ("dataset", "n_samples", "noise", "n_classes", "true_w", "true_b"
 
 
 PLAIN_DEFAULTS = {"n_samples": 1000, "noise": 0.1, "true_w": (2.0, -3.4), "true_b": 4.2, "loss": "cross_entropy",
-                  "init": "kaiming", "optimizer": "sgd", "impl": "torch", "backward": "autograd", "momentum": 0.0,
+                  "init": "kaiming", "optimizer": "sgd", "impl": "torch", "backward": "fused", "momentum": 0.0,
                   "nesterov": False, "weight_decay": 0.0, "betas": (0.9, 0.999), "batch_size": 32, "epochs": 10,
                   "val_fraction": 0.2, "seed": 0, "device": "auto"}  # without --preset
 _REQUIRED = ("dataset", "layers", "lr")  # without --preset
@@ -144,7 +144,7 @@ def _run_branch(args: argparse.Namespace) -> int:
 
 def _train(args: argparse.Namespace, cfg: TrainConfig, events, *, parent=None, extra: dict | None = None) -> int:
     store, reason = _open_store(args)
-    result = {"run_id": None, "status": None, "device": None, "config": cfg.to_dict(), "epochs": [],
+    result = {"run_id": None, "status": None, "device": None, "path": None, "config": cfg.to_dict(), "epochs": [],
               "test_accuracy": None, "message": None, "stored": store is not None, "not_stored_reason": reason,
               **(extra or {})}
     progress = _Progress(enabled=not args.json)
@@ -153,7 +153,7 @@ def _train(args: argparse.Namespace, cfg: TrainConfig, events, *, parent=None, e
             result.update(stored=False, not_stored_reason=ev.data["store_error"])
             progress.store_failed(ev.kind, ev.data["store_error"])
         if ev.kind == "start":
-            result.update(run_id=ev.data["run_id"], device=ev.data["device"])
+            result.update(run_id=ev.data["run_id"], device=ev.data["device"], path=ev.data["path"])
             progress.begin(ev.data, cfg, result["not_stored_reason"])
         elif ev.kind == "step":
             progress.update(ev.data["step"])
@@ -198,7 +198,7 @@ class _Progress:
             why = "" if not_stored in (None, "--no-store") else f": {not_stored}"
             run = data.get("run_id") or f"(not stored{why})"
             print(f"run {run} on {data['device']}: {data['n_train']} train rows, "
-                  f"{data['n_parameters']:,} parameters, {self.total} steps", flush=True)
+                  f"{data['n_parameters']:,} parameters, {self.total} steps; {data['path']}", flush=True)
 
     def store_failed(self, kind: str, reason: str) -> None:
         if self.enabled and kind != "start":  # at start, begin() says it

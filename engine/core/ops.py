@@ -86,8 +86,8 @@ def _leaky_grad(z):
 
 def softmax(z: torch.Tensor) -> torch.Tensor:
     """softmax over units: exp(z − max z) / Σ exp(z − max z); shifting by the max avoids overflow."""
-    e = torch.exp(z - z.max(dim=1, keepdim=True).values)
-    return e / e.sum(dim=1, keepdim=True)
+    e = (z - z.max(dim=1, keepdim=True).values).exp_()  # in place on the fresh difference: one (B, k) tensor
+    return e.div_(e.sum(dim=1, keepdim=True))
 
 
 def softmax_backward(a: torch.Tensor, grad_a: torch.Tensor) -> torch.Tensor:
@@ -133,9 +133,9 @@ def cross_entropy(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 def cross_entropy_grad(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Softmax fused with the loss: ∂L/∂z = (softmax(z) − onehot(y)) / B, shape (B, k)."""
-    onehot = torch.zeros_like(logits)
-    onehot[torch.arange(len(y)), y] = 1.0
-    return (softmax(logits) - onehot) / logits.shape[0]
+    grad = softmax(logits)  # a fresh (B, k) tensor, finished in place (the training step runs this every batch)
+    grad[torch.arange(len(y)), y] -= 1.0  # − onehot(y)
+    return grad.div_(logits.shape[0])
 
 
 def bce(a: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

@@ -14,6 +14,7 @@ from engine.train.device import DEVICE_CHOICES
 
 OPTIMIZER_NAMES = TRAIN_OPTIMIZERS  # the name the pages import
 LR_SCHEDULES = ("constant", "cosine")
+BACKWARDS = ("fused", "autograd", "manual")
 MAX_EPOCHS = 10_000
 MAX_BATCH_SIZE = 1_000_000
 
@@ -40,7 +41,10 @@ class TrainConfig:
     layers: str = "16:relu,16:relu,2:identity"  # UNITS:ACTIVATION,…; the last is the output layer
     loss: str = "cross_entropy"
     init: str = "kaiming"
-    backward: str = "autograd"  # autograd = nn.Linear; manual = ManualLinear (hand-written backward)
+    # fused = the hand-derived backward of the layer protocol as one step without autograd (engine/train/fused.py;
+    # kinds it does not cover train with autograd, and the run says so); autograd = through torch_forward, like
+    # nn.Linear; manual = autograd calling the hand-written backward per layer (ManualLinear)
+    backward: str = "fused"
     # optimizer
     optimizer: str = "sgd"
     impl: str = "torch"  # torch = torch.optim; manual = engine.core.optim
@@ -118,8 +122,8 @@ def _problems(c: TrainConfig) -> list[str]:
         found.append(f"unknown optimizer {c.optimizer!r}; use one of {', '.join(OPTIMIZER_NAMES)}")
     if c.impl not in ("torch", "manual"):
         found.append(f"impl must be torch or manual, got {c.impl!r}")
-    if c.backward not in ("autograd", "manual"):
-        found.append(f"backward must be autograd or manual, got {c.backward!r}")
+    if c.backward not in BACKWARDS:
+        found.append(f"backward must be {', '.join(BACKWARDS[:-1])} or {BACKWARDS[-1]}, got {c.backward!r}")
     if c.lr_schedule not in LR_SCHEDULES:
         found.append(f"unknown lr schedule {c.lr_schedule!r}; use one of {', '.join(LR_SCHEDULES)}")
     if c.device not in DEVICE_CHOICES:

@@ -37,6 +37,7 @@ class JobState:
     state: dict | None = None  # latest weight snapshot (CPU tensors)
     final: dict = field(default_factory=dict)  # the end event's report (test accuracy, confusion …)
     dataset: object = None
+    path: str = ""  # how each step computes its gradients (the start event's "path")
 
 
 class TrainingJob(BackgroundJob):
@@ -60,7 +61,7 @@ class TrainingJob(BackgroundJob):
             s = self._state
             return JobState(s.status, s.message, s.run_id, s.device, s.total_steps, s.step, s.started,
                             list(s.steps), list(s.epochs), list(s.layers), dict(s.histograms), s.state,
-                            dict(s.final), s.dataset)
+                            dict(s.final), s.dataset, s.path)
 
     def _work(self) -> None:
         with self._lock:
@@ -130,6 +131,7 @@ def _apply(s: JobState, ev, cfg: TrainConfig) -> None:
     d = ev.data
     if ev.kind == "start":
         s.status, s.run_id, s.device, s.dataset = "running", d.get("run_id"), d["device"], d["dataset"]
+        s.path = d.get("path", "")
         s.total_steps = d["steps_per_epoch"] * cfg.epochs
         if cfg.max_steps:
             s.total_steps = min(s.total_steps, cfg.max_steps)

@@ -1,7 +1,8 @@
 """The training loop as a generator of events, so the page, the CLI, the sweeps and the tests drive one code path.
 
 Events (Event.kind → data):
-  start      {device, n_train, n_val, n_parameters, steps_per_epoch, model, dataset}
+  start      {device, n_train, n_val, n_parameters, steps_per_epoch, model, dataset, path}
+             path: how each step computes its gradients, in words ("fused step (…)", or "autograd (why)")
   step       {step, epoch, wall, loss}             step 0 (the untrained loss, see _untrained_loss), every
                                                    step up to DENSE_STEPS, then every cfg.log_every steps
   layers     {step, epoch, rows: [per-layer stats]} at steps 1, 1 + stats_every, … and the run's last step
@@ -10,9 +11,11 @@ Events (Event.kind → data):
   checkpoint {step, epoch, offset, blob}            at the first step and every k-th epoch (engine/train/checkpoints.py)
   finished | diverged | stopped   {step, epoch, message, test_accuracy, confusion, misclassified, model}
 
-The hot loop keeps the data on the device, batches by index from a seeded permutation, and keeps
-per-step losses in a device buffer: the host only synchronises every log_every steps (the dense early
-steps come out of the same syncs). A run diverges when a loss is inf/NaN or grows past
+The hot loop keeps the data on the device, copies it once per epoch in the order of a seeded permutation
+and takes each batch as a contiguous slice of that copy; with backward="fused" a step is engine/train/fused.py
+(our chain rule, no autograd) and torch.optim's fused update where it has one. Per-step losses stay on
+the device: the host only synchronises every log_every steps (the dense early steps come out of the same
+syncs). A run diverges when a loss is inf/NaN or grows past
 DIVERGE_GROWTH × its untrained loss (and past DIVERGE_FLOOR, so a tiny start cannot trip it).
 """
 from __future__ import annotations
@@ -32,6 +35,7 @@ from engine.train import checkpoints, health
 from engine.train.config import TrainConfig
 from engine.train.device import pick_device
 from engine.train.evaluate import evaluate, test_report
+from engine.train.fused import FusedStep, fused_problem
 from engine.train.model import build_model, check_fit, loss_fn, predictions, targets
 
 DENSE_STEPS = 50  # every step's loss is logged up to here: the start of a curve is where most happens
@@ -61,7 +65,7 @@ class _Run:
         self.device = pick_device(cfg.device)
         check_fit(cfg, data)
         self.model = build_model(cfg, data.input_size, self.device)
-        self.opt = make_optimizer(cfg.optimizer, self.model.parameters(), impl=cfg.impl, **cfg.optimizer_hyper())
+        self.opt = _optimizer(cfg, self.model)
         self.loss = loss_fn(cfg.loss)
         pin = self.device.type == "cuda"
         self.x = _to(data.x_train, self.device, pin)
@@ -71,6 +75,12 @@ class _Run:
         n = len(self.x)
         self.batch = n if cfg.batch_size == "full" else min(int(cfg.batch_size), n)
         self.n_batches = math.ceil(n / self.batch)
+        # where a batch's rows of x are gathered (see _Batches): measured on the CPU, a gather into one reused
+        # batch buffer costs what slicing a per-epoch shuffled copy does, without a second copy of x in memory
+        # (188 MB for MNIST); on CUDA the per-epoch copy saves a kernel launch per step
+        on_gpu = self.device.type == "cuda"
+        self.x_buffer = torch.empty_like(self.x) if on_gpu else self.x.new_empty((self.batch, *self.x.shape[1:]))
+        self.fused, self.path = _step_path(cfg, self.model, self.batch)
         self.schedule = (torch.optim.lr_scheduler.CosineAnnealingLR(self.opt, T_max=cfg.epochs * self.n_batches)
                          if cfg.lr_schedule == "cosine" else None)  # stepped after every optimizer step
         # the batch order has its own generator: runs that differ only in optimizer see the same batches
@@ -113,6 +123,28 @@ class _Run:
         return time.perf_counter() - self.start
 
 
+def _optimizer(cfg: TrainConfig, model) -> torch.optim.Optimizer:
+    """torch.optim's fused kernel where it has one for this optimizer and device (one pass over each
+    parameter instead of a Python loop of small ops; same update rule), its default otherwise."""
+    hyper = cfg.optimizer_hyper()
+    if cfg.impl == "torch":
+        try:
+            return make_optimizer(cfg.optimizer, model.parameters(), impl="torch", fused=True, **hyper)
+        except (RuntimeError, TypeError, ValueError):  # no fused kernel for this optimizer or device
+            pass
+    return make_optimizer(cfg.optimizer, model.parameters(), impl=cfg.impl, **hyper)
+
+
+def _step_path(cfg: TrainConfig, model, batch: int) -> tuple[FusedStep | None, str]:
+    """The fused step when asked for and the model allows it, and the path in words (the start event's "path")."""
+    if cfg.backward != "fused":
+        return None, {"autograd": "autograd", "manual": "autograd with the hand-written backward"}[cfg.backward]
+    problem = fused_problem(model, cfg.loss)
+    if problem is not None:
+        return None, f"autograd ({problem})"
+    return FusedStep(model, cfg.loss, batch), "fused step (hand-derived backward, no autograd)"
+
+
 def _to(t: torch.Tensor, device: torch.device, pin: bool) -> torch.Tensor:
     """One bulk copy to the device; pinned host memory lets it run as a DMA transfer on CUDA."""
     if t.device == device:
@@ -132,7 +164,8 @@ def train(cfg: TrainConfig, *, stop: threading.Event | None = None, data: Datase
     first = run.restore(resume) if resume is not None else 1
     yield Event("start", {"device": str(run.device), "n_train": len(run.x), "n_val": len(run.data.x_val),
                           "n_parameters": sum(p.numel() for p in run.model.parameters()),
-                          "steps_per_epoch": run.n_batches, "model": run.model, "dataset": run.data})
+                          "steps_per_epoch": run.n_batches, "model": run.model, "dataset": run.data,
+                          "path": run.path})
     if resume is None:
         run.loss0 = _untrained_loss(run)
         if math.isfinite(run.loss0):
@@ -173,19 +206,16 @@ def _epoch(run: _Run, epoch: int, stop) -> Iterator[Event]:
     run.order_state = run.order.get_state()
     perm = torch.randperm(len(run.x), generator=run.order)[offset:].to(run.device)
     n_batches = run.epoch_batches = math.ceil(len(perm) / run.batch)
+    batches = _Batches(run, perm)
     # per-step results stay on the device as a list of tensors: stacked only when the host reads them
     run.losses, run.hits = [], []
     synced = 0  # batches of this epoch whose losses the host has seen
     for b in range(n_batches):
-        idx = perm[b * run.batch:(b + 1) * run.batch]
+        rows = slice(b * run.batch, (b + 1) * run.batch)
         run.rows_done = min(offset + (b + 1) * run.batch, len(run.x))
-        yb = run.labels[idx]
-        tb = yb if run.t is run.labels else run.t[idx]
+        xb, yb, tb = batches(rows)
         record = run.step % cfg.stats_every == 0 or _is_last_step(run, epoch, b)
-        out, zs = model(run.x[idx], record=True) if record else (model(run.x[idx]), None)
-        loss = run.loss(out, tb)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
+        loss, out, zs = _forward_backward(run, xb, tb, record)
         pre = health.pre_step_stats(model, zs, _outputs(model, zs)) if record else None
         opt.step()
         if run.schedule is not None:
@@ -212,6 +242,40 @@ def _epoch(run: _Run, epoch: int, stop) -> Iterator[Event]:
             return None
     run.n_done = n_batches
     return None
+
+
+class _Batches:
+    """One epoch's batches in the order of perm: (x rows, labels, targets) for a slice of positions.
+    Labels and targets are gathered once per epoch (small); x either once per epoch into the run's
+    epoch-sized buffer (batches are then views), or per batch into its batch-sized buffer."""
+
+    def __init__(self, run: _Run, perm: torch.Tensor):
+        self.run, self.perm = run, perm
+        self.labels = run.labels[perm]
+        self.targets = self.labels if run.t is run.labels else run.t[perm]
+        self.epoch_copy = len(run.x_buffer) == len(run.x) and len(run.x) > run.batch
+        if self.epoch_copy:
+            self.x = torch.index_select(run.x, 0, perm, out=run.x_buffer[:len(perm)])
+
+    def __call__(self, rows: slice) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        if self.epoch_copy:
+            xb = self.x[rows]
+        else:
+            idx = self.perm[rows]
+            xb = torch.index_select(self.run.x, 0, idx, out=self.run.x_buffer[:len(idx)])
+        return xb, self.labels[rows], self.targets[rows]
+
+
+def _forward_backward(run: _Run, xb: torch.Tensor, tb: torch.Tensor, record: bool):
+    """(loss, output, [z_l] when record else None), with every parameter's .grad set for this batch."""
+    if run.fused is not None:
+        loss, out, zs = run.fused(xb, tb)
+        return loss, out, zs if record else None
+    out, zs = run.model(xb, record=True) if record else (run.model(xb), None)
+    loss = run.loss(out, tb)
+    run.opt.zero_grad(set_to_none=True)
+    loss.backward()
+    return loss, out, zs
 
 
 def _is_last_step(run: _Run, epoch: int, b: int) -> bool:

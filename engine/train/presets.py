@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from engine.train.config import ConfigError, TrainConfig
 
-_SGD = {"optimizer": "sgd", "impl": "torch", "backward": "autograd", "weight_decay": 0.0, "betas": (0.9, 0.999),
+_SGD = {"optimizer": "sgd", "impl": "torch", "backward": "fused", "weight_decay": 0.0, "betas": (0.9, 0.999),
         "device": "auto"}
 
 TRAIN_PRESETS: dict[str, dict] = {

@@ -133,6 +133,21 @@ class Layer(ABC):
                  need_input: bool = True) -> tuple[Params, torch.Tensor | None]:
         """From δ = ∂L/∂z (B, units): ({name: ∂L/∂param}, ∂L/∂x (B, fan_in) or None)."""
 
+    def forward_into(self, params: Params, x: torch.Tensor, ctx: Context, out: torch.Tensor) -> tuple[torch.Tensor, object]:
+        """forward, with z written into the preallocated `out` (B, units) where the kind can (the fused
+        training step). Default: forward as is (a new z)."""
+        return self.forward(params, x, ctx)
+
+    def backward_into(self, params: Params, cache, delta: torch.Tensor, grads: Params,
+                      grad_x: torch.Tensor | None) -> None:
+        """backward, written into preallocated tensors: grads[name] ← ∂L/∂param, and grad_x ← ∂L/∂x (B, fan_in)
+        when given (None: not needed, the first layer). Default: backward, then a copy."""
+        got, gx = self.backward(params, cache, delta, need_input=grad_x is not None)
+        for name, g in got.items():
+            grads[name].copy_(g)
+        if grad_x is not None:
+            grad_x.copy_(gx)
+
     # ---- the torch reference ----
     @abstractmethod
     def torch_forward(self, params: Params, x: torch.Tensor, ctx: Context | None = None) -> torch.Tensor:

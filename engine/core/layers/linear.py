@@ -82,6 +82,20 @@ class Linear(Layer):
         grad_x = delta @ params["weight"] if need_input else None  # ∂L/∂x = δ W: (B, out)(out, in) → (B, in)
         return grads, grad_x
 
+    def forward_into(self, params: Params, x: torch.Tensor, ctx: Context, out: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """forward's z = b + x Wᵀ written into out (B, out) by the same addmm."""
+        w, b = params["weight"], params.get("bias")
+        return (torch.addmm(b, x, w.T, out=out) if b is not None else torch.mm(x, w.T, out=out)), x
+
+    def backward_into(self, params: Params, cache, delta: torch.Tensor, grads: Params,
+                      grad_x: torch.Tensor | None) -> None:
+        """backward's three products, each into its buffer: no allocation."""
+        torch.mm(delta.T, cache, out=grads["weight"])  # ∂L/∂W = δᵀ x: (out, B)(B, in)
+        if self.has_bias:
+            torch.sum(delta, dim=0, out=grads["bias"])  # ∂L/∂b = Σ_rows δ: (out,)
+        if grad_x is not None:
+            torch.mm(delta, params["weight"], out=grad_x)  # ∂L/∂x = δ W: (B, out)(out, in)
+
     def torch_forward(self, params: Params, x: torch.Tensor, ctx: Context | None = None) -> torch.Tensor:
         return F.linear(x, params["weight"], params.get("bias"))
 
