@@ -82,16 +82,16 @@ def _status(job, snap) -> None:
         epoch = snap.steps[-1]["epoch"] if snap.steps else 1
         left = f" · about {eta:.0f} s left" if eta is not None else ""
         bar, stop = st.columns([5, 1], vertical_alignment="bottom")
-        bar.progress(frac, text=f"Training on {snap.device}, {snap.path}: epoch {epoch}/{job.cfg.epochs} · step {snap.step}/"
-                                f"{snap.total_steps} · {wall:.1f} s{left}")
+        bar.progress(frac, text=f"Training on {snap.device}, {snap.path}: epoch {epoch}/{job.cfg.epochs} · "
+                                f"step {snap.step}/{snap.total_steps} · {wall:.1f} s{left}")
         if stop.button("Stop", key="train_stop", icon=":material/stop_circle:",
                        help="Ends the run after the current step; what it learned so far stays in the store."):
             job.stop()
         if job.stop_event.is_set():
             st.caption("Stopping after the current step …")
     elif snap.status == "finished":
-        st.success(f"Finished on {snap.device}, {snap.path}. {stored} Open **Compare** in the sidebar to see it next to "
-                   "other runs.")
+        st.success(f"Finished on {snap.device}, {snap.path}. {stored} Open **Compare** in the sidebar to see it "
+                   "next to other runs.")
     elif snap.status == "stopped":
         st.warning(f"{snap.message[:1].upper()}{snap.message[1:]}. {stored}")
     elif snap.status == "diverged":

@@ -4,6 +4,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from engine.core.numerical import numerical_perturbations, numerical_skip_reason, numerical_work
 from engine.inspector.autograd_graph import autograd_dot
 from engine.inspector.equations import gradient_differences, numerical_tolerance
 from engine.inspector.spec import NetworkSpec
@@ -22,9 +23,33 @@ PRECISION = ("Manual and autograd do the same arithmetic in a different order, s
 TRACES = BoundedCache()  # server-wide, bounded by the traces' tensor bytes (engine.inspector.budget bounds each one)
 
 
+PROGRESS_WORK = 100_000_000  # finite differences with more numerical_work (~0.1 s) show a progress bar
+
+
 def cached_trace(spec_json: str) -> Trace:
     """One forward and backward pass, keyed on the spec's JSON so reruns (and other sessions) reuse it."""
-    return TRACES.get(spec_json, lambda: trace(NetworkSpec.from_json(spec_json)))
+    return TRACES.get(spec_json, lambda: _trace_with_progress(NetworkSpec.from_json(spec_json)))
+
+
+def _trace_with_progress(spec: NetworkSpec) -> Trace:
+    """trace(spec), with a progress bar while long finite differences run (the MNIST network's take ~1 s)."""
+    types = [layer.type for layer in spec.layers]
+    if numerical_skip_reason(spec.sizes, spec.n_rows, types) or numerical_work(spec.sizes, spec.n_rows,
+                                                                               types) < PROGRESS_WORK:
+        return trace(spec)
+    rows = numerical_perturbations(spec.sizes, spec.n_rows)
+    bar = st.progress(0.0, text=f"Finite differences: up to {rows:,} perturbed copies of a row …")
+    shown = [0.0]
+
+    def report(done: float) -> None:
+        if done - shown[0] >= 0.02 or done == 1.0:  # ≤ 50 updates: each is a message to the browser
+            shown[0] = done
+            bar.progress(done, text=f"Finite differences: {done:.0%} of up to {rows:,} perturbed copies of a row")
+
+    try:
+        return trace(spec, progress=report)
+    finally:
+        bar.empty()
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
@@ -202,8 +227,8 @@ def _gradient_block(t: Trace, lt: LayerTrace, name: str) -> None:
 def render_backward(t: Trace) -> None:
     st.markdown(f"**All gradients agree** {badge(True)}" if t.agree else f"**Some gradients disagree** {badge(False)}")
     st.caption(PRECISION)
-    if t.numerical_note:
-        st.info(f"Finite differences skipped: {t.numerical_note}")
+    if t.numerical_note:  # "finite differences skipped: <why>; <what to change>"
+        st.info(t.numerical_note[:1].upper() + t.numerical_note[1:])
     st.dataframe(_summary(t), hide_index=True, width="stretch",
                  column_config={c: st.column_config.NumberColumn(format="%.2e") for c in
                                 ("max |manual − autograd|", "relative", "manual tolerance",

@@ -19,6 +19,7 @@ difference quotient is not a derivative: those elements are reported in a `kink`
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import NamedTuple
 
 import torch
@@ -28,12 +29,16 @@ from engine.core.layers.base import ShiftProbes
 from engine.core.ops import LOSSES
 
 H = 1e-6
-MAX_NUMERICAL_PARAMETERS = 20_000  # above this the trace reports numerical = null with this reason
-MAX_WORK = 200_000_000  # perturbations × batch × Σ widths: bounds time and memory (~1 s on 2 cores)
+# The bounds below let the MNIST tutorials' network (784-128-64-10, 109 386 parameters) be checked at batch ≤ 9; at 8:
+# 1.77 M perturbed rows, 1.37 G of numerical_work, ~1.3 s on one loaded core (bench row 5b). Were 20 000 / 200 M /
+# 250 000 before each perturbation of z_l went on through layer l + 1 as one multiply-add row (input_map).
+MAX_NUMERICAL_PARAMETERS = 120_000  # above this the trace reports numerical = null with this reason
+MAX_WORK = 1_600_000_000  # numerical_work: multiply-adds and elements of every perturbed row (~2 s on one core)
 NOISE_ULPS = 64  # rounding of one row loss ℓ_r through the tail: a few ulps per op, generously counted
-MAX_PERTURBATIONS = 250_000  # perturbed rows (± counted): each costs indexing whatever its width; a
-# 4096 → 4 → 4 net at batch 487 is 20 M rows but only 160 M of MAX_WORK, and took 40–90 s
-CHUNK_ELEMENTS = 65_536  # elements of one (R, n) block of perturbed rows (512 KB: stays in cache)
+MAX_PERTURBATIONS = 2_000_000  # perturbed rows (± counted): each costs indexing whatever its width, and ~40 bytes
+# of probe indices while its layer is evaluated (≤ 80 MB); a 4096 → 4 → 4 net at batch 487 is 20 M rows, 40–90 s
+CHUNK_ELEMENTS = 262_144  # elements of one (R, n) block of perturbed rows (2 MB; 4× the old 512 KB measured
+# 18 % faster on the MNIST net: fewer blocks, each ~20 small ops)
 
 
 class Numerical(NamedTuple):
@@ -86,13 +91,20 @@ class _Net:
     def __init__(self, layers: list[Layer], params: list[dict], loss: str, zs, y):
         if not all(layer.rowwise for layer in layers):
             raise NotImplementedError("finite differences over whole batches (BatchNorm) are not written yet")
-        self.layers, self.params, self.loss, self.y = layers, params, LOSSES[loss], y
+        self.layers, self.params, self.loss, self.y, self.zs = layers, params, LOSSES[loss], y, zs
         self.signs = [torch.sign(z) if layer.activation.kink else None for z, layer in zip(zs, layers, strict=True)]
         sizes = [layers[0].fan_in] + [layer.units for layer in layers]
         self.widest = [max(sizes[l:]) for l in range(len(sizes))]  # widest row of a block starting at z_l / a_l
         batch, k = zs[-1].shape
         self.scale = self.loss.scale(batch, k)  # L = scale · Σ_r ℓ_r (mean reductions as torch.nn)
         self.row_noise = torch.zeros(batch, dtype=torch.float64)  # rounding of scale·ℓ_r, set by numerical_gradients
+        self.progress, self.done = None, 0  # progress(fraction) after each block, if given
+        self.total = numerical_perturbations(sizes, batch) // 2  # an upper bound: dead-ReLU skips are not counted
+
+    def tick(self, evaluated: int) -> None:
+        self.done += evaluated
+        if self.progress is not None:
+            self.progress(min(self.done / max(self.total, 1), 1.0))
 
     def noise(self, h: float, rows: str) -> float:
         """Rounding error bound of (L(θ+h) − L(θ−h))/2h when one row moves ("one") or every row does ("all")."""
@@ -101,18 +113,22 @@ class _Net:
 
 
 def _in_blocks(net: _Net, l: int, n: int, build, from_a: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    """Evaluate n ± perturbations in chunks of ≤ CHUNK_ELEMENTS: build(part) → (rows, block) holds the +h copies
-    of perturbations `part` then the −h ones. Returns ℓ(+) − ℓ(−) and "either side crossed a kink"."""
+    """Evaluate n ± perturbations in chunks of ≤ CHUNK_ELEMENTS: build(part) → (rows, block, crossed or None)
+    holds the +h copies of perturbations `part` then the −h ones, as rows of a_l (from_a) or z_l; crossed: a kink
+    crossed before the block. Returns ℓ(+) − ℓ(−) and "either side crossed a kink"."""
     diff, kink = torch.empty(n, dtype=torch.float64), torch.empty(n, dtype=torch.bool)
     step = max(1, CHUNK_ELEMENTS // (2 * net.widest[l]))
     for start in range(0, n, step):
         part = slice(start, min(n, start + step))
         m = part.stop - part.start
-        r, block = build(part)
+        r, block, before = build(part)
         tail = _Tail(net, r)
         value, crossed = tail.loss_from_a(l, block) if from_a else tail.loss_from_z(l, block)
+        if before is not None:
+            crossed |= before
         diff[part] = value[:m] - value[m:]
         kink[part] = crossed[:m] | crossed[m:]
+        net.tick(m)
     return diff, kink
 
 
@@ -133,20 +149,53 @@ def _differences(net: _Net, l: int, base: torch.Tensor, from_a: bool, rows, cols
         r, c = rows[part].repeat(2), cols[part].repeat(2)
         block = base[r]  # a copy: (2m, n_l)
         block[torch.arange(2 * m), c] += torch.cat([shift[part], -shift[part]])
-        return r, block
+        return r, block, None
 
-    d, k = _in_blocks(net, l, len(rows), build, from_a)
+    mapped = _through_next_layer(net, l, base, from_a, rows, cols, shift)
+    d, k = _in_blocks(net, l, len(rows), build, from_a) if mapped is None else mapped
     diff[live], kink[live] = d, k
     return diff, kink
 
 
-def numerical_gradients(layers: list[Layer], params: list[dict], loss: str, x, y, zs, as_) -> list[dict]:
+def _through_next_layer(net: _Net, l: int, base: torch.Tensor, from_a: bool, rows, cols, shift):
+    """The same differences when one element of a_l moves and layer l + 1 is affine in its input (its
+    input_map M, a linear layer's W): z_{l+1} row r then moves by Δ·M[:, c], one multiply-add of width n_{l+1}
+    instead of a forward pass through layer l + 1. Δ = ±shift for a move of a_l; for a move of z_l by ±s
+    (elementwise φ_l) Δ = φ_l(z ± s) − φ_l(z), and a kink of φ_l is crossed where the sign of z ± s differs
+    from z's. None where this does not apply (the last layer, φ_l not elementwise, a kind that is not affine)."""
+    if l == len(net.layers) or (not from_a and not net.layers[l - 1].activation.elementwise):
+        return None
+    m_next = net.layers[l].input_map(net.params[l])
+    if m_next is None:
+        return None
+    columns, z_next = m_next.T.contiguous(), net.zs[l]  # row i: how z_{l+1} moves per unit of a_l[:, i]
+    phi = None if from_a else net.layers[l - 1].activation
+
+    def build(part: slice):
+        r, c = rows[part].repeat(2), cols[part].repeat(2)
+        step = torch.cat([shift[part], -shift[part]])
+        crossed = None
+        if phi is None:
+            delta = step
+        else:
+            at = base[r, c]
+            delta = phi.torch(at + step) - phi.torch(at)
+            crossed = (torch.sign(at + step) != torch.sign(at)) if phi.kink else None
+        return r, torch.addcmul(z_next[r], delta[:, None], columns[c]), crossed  # (2m, n_{l+1})
+
+    return _in_blocks(net, l + 1, len(rows), build, False)
+
+
+def numerical_gradients(layers: list[Layer], params: list[dict], loss: str, x, y, zs, as_,
+                        progress: Callable[[float], None] | None = None) -> list[dict]:
     """Per layer l = 1…L: {each parameter name, "z", "a", "input"} → Numerical (gradient, left-out mask, …).
 
     Every tensor is float64: params[l-1] by torch's names, zs[l-1] = z_l (B, n_l), as_[l] = a_l (as_[0] = x).
+    progress: called with the fraction done (0–1) as blocks finish, and 1.0 at the end.
     """
     with torch.no_grad():
         net = _Net(layers, params, loss, zs, y)
+        net.progress = progress
         base = (net.loss.rows_from_logits(zs[-1], y) if net.loss.rows_from_logits
                 and layers[-1].activation.name == net.loss.output else net.loss.rows(as_[-1], y))
         net.row_noise = NOISE_ULPS * torch.finfo(torch.float64).eps * net.scale * base.abs()
@@ -156,6 +205,8 @@ def numerical_gradients(layers: list[Layer], params: list[dict], loss: str, x, y
             grads = _grad_params(net, l, zs[l - 1], as_[l - 1])
             grads.update(z=_grad_z(net, l, zs[l - 1]), a=a_grads[l], input=a_grads[l - 1])
             out.append(grads)
+        if progress is not None:
+            progress(1.0)
         return out
 
 
@@ -223,26 +274,36 @@ def _dense_differences(net: _Net, l: int, z: torch.Tensor, rows: torch.Tensor, v
 
     def build(part: slice):
         r = rows[part].repeat(2)
-        return r, z[r] + torch.cat([vectors[part], -vectors[part]])  # (2m, n_l)
+        return r, z[r] + torch.cat([vectors[part], -vectors[part]]), None  # (2m, n_l)
 
     diff, kink = _in_blocks(net, l, len(rows), build, False)
     return diff, kink
 
 
 def numerical_work(sizes: list[int], batch: int, types: list[str] | None = None) -> int:
-    """An upper bound on the elements the perturbed rows occupy on their way to the loss (± counted).
+    """An upper bound on the multiply-adds and elements of the perturbed rows on their way to the loss (± counted).
 
-    Layer l: B·n_l z-perturbations and at most B per parameter element (row-wise kinds), each a row that
-    runs through widths n_l … n_L; a_l perturbations (l < L) enter at z_{l+1}; a_L ones at the loss.
+    A row that starts at z_j costs tail[j] = Σ_{k>j} n_{k-1}·n_k (the later products) + Σ_{k≥j} n_k. A move of
+    one element of a_l (x, a hidden a_l, or z_l through its elementwise φ) reaches z_{l+1} for n_{l+1}
+    multiply-adds when layer l + 1 is affine in its input (Layer.affine_input), else for its forward, n_l·n_{l+1}.
+    Per layer l: B·n_l moves of z_l; at most B per parameter element (single z_l elements for a kind with
+    shift_probes, else whole rows of z_l); B·n_{l-1} moves of a_{l-1}; and B·n_L moves of a_L at the loss.
     """
     L = len(sizes) - 1
     layers = build_layers(sizes, ["identity"] * L, types)
-    tail = [sum(sizes[l:]) for l in range(L + 1)]  # Σ_{j ≥ l} n_j
-    work = 2 * batch * sizes[L] * sizes[L]
+    tail = [sum(sizes[k - 1] * sizes[k] for k in range(j + 1, L + 1)) + sum(sizes[j:]) for j in range(L + 1)]
+
+    def from_a(l: int) -> int:  # one element of a_l moved (l < L): into z_{l+1}, then on
+        step = sizes[l + 1] if layers[l].affine_input else sizes[l] * sizes[l + 1]
+        return step + tail[l + 1]
+
+    work = batch * sizes[L] * sizes[L]  # a_L: the loss of the moved row
     for l, layer in enumerate(layers, start=1):
-        work += 2 * batch * (sizes[l] + layer.n_parameters()) * tail[l]
-        work += 2 * batch * sizes[l - 1] * tail[l]
-    return work
+        element = tail[L] if l == L else from_a(l)  # one element of z_l moved
+        row = tail[l] + (0 if l == L else sizes[l] * sizes[l + 1])  # a whole row of z_l moved
+        work += batch * sizes[l] * element + batch * layer.n_parameters() * (element if layer.shift_probes else row)
+        work += batch * sizes[l - 1] * from_a(l - 1)
+    return 2 * work
 
 
 def numerical_perturbations(sizes: list[int], batch: int) -> int:
@@ -258,7 +319,7 @@ def numerical_skip_reason(sizes: list[int], batch: int, types: list[str] | None 
     n_params = n_parameters(sizes, types)
     if n_params > MAX_NUMERICAL_PARAMETERS:
         return (f"finite differences skipped: {n_params:,} parameters is over the "
-                f"{MAX_NUMERICAL_PARAMETERS:,} limit (2 forward passes per parameter)")
+                f"{MAX_NUMERICAL_PARAMETERS:,} limit (≥ 2 perturbed rows per parameter and row of the batch)")
     rows = numerical_perturbations(sizes, batch)
     if rows > MAX_PERTURBATIONS:
         most = MAX_PERTURBATIONS // (rows // batch)

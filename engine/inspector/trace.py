@@ -6,6 +6,7 @@ the elements where finite differences are defined (no ReLU kink inside [θ − h
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
@@ -171,14 +172,15 @@ def _output_conditioning(spec: NetworkSpec, a: torch.Tensor) -> torch.Tensor | N
     return 1.0 / torch.minimum(a, 1 - a).clamp(min=torch.finfo(a.dtype).tiny)
 
 
-def trace(spec: NetworkSpec, *, numerical: bool = True) -> Trace:
-    """Run the spec's network once forward and backward, and compare the three gradients per layer."""
+def trace(spec: NetworkSpec, *, numerical: bool = True, progress: Callable[[float], None] | None = None) -> Trace:
+    """Run the spec's network once forward and backward, and compare the three gradients per layer.
+    progress: told the fraction (0–1) of the row-wise finite differences done, as they go (a progress bar)."""
     m = materialize(spec)
     fwd = chain_rule.forward(m.layers, m.params, spec.loss, m.x, m.y, m.context())
     bwd = chain_rule.backward(m.layers, m.params, spec.loss, fwd, m.y)
     loss_ag, _, g_auto, gp = autograd_pass(m, spec.loss)
     note = _skip_reason(spec, m) if numerical else "finite differences not requested"
-    num = _numerical(m, spec.loss) if note is None else None
+    num = _numerical(m, spec.loss, progress) if note is None else None
     last = flat(m.layers)[-1].index
     cond = _output_conditioning(spec, fwd.activations[-1])
     loss_value = fwd.loss.item()
@@ -223,7 +225,7 @@ def _skip_reason(spec: NetworkSpec, m: Materialized) -> str | None:
     return None
 
 
-def _numerical(m: Materialized, loss: str) -> dict:
+def _numerical(m: Materialized, loss: str, progress: Callable[[float], None] | None = None) -> dict:
     """Finite differences on float64 copies (a float32 net's numbers are exact in float64), by layer index."""
     d = torch.float64
     params = [{name: t.to(d) for name, t in p.items()} for p in m.params]
@@ -232,5 +234,5 @@ def _numerical(m: Materialized, loss: str) -> dict:
     if not all(layer.rowwise for layer in m.layers):
         return whole_batch_gradients(m.layers, params, loss, m.x.to(d), y, state)
     fwd = chain_rule.forward(m.layers, params, loss, m.x.to(d), y, Context(state=state))
-    rows = numerical_gradients(m.layers, params, loss, m.x.to(d), y, fwd.zs, fwd.activations)
+    rows = numerical_gradients(m.layers, params, loss, m.x.to(d), y, fwd.zs, fwd.activations, progress)
     return {layer.index: g for layer, g in zip(m.layers, rows, strict=True)}

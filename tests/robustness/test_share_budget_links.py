@@ -136,7 +136,7 @@ def test_finite_differences_are_skipped_with_a_reason_when_their_rows_are_too_ma
     start = time.perf_counter()
     t = trace(NetworkSpec.from_dict(TALL))
     assert time.perf_counter() - start < 10  # was 40–90 s on this machine
-    # 250,000 // (19,978,688 // 487 = 41,024 rows per sample) = 6
+    # 2,000,000 // (19,978,688 // 487 = 41,024 rows per sample) = 48
     assert t.numerical_note == ("finite differences skipped: 19,978,688 perturbed copies of a row "
-                                "(limit 250,000); use batch ≤ 6")
+                                "(limit 2,000,000); use batch ≤ 48")
     assert all(g.numerical is None for lt in t.layers for g in lt.grads.values())

@@ -92,6 +92,10 @@ class Layer(ABC):
     type: ClassVar[str]  # the spec's "type"
     rowwise: ClassVar[bool] = True  # z row r depends on input row r only (BatchNorm in training: False)
     health_param: ClassVar[str | None] = "weight"  # the parameter the health panel follows
+    # finite differences' cost model (engine.core.numerical.numerical_work): input_map gives a matrix, and
+    # param_probes returns ShiftProbes (single z elements) rather than whole rows
+    affine_input: ClassVar[bool] = False
+    shift_probes: ClassVar[bool] = False
 
     def __init__(self, index: int, fan_in: int, units: int, activation: str = "identity"):
         self.index, self.fan_in, self.units = index, fan_in, units  # index l from 1, in run order
@@ -133,7 +137,8 @@ class Layer(ABC):
                  need_input: bool = True) -> tuple[Params, torch.Tensor | None]:
         """From δ = ∂L/∂z (B, units): ({name: ∂L/∂param}, ∂L/∂x (B, fan_in) or None)."""
 
-    def forward_into(self, params: Params, x: torch.Tensor, ctx: Context, out: torch.Tensor) -> tuple[torch.Tensor, object]:
+    def forward_into(self, params: Params, x: torch.Tensor, ctx: Context,
+                     out: torch.Tensor) -> tuple[torch.Tensor, object]:
         """forward, with z written into the preallocated `out` (B, units) where the kind can (the fused
         training step). Default: forward as is (a new z)."""
         return self.forward(params, x, ctx)
@@ -180,6 +185,11 @@ class Layer(ABC):
         return None
 
     # ---- finite differences ----
+    def input_map(self, params: Params) -> torch.Tensor | None:
+        """M (units, fan_in) when z is affine in x row by row (z = x Mᵀ + c): moving x[r, i] by s then moves z
+        row r by s·M[:, i], which finite differences use instead of a forward pass. None: not affine."""
+        return None
+
     def param_probes(self, params: Params, x: torch.Tensor, z: torch.Tensor, h: float) -> dict:
         """{name: probes} for every parameter element ±h. Generic (row-wise kinds): re-run torch_forward
         with one element moved, which gives each row's whole z move (a DenseProbes)."""

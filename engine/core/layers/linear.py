@@ -51,6 +51,8 @@ class Linear(Layer):
     """z_l = a_{l-1} W_lᵀ + b_l."""
 
     type = "linear"
+    affine_input = True  # input_map: W
+    shift_probes = True  # param_probes: W[o, i] and b[o] each move single z elements
 
     def __init__(self, index: int, fan_in: int, units: int, activation: str = "identity", bias: bool = True):
         super().__init__(index, fan_in, units, activation)
@@ -82,7 +84,8 @@ class Linear(Layer):
         grad_x = delta @ params["weight"] if need_input else None  # ∂L/∂x = δ W: (B, out)(out, in) → (B, in)
         return grads, grad_x
 
-    def forward_into(self, params: Params, x: torch.Tensor, ctx: Context, out: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward_into(self, params: Params, x: torch.Tensor, ctx: Context,
+                     out: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """forward's z = b + x Wᵀ written into out (B, out) by the same addmm."""
         w, b = params["weight"], params.get("bias")
         return (torch.addmm(b, x, w.T, out=out) if b is not None else torch.mm(x, w.T, out=out)), x
@@ -125,6 +128,10 @@ class Linear(Layer):
 
     def connections(self, values: Params) -> torch.Tensor | None:
         return values["weight"]
+
+    def input_map(self, params: Params) -> torch.Tensor | None:
+        """z = x Wᵀ + b: ∂z[r, :]/∂x[r, i] = W[:, i], so M = W."""
+        return params["weight"]
 
     def param_probes(self, params: Params, x: torch.Tensor, z: torch.Tensor, h: float) -> dict:
         """z is linear in W and b, so each parameter element moves single z elements:
