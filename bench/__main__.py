@@ -32,7 +32,8 @@ def groups():
     by_first = {ids[0]: (ids, fn) for ids, fn in
                 rows_mnist.GROUPS + rows_engine.GROUPS + rows_gpu.GROUPS + rows_pages.groups()
                 + rows_browser.GROUPS}
-    order = ["1", "3", "4a", "5", *[k for k in by_first if k.startswith("6:")], "7", "8a", "9a", "9b", "10:first"]
+    order = ["1", "3", "4a", "5", "5b", *[k for k in by_first if k.startswith("6:")], "7", "8a", "9a", "9b",
+             "10:first"]
     return [by_first[k] for k in order if k in by_first]
 
 

@@ -58,3 +58,27 @@ def dataloader_epoch(x: torch.Tensor, y: torch.Tensor, sizes: list[int], *, batc
         loss.backward()
         opt.step()
     return loss.item()
+
+
+def matmul_floor_epoch(x: torch.Tensor, sizes: list[int], *, batch: int, seed: int = 0,
+                       max_steps: int | None = None) -> None:
+    """Only the matrix products a training step cannot avoid, over contiguous batches, into reused buffers:
+    per batch L forward products z_l = a_{l-1} W_lᵀ, L weight gradients δ_lᵀ a_{l-1} and L − 1 input gradients
+    δ_l W_l (8 for 784-128-64-10). No bias, activation, loss, optimizer, batching or metrics: a floor,
+    not a loop anyone could train with. Weights stay fixed (nan-free) and the δ's are the z's (any numbers do)."""
+    gen = torch.Generator().manual_seed(seed)
+    ws = [torch.randn(sizes[i + 1], sizes[i], generator=gen).to(x.device) * 0.05 for i in range(len(sizes) - 1)]
+    zs = [x.new_empty(batch, n) for n in sizes[1:]]
+    gws = [torch.empty_like(w) for w in ws]
+    gas = [x.new_empty(batch, n) for n in sizes[1:-1]]
+    steps = len(x) // batch  # whole batches only: the products' shapes stay fixed
+    for b in range(steps if max_steps is None else min(steps, max_steps)):
+        a = x[b * batch:(b + 1) * batch]
+        acts = [a]
+        for w, z in zip(ws, zs, strict=True):
+            acts.append(torch.mm(acts[-1], w.T, out=z))
+        delta = zs[-1]
+        for l in range(len(ws) - 1, -1, -1):
+            torch.mm(delta.T, acts[l], out=gws[l])
+            if l > 0:
+                delta = torch.mm(delta, ws[l], out=gas[l - 1])

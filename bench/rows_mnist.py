@@ -1,11 +1,12 @@
-"""Rows 1, 2, 7 and 9a: the trainer on MNIST (CPU) against the plain loop and the DataLoader loop."""
+"""Rows 1, 1b, 2, 7 and 9a: the trainer on MNIST (CPU) against the plain loop, the matrix products alone
+(the floor) and the DataLoader loop."""
 from __future__ import annotations
 
 import statistics
 from pathlib import Path
 
 from bench import Context, Result
-from bench.baselines import dataloader_epoch, plain_epoch
+from bench.baselines import dataloader_epoch, matmul_floor_epoch, plain_epoch
 from bench.timing import interleaved, noise, num_threads
 from engine.store.runs import RunStore
 from engine.train import recorder
@@ -19,7 +20,8 @@ ACCURACY_SEEDS = (0, 1, 2, 3, 4)
 
 ROWS = {
     "1": "MNIST epoch, 784-128-64-10, batch 64, SGD momentum: trainer (metrics + store) vs plain loop",
-    "2": "MNIST epoch, same: trainer vs DataLoader(TensorDataset, shuffle=True) loop",
+    "1b": "MNIST epoch, same: trainer vs the matrix products alone (the floor: 8 products a step, nothing else)",
+    "2": "MNIST epoch, same: trainer vs DataLoader(TensorDataset, shuffle=True) loop (information)",
     "7": "MNIST test accuracy after 5 epochs, the MNIST preset, worst of seeds 0–4",
     "9a": "threads: MNIST epoch (trainer), 1 thread vs 2 threads",
 }
@@ -27,7 +29,7 @@ ROWS = {
 
 def row1_config(**changes) -> TrainConfig:
     base = dict(dataset="mnist", layers="128:relu,64:relu,10:identity", loss="cross_entropy", optimizer="sgd",
-                impl="torch", backward="autograd", lr=0.05, momentum=0.9, batch_size=64, epochs=1, seed=0,
+                impl="torch", backward="fused", lr=0.05, momentum=0.9, batch_size=64, epochs=1, seed=0,
                 device="cpu", val_fraction=0.0)  # the official split: all 60 000 to train, the 10 000 to test
     return TrainConfig(**{**base, **changes})
 
@@ -50,7 +52,7 @@ def store_for(ctx: Context) -> RunStore:
 
 
 def epoch_rows(ctx: Context) -> list[Result]:
-    """Rows 1 and 2 from one interleaved measurement: trainer, plain loop, DataLoader loop."""
+    """Rows 1, 1b and 2 from one interleaved measurement: trainer, plain loop, floor, DataLoader loop."""
     data, store = ctx.mnist(), store_for(ctx)
     steps = QUICK_STEPS if ctx.quick else None
     cfg = row1_config(max_steps=steps)
@@ -59,21 +61,31 @@ def epoch_rows(ctx: Context) -> list[Result]:
     x, y = data.x_train, data.y_train
     t = interleaved({"ours": lambda: infos.append(trainer_run(cfg, data, store)),
                      "plain": lambda: plain_epoch(x, y, SIZES, **kw),
+                     "floor": lambda: matmul_floor_epoch(x, SIZES, batch=64, max_steps=steps),
                      "loader": lambda: dataloader_epoch(x, y, SIZES, **kw)}, ctx.repeats)
     timed = sorted(i["epoch_seconds"] for i in infos[1:])  # infos[0] is the warm-up
     loop_only = timed[len(timed) // 2]
     what = f"{steps} steps (--quick)" if steps else f"one epoch ({len(x):,} rows, {-(-len(x) // 64)} steps)"
     details = {k: v.summary() for k, v in t.items()}
     details["trainer_epoch_event_seconds_median"] = loop_only
-    ours, plain, loader = t["ours"].median, t["plain"].median, t["loader"].median
-    note = (f"{what}; ours = whole train() run incl. val eval + test report + store; "
-            f"its loop alone (epoch event 'seconds'): {loop_only:.2f} s")
+    ours, plain, floor, loader = (t[k].median for k in ("ours", "plain", "floor", "loader"))
+    note = (f"{what}; ours = whole train() run ({trainer_path(cfg, data)}) incl. untrained loss, val eval, "
+            f"test report, histograms, store; its loop alone (epoch event 'seconds'): {loop_only:.2f} s")
     return [
-        Result("1", ROWS["1"], ours, plain, "s", "≤ 1.15×", ours / plain <= 1.15, noise(t["ours"], t["plain"]),
+        Result("1", ROWS["1"], ours, plain, "s", "≤ 0.8×", ours / plain <= 0.8, noise(t["ours"], t["plain"]),
                note, details),
-        Result("2", ROWS["2"], ours, loader, "s", "≥ 1.5× faster (ratio ≤ 0.67)", loader / ours >= 1.5,
-               noise(t["ours"], t["loader"]), f"DataLoader is {loader / ours:.2f}× the trainer's time", {}),
+        Result("1b", ROWS["1b"], ours, floor, "s", "≤ 1.6×", ours / floor <= 1.6, noise(t["ours"], t["floor"]),
+               f"the floor is {floor / plain:.2f}× the plain loop; the trainer's loop alone is "
+               f"{loop_only / floor:.2f}× the floor", {}),
+        Result("2", ROWS["2"], ours, loader, "s", "info", None, noise(t["ours"], t["loader"]),
+               f"DataLoader is {loader / ours:.2f}× the trainer's time (the retired target was ≥ 1.5×: a DataLoader "
+               "of in-memory tensors is not much slower than indexing them)", {}),
     ]
+
+
+def trainer_path(cfg: TrainConfig, data) -> str:
+    """How the trainer's step computes its gradients for cfg (the start event's "path")."""
+    return next(ev.data["path"] for ev in train(cfg, data=data) if ev.kind == "start")
 
 
 def accuracy_row(ctx: Context) -> list[Result]:
@@ -110,4 +122,4 @@ def threads_row(ctx: Context) -> list[Result]:
                    {k: v.summary() for k, v in t.items()})]
 
 
-GROUPS = [(("1", "2"), epoch_rows), (("7",), accuracy_row), (("9a",), threads_row)]
+GROUPS = [(("1", "1b", "2"), epoch_rows), (("7",), accuracy_row), (("9a",), threads_row)]
