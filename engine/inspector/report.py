@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import math
 
+import torch
+
 from engine.core.ops import LOSSES
 from engine.inspector.trace import GradComparison, Trace
 
@@ -11,15 +13,15 @@ GRAD_LABELS = {"weight": "dL/dW", "bias": "dL/db", "z": "delta=dL/dz", "a": "dL/
 
 def _comparison_dict(g: GradComparison) -> dict:
     return {
-        "manual": g.manual.tolist(),
-        "autograd": g.autograd.tolist(),
-        "numerical": None if g.numerical is None else g.numerical.tolist(),
+        "manual": _values(g.manual),
+        "autograd": _values(g.autograd),
+        "numerical": None if g.numerical is None else _values(g.numerical),
         "kink": None if g.kink is None else g.kink.tolist(),
-        "max_abs_error": g.max_abs_error,
-        "max_rel_error": g.max_rel_error,
-        "numerical_max_abs_error": g.numerical_max_abs_error,
+        "max_abs_error": finite_or_none(g.max_abs_error),
+        "max_rel_error": finite_or_none(g.max_rel_error),
+        "numerical_max_abs_error": finite_or_none(g.numerical_max_abs_error),
         "agree": g.agree,
-        "tolerance": g.tolerance,
+        "tolerance": finite_or_none(g.tolerance),
     }
 
 
@@ -34,29 +36,39 @@ def finite_or_none(value):
     return value
 
 
+def _values(t: torch.Tensor) -> list:
+    """t.tolist() with non-finite numbers as null; the element-by-element walk only when there are any (the MNIST
+    network's trace has 610 000 numbers: walking them all took longer than computing them)."""
+    values = t.tolist()
+    if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+        return finite_or_none(values)
+    return values
+
+
 def trace_to_dict(t: Trace) -> dict:
     """The `python -m engine inspect --json` object. Layers are numbered from 1; grads.z is δ_l.
-    Non-finite numbers are null, so the output is strict JSON."""
-    return finite_or_none({
-        "spec": t.spec.to_dict(),
-        "loss": t.loss,
-        "loss_autograd": t.loss_autograd,
-        "x": t.x.tolist(),
-        "y": t.y.tolist(),
+    Non-finite numbers are null, so the output is strict JSON (tensors by _values, scalars by finite_or_none)."""
+    f = finite_or_none
+    return {
+        "spec": f(t.spec.to_dict()),
+        "loss": f(t.loss),
+        "loss_autograd": f(t.loss_autograd),
+        "x": _values(t.x),
+        "y": _values(t.y),
         "agree": t.agree,
         "numerical_note": t.numerical_note,
         "layers": [_layer_dict(lt) for lt in t.layers],
-    })
+    }
 
 
 def _layer_dict(lt) -> dict:
     """One layer: index (run order), type, its parameters by torch's names, forward values (input, z, a and the
     kind's own: mean/var/x_hat, mask), grads; a residual block's inner layers under "layers"."""
     d = {"index": lt.index, "type": lt.layer.type, "activation": lt.activation,
-         **{name: p.tolist() for name, p in lt.params.items()},
-         "input": lt.input.tolist(), "z": lt.z.tolist(), "a": lt.a.tolist(),
-         **{name: v.tolist() for name, v in lt.values.items()},
-         "max_abs_error": lt.max_abs_error,
+         **{name: _values(p) for name, p in lt.params.items()},
+         "input": _values(lt.input), "z": _values(lt.z), "a": _values(lt.a),
+         **{name: _values(v) for name, v in lt.values.items()},
+         "max_abs_error": finite_or_none(lt.max_abs_error),
          "grads": {name: _comparison_dict(g) for name, g in lt.grads.items()}}
     if lt.children:
         d["layers"] = [_layer_dict(c) for c in lt.children]
