@@ -151,3 +151,13 @@ def test_the_optimizer_takes_torchs_fused_kernel_where_there_is_one():
     assert not loop._optimizer(rms, model).defaults.get("fused")
     manual = TrainConfig(**{**SMALL, "impl": "manual"})
     assert type(loop._optimizer(manual, model)).__module__ == "engine.core.optim"
+
+
+def test_cuda_graphs_are_chosen_for_sgd_at_a_constant_rate_and_small_batches():
+    cuda = torch.device("cuda")  # a device object needs no GPU; the decision is what is tested here
+    sgd = TrainConfig(**SMALL)
+    assert fused.graph_problem(sgd, torch.device("cpu"), 64) == "not on CUDA"
+    assert fused.graph_problem(sgd, cuda, 64) is None
+    assert "batch > 4096" in fused.graph_problem(sgd, cuda, 8192)
+    for change in ({"optimizer": "adam", "lr": 0.01}, {"lr_schedule": "cosine"}, {"impl": "manual"}):
+        assert "constant learning rate" in fused.graph_problem(TrainConfig(**{**SMALL, **change}), cuda, 64)

@@ -128,13 +128,13 @@ def cross_entropy(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """L = −mean_r log softmax(z_r)[y_r], logits (B, k), y (B,) class indices, as nn.CrossEntropyLoss()."""
     shifted = logits - logits.max(dim=1, keepdim=True).values
     log_probs = shifted - torch.log(torch.exp(shifted).sum(dim=1, keepdim=True))
-    return -log_probs[torch.arange(len(y)), y].mean()
+    return -log_probs[torch.arange(len(y), device=y.device), y].mean()
 
 
 def cross_entropy_grad(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Softmax fused with the loss: ∂L/∂z = (softmax(z) − onehot(y)) / B, shape (B, k)."""
     grad = softmax(logits)  # a fresh (B, k) tensor, finished in place (the training step runs this every batch)
-    grad[torch.arange(len(y)), y] -= 1.0  # − onehot(y)
+    grad[torch.arange(len(y), device=y.device), y] -= 1.0  # − onehot(y); the index on y's device: no host copy
     return grad.div_(logits.shape[0])
 
 

@@ -78,3 +78,57 @@ class FusedStep:
             layer.backward_into(params, caches[l - 1], delta, {k: v.grad for k, v in params.items()}, grad_a)
             if grad_a is not None:
                 delta = self.layers[l - 2].activation.backward(zs[l - 2], activations[l - 1], grad_a)
+
+
+GRAPH_MAX_BATCH = 4096  # CUDA graphs for batches up to this: there ~50 kernel launches a step cost more than the
+# arithmetic (a batch-64 MNIST step is ~20 µs of work on an H200); bigger batches run eagerly. Unmeasured so far:
+# bench rows 8 compare both on the next GPU session (bench/gpu_check.sh).
+GRAPH_WARMUP = 3  # eager steps (on a side stream, as torch.cuda.graphs asks) before the capture
+
+
+def graph_problem(cfg, device: torch.device, batch: int) -> str | None:
+    """Why the fused step is not captured as a CUDA graph (None: it is). The update must be torch.optim's SGD
+    with a constant learning rate: the graph bakes the lr in, and SGD keeps no step counter on the host."""
+    if device.type != "cuda":
+        return "not on CUDA"
+    if cfg.optimizer != "sgd" or cfg.impl != "torch" or cfg.lr_schedule != "constant":
+        return "CUDA graphs only for torch.optim's SGD at a constant learning rate"
+    if batch > GRAPH_MAX_BATCH:
+        return f"batch > {GRAPH_MAX_BATCH}: launches do not dominate"
+    return None
+
+
+class GraphedStep:
+    """FusedStep and the optimizer update, captured once as one CUDA graph and replayed for every full batch.
+
+    Call with a full batch (x, t): copies it into static buffers, replays, and returns (loss, a_L): the loss a
+    fresh copy, a_L the static output (read it before the next call). The parameters and the optimizer state are
+    the same tensors as for an eager step, so eager steps (a short last batch, health-statistics steps that
+    need the gradients before the update) can come in between."""
+
+    def __init__(self, step: FusedStep, opt: torch.optim.Optimizer, x_like: torch.Tensor, t_like: torch.Tensor,
+                 batch: int):
+        self.step, self.opt, self.batch = step, opt, batch
+        self.x = x_like.new_empty((batch, *x_like.shape[1:]))
+        self.t = t_like.new_empty((batch, *t_like.shape[1:]))
+        self.graph, self.warm = None, 0
+
+    def __call__(self, x: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        self.x.copy_(x)
+        self.t.copy_(t)
+        if self.graph is None and self.warm < GRAPH_WARMUP:  # real training steps, eager on a side stream
+            self.warm += 1
+            side = torch.cuda.Stream()
+            side.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(side):
+                loss, out, _ = self.step(self.x, self.t)
+                self.opt.step()
+            torch.cuda.current_stream().wait_stream(side)
+            return loss.clone(), out
+        if self.graph is None:  # capturing records the kernels without running them; the replay below runs them
+            self.graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(self.graph):
+                self.loss, self.out, _ = self.step(self.x, self.t)
+                self.opt.step()
+        self.graph.replay()
+        return self.loss.clone(), self.out

@@ -35,7 +35,7 @@ from engine.train import checkpoints, health
 from engine.train.config import TrainConfig
 from engine.train.device import pick_device
 from engine.train.evaluate import evaluate, test_report
-from engine.train.fused import FusedStep, fused_problem
+from engine.train.fused import FusedStep, GraphedStep, fused_problem, graph_problem
 from engine.train.model import build_model, check_fit, loss_fn, predictions, targets
 
 DENSE_STEPS = 50  # every step's loss is logged up to here: the start of a curve is where most happens
@@ -81,6 +81,10 @@ class _Run:
         on_gpu = self.device.type == "cuda"
         self.x_buffer = torch.empty_like(self.x) if on_gpu else self.x.new_empty((self.batch, *self.x.shape[1:]))
         self.fused, self.path = _step_path(cfg, self.model, self.batch)
+        self.graphed = None  # the fused step and SGD's update as one CUDA graph (engine/train/fused.py)
+        if self.fused is not None and graph_problem(cfg, self.device, self.batch) is None:
+            self.graphed = GraphedStep(self.fused, self.opt, self.x, self.t, self.batch)
+            self.path += ", replayed as a CUDA graph"
         self.schedule = (torch.optim.lr_scheduler.CosineAnnealingLR(self.opt, T_max=cfg.epochs * self.n_batches)
                          if cfg.lr_schedule == "cosine" else None)  # stepped after every optimizer step
         # the batch order has its own generator: runs that differ only in optimizer see the same batches
@@ -215,9 +219,12 @@ def _epoch(run: _Run, epoch: int, stop) -> Iterator[Event]:
         run.rows_done = min(offset + (b + 1) * run.batch, len(run.x))
         xb, yb, tb = batches(rows)
         record = run.step % cfg.stats_every == 0 or _is_last_step(run, epoch, b)
-        loss, out, zs = _forward_backward(run, xb, tb, record)
-        pre = health.pre_step_stats(model, zs, _outputs(model, zs)) if record else None
-        opt.step()
+        if run.graphed is not None and not record and len(xb) == run.batch:
+            loss, out = run.graphed(xb, tb)  # forward, backward and the update: one CUDA graph replay
+        else:
+            loss, out, zs = _forward_backward(run, xb, tb, record)
+            pre = health.pre_step_stats(model, zs, _outputs(model, zs)) if record else None
+            opt.step()
         if run.schedule is not None:
             run.schedule.step()
         run.losses.append(loss.detach())  # train_loss: each batch's loss before its own step
