@@ -161,3 +161,16 @@ def test_cuda_graphs_are_chosen_for_sgd_at_a_constant_rate_and_small_batches():
     assert "batch > 4096" in fused.graph_problem(sgd, cuda, 8192)
     for change in ({"optimizer": "adam", "lr": 0.01}, {"lr_schedule": "cosine"}, {"impl": "manual"}):
         assert "constant learning rate" in fused.graph_problem(TrainConfig(**{**SMALL, **change}), cuda, 64)
+
+
+@pytest.mark.parametrize("layers,named", [("8:relu,bn,drop0.1,2:identity", "batchnorm, dropout"),
+                                          ("8:relu,ln,res[8:relu,8:identity]:relu,2:identity", "layernorm, residual")])
+def test_batchnorm_dropout_layernorm_residual_train_with_autograd_and_say_so(layers, named):
+    cfg = dict(SMALL, layers=layers)
+    torch.manual_seed(0)  # training dropout draws its masks from torch's global generator (main's dropout kind)
+    got = events(TrainConfig(**cfg))
+    torch.manual_seed(0)
+    want = events(TrainConfig(**cfg, backward="autograd"))
+    assert of(got, "start")[0]["path"] == f"autograd (the fused step does not cover {named} layers yet)"
+    assert got[-1].kind == "finished"
+    assert [d["loss"] for d in of(got, "step")] == [d["loss"] for d in of(want, "step")]  # the same path, bitwise
