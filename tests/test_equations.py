@@ -4,6 +4,7 @@ import torch
 
 from engine.inspector.equations import (
     gradient_differences,
+    input_term_example,
     layer_equations,
     loss_equation,
     numerical_tolerance,
@@ -153,3 +154,19 @@ def test_nesterov_formula_shown_is_what_the_optimizer_does():
         (p ** 4 / 4 - p).sum().backward()
         opt.step()
         assert p.item() == pytest.approx(want, rel=1e-12)
+
+
+def test_equations_name_the_a_a_layer_really_takes_after_and_inside_residual_blocks():
+    # residual preset: 1 linear, 2 block (3, 4 inside), 5 block (6, 7 inside), 8 linear. Every kind wrote its input
+    # as a_{l-1}: 'z_8 = a_7 W_8' (a_7 is block 5's last inner layer; layer 8 takes a_5), 'z_3 = a_2 W_3' (the
+    # block's first inner layer takes the block's input a_1), 'z_5 = a_4 + f_5(a_4)' (block 5 takes a_2).
+    spec = preset("residual")
+    takes = {1: 0, 2: 1, 3: 1, 4: 3, 5: 2, 6: 2, 7: 6, 8: 5}  # by hand from the structure above
+    for l, s in takes.items():
+        text = " ".join(e.latex for e in layer_equations(spec, l))
+        assert f"a_{{{s}}}" in text, (l, s)
+        if s != l - 1:
+            assert f"a_{{{l - 1}}}" not in text, (l, text)
+    t = trace(spec)
+    assert "a_{5}[r,0]" in weight_term_example(t, 8, 0, 0).latex
+    assert all("a_{4}" not in tex for _, tex in input_term_example(t, 5, 0, 0).lines)

@@ -70,6 +70,23 @@ def _consumers(layers: list, block=None) -> dict:
     return out
 
 
+def input_sources(layers: list, prev: int = 0) -> dict[int, int]:
+    """Layer index → the index s of the layer whose output a_s it takes (0: x). Run order numbers a block's inner
+    layers after the block, so s = l − 1 fails twice: a block's first inner layer takes the block's input, and
+    the layer after a block takes the block's output, not its last inner layer's."""
+    out = {}
+    for layer in layers:
+        out[layer.index] = prev
+        out.update(input_sources(layer.children, prev))
+        prev = layer.index
+    return out
+
+
+def _renamed_input(l: int, s: int, latex: str) -> str:
+    """The kinds write layer l's input as a_{l-1}; name the a it really takes."""
+    return latex if s == l - 1 else latex.replace(f"a_{{{l - 1}}}", f"a_{{{s}}}")
+
+
 def layer_equations(spec: NetworkSpec, l: int) -> list[Equation]:
     """The forward and backward equations of layer l (from 1, run order, inner layers included), each with its
     shapes written out, from the layer's kind (the layer protocol) and the activation it carries."""
@@ -82,8 +99,8 @@ def layer_equations(spec: NetworkSpec, l: int) -> list[Equation]:
     if above is None:
         eqs.append(_output_delta(spec, B))
     elif isinstance(above, tuple):
-        b = above[1].index
-        eqs.append(Equation(f"Error at layer {l}: the block's sum z_{b} = a_{b - 1} + f(a_{b - 1}) passes δ_{b} "
+        b, s = above[1].index, input_sources(top)[above[1].index]
+        eqs.append(Equation(f"Error at layer {l}: the block's sum z_{b} = a_{s} + f(a_{s}) passes δ_{b} "
                             f"straight to the last inner layer, times φ' ({act})",
                             rf"\delta_{{{l}}} = \delta_{{{b}}} \odot \phi_{{{l}}}'(z_{{{l}}}) \quad "
                             rf"{shape(B, o)} = {shape(B, o)} \odot {shape(B, o)}"))
@@ -95,7 +112,8 @@ def layer_equations(spec: NetworkSpec, l: int) -> list[Equation]:
                             rf"\delta_{{{l}}} = ({above.latex_grad_input()}) \odot \phi_{{{l}}}'(z_{{{l}}})"
                             rf" \quad {shape(B, o)} = ({via}) \odot {shape(B, o)}"))
     eqs += [Equation(c, t) for c, t in layer.latex_backward(B)]
-    return eqs
+    s = input_sources(top)[l]
+    return [Equation(e.caption, _renamed_input(l, s, e.latex)) for e in eqs]
 
 
 @dataclass
@@ -129,7 +147,8 @@ def weight_term_example(t: Trace, l: int, i: int, j: int) -> TermExample:
     terms = [(r, d, a, p) for r, (d, a, p) in enumerate(columns)]
     total = products.sum().item()
     shown = products_tex([(d, a) for _, d, a, _ in terms])
-    tex = (rf"{_d('L', f'W_{{{l}}}[{i},{j}]')} = \sum_{{r}} \delta_{{{l}}}[r,{i}]\; a_{{{l - 1}}}[r,{j}] "
+    s = input_sources(t.spec.build_layers())[l]
+    tex = (rf"{_d('L', f'W_{{{l}}}[{i},{j}]')} = \sum_{{r}} \delta_{{{l}}}[r,{i}]\; a_{{{s}}}[r,{j}] "
            rf"= {shown} = {tex_number(total)}")
     return TermExample(l, i, j, terms, total, tex)
 
@@ -142,7 +161,11 @@ def input_term_example(t: Trace, l: int, r: int, j: int) -> ElementTerms | None:
     if not (0 <= r < rows and 0 <= j < cols):
         raise IndexError(f"a_{l - 1} has shape {(rows, cols)}; pick r < {rows}, j < {cols}")
     inner = lt.children[0].grads["input"].manual if lt.children else None
-    return lt.layer.element_terms(lt.params, lt.input, lt.values, lt.grads["z"].manual, r, j, inner)
+    terms = lt.layer.element_terms(lt.params, lt.input, lt.values, lt.grads["z"].manual, r, j, inner)
+    s = input_sources(t.spec.build_layers())[l]
+    if s != l - 1:  # captions say "x = a4" in words
+        terms.lines = [(c.replace(f"x = a{l - 1} ", f"x = a{s} "), _renamed_input(l, s, tex)) for c, tex in terms.lines]
+    return terms
 
 
 def gradient_differences(g: GradComparison) -> tuple[torch.Tensor, torch.Tensor | None]:

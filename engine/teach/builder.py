@@ -85,13 +85,9 @@ class Builder:
         self.frames.append(Frame(**kw))
 
     def equations(self, lt: LayerTrace) -> tuple[list[Equation], int]:
-        """layer_equations of lt and how many are forward lines: [forward…, φ, δ, backward…]. The kinds write a
-        layer's input as a_{l-1}; a block's first inner layer and the layer after a block take a_s, s ≠ l − 1."""
-        eqs = layer_equations(self.t.spec, lt.index)
-        s = self.source.get(lt.index, lt.index - 1)
-        if s != lt.index - 1:
-            eqs = [Equation(e.caption, e.latex.replace(a(lt.index - 1), a(s))) for e in eqs]
-        return eqs, len(lt.layer.latex_forward(self.B))
+        """layer_equations of lt (they name the a_s a layer really takes) and how many are forward lines:
+        [forward…, φ, δ, backward…]."""
+        return layer_equations(self.t.spec, lt.index), len(lt.layer.latex_forward(self.B))
 
     def backward_lines(self, lt: LayerTrace) -> list[Equation]:
         eqs, nf = self.equations(lt)
