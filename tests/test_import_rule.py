@@ -3,7 +3,8 @@
 Every `import` and `from … import` in every engine module counts, also those inside functions: a lazy import
 is still a dependency. Packages may import only downwards:
 
-    core ← inspector, lessons, data ← train ← sweep ← cli;  inspector, lessons ← teach;  inspector ← export ← cli;
+    core ← inspector, lessons, data ← train ← sweep, landscape ← cli;  inspector, lessons ← teach;
+    inspector ← export ← cli;
     store stands alone (train and above use it).
 
 Two leaf modules import nothing from the engine and may be imported by every package: `engine.settings`
@@ -31,7 +32,8 @@ DIRECT = {
     "train": {"core", "data", "store"},
     "sweep": {"train"},
     "export": {"inspector"},
-    "cli": {"core", "inspector", "lessons", "data", "store", "train", "sweep", "export"},
+    "landscape": {"train"},
+    "cli": {"core", "inspector", "lessons", "data", "store", "train", "sweep", "export", "landscape"},
 }
 SHARED = {"settings", "safe_io"}  # leaf modules anyone may import (environment settings; opening user files)
 TOP = {"__init__", "__main__"}  # engine/__main__.py only calls cli.main

@@ -1,4 +1,5 @@
-"""The command line, `python -m engine inspect|export|train|runs|sweep …`: one module per command in this package.
+"""The command line, `python -m engine inspect|export|train|runs|sweep|landscape …`: one module per command in
+this package.
 
 Every bad input a user can cause ends as one line on stderr and exit status 2 (`main`)."""
 from __future__ import annotations
@@ -6,10 +7,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from engine.cli import export, inspect, runs, sweep, train
+from engine.cli import export, inspect, landscape, runs, sweep, train
 from engine.store.schema import StoreError
 
-COMMANDS = {"inspect": inspect, "export": export, "train": train, "runs": runs, "sweep": sweep}
+COMMANDS = {"inspect": inspect, "export": export, "train": train, "runs": runs, "sweep": sweep,
+            "landscape": landscape}
 
 # What a user's input can raise. RecursionError: deeply nested input; MemoryError: input that slipped
 # past a size budget. Both are reported, not let through as a traceback.
