@@ -1,4 +1,5 @@
-"""Compare: stored runs side by side — runs table, HiPlot, Plotly overlays, gradient health, A/B, sweeps.
+"""Compare: stored runs side by side — runs table, HiPlot, Plotly overlays, gradient health, A/B, loss landscape,
+replay, sweeps.
 
 The runs a chart shows: the table's filter → the rows ticked in it (all filtered rows when none are ticked)
 → narrowed by the HiPlot brush. Sweeps run on a background thread (engine.sweep.executors.SweepJob) polled by a
@@ -20,6 +21,7 @@ from engine.train.config import OPTIMIZER_NAMES, TRAIN_LOSSES, ConfigError
 from ui import compare_plots as cp
 from ui.bootstrap import ensure_navigation
 from ui.hiplot_view import brushed_runs, build_experiment, hiplot_selection, key_notes
+from ui.landscape_section import landscape_section
 from ui.owner import acting_owner, session_owner
 from ui.replay_section import replay_section
 from ui.session import alive_check, session_id
@@ -313,6 +315,7 @@ def main() -> None:
     overlay_section(store, runs, shown, names, colors)
     health_section(store, shown, names, colors)
     ab_section(runs, shown, ticked, names)
+    landscape_section(store, runs, shown, names, colors)
     replay_section(store, runs)
 
 

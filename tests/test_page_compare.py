@@ -89,7 +89,7 @@ def test_deleting_a_run_needs_the_confirmation_and_then_it_is_gone(home):
     result = _sweep(home)
     at = _run()
     doomed = result.points[0].run_id
-    at.multiselect[-1].set_value([doomed]).run()  # "Runs to delete" (the last multiselect on the page)
+    next(m for m in at.multiselect if m.label == "Runs to delete").set_value([doomed]).run()
     delete = next(b for b in at.button if b.label == "Delete")
     assert delete.disabled  # not confirmed yet
     next(c for c in at.checkbox if c.label.startswith("Yes, delete 1 run")).check().run()

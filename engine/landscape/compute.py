@@ -30,7 +30,7 @@ MAX_RUNS = 6
 WORK_LIMIT = 2e13  # the CLI's budget, multiply-adds: a 41×41 MNIST landscape is ~1e13
 PAGE_WORK_LIMIT = 2e10  # a page visitor's: a few seconds of a 2-core server
 MAX_PATH_FLOATS = 64_000_000  # every run's points × P, float32 (256 MB)
-FADE_AT = 0.25  # a path whose projection error passes this is drawn faded: the plane misrepresents it
+FADE_AT = 0.5  # a path farther from the plane than half its start-to-end distance is drawn faded
 MAX_CACHED = 8
 
 _CACHE: OrderedDict = OrderedDict()
@@ -82,6 +82,8 @@ def check_work(cfgs: dict, steps: dict, n_rows: int, input_size: int, grid: int,
         return
     fits = [g for g in range(MIN_GRID, grid) if work(cfgs, steps, n_rows, input_size, g)[0] <= limit]
     fix = f"use a grid of at most {fits[-1]}" if fits else "no grid fits: use shorter runs or a smaller network"
+    if limit < WORK_LIMIT:
+        fix += f" (the command line, python -m engine landscape, allows {WORK_LIMIT:.0e})"
     raise LandscapeError(f"a {grid}×{grid} landscape of these runs is {total:.2g} multiply-adds (replaying them "
                          f"{replay:.2g}, each loss {per_point:.2g} over {n_rows:,} rows); this allows {limit:.0e}: "
                          f"{fix}")
