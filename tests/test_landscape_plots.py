@@ -33,7 +33,7 @@ def test_paths_keep_the_runs_colours_and_the_far_one_is_faded_and_says_so():
     fig = lp.landscape_contour_figure(RESULT, NAMES, COLORS)
     paths = {t.meta: t for t in fig.data if t.type == "scatter" and t.mode == "lines+markers"}
     assert paths["a"].line.color == "#ff0000" and paths["b"].line.color == "#0000ff"
-    assert paths["a"].opacity == 1 and paths["b"].opacity < 0.5 and paths["b"].line.dash == "dot"
+    assert paths["a"].opacity == 1 and paths["b"].opacity < 1 and paths["b"].line.dash == "dot"
     assert paths["b"].name == "sgd (far from the plane)" and paths["a"].name == "adam &lt;b&gt;"  # escaped
     assert "toward adam &lt;b&gt;'s final weights" in fig.layout.xaxis.title.text
     assert "toward sgd's final weights" in fig.layout.yaxis.title.text

@@ -39,7 +39,7 @@ def main() -> int:
     names, colors = cp.display_names(runs, ids), cp.run_colors(runs["run_id"].tolist())
     build = {"contour": lp.landscape_contour_figure, "surface": lp.landscape_surface_figure,
              "slices": lp.slices_figure, "error": lp.projection_error_figure}[args.figure]
-    fig = build(result, names, colors).update_layout(width=900, margin={"l": 60, "r": 30, "t": 60, "b": 60})
+    fig = build(result, names, colors).update_layout(width=820, margin={"l": 60, "r": 30, "t": 60, "b": 60})
     out = Path(args.out)
     if out.suffix == ".html":
         fig.write_html(out, include_plotlyjs=True)

@@ -17,6 +17,7 @@ from ui.axes import EXPONENT, honest_axes
 from ui.text import safe_text
 
 NICE = (1, 2, 5)  # colour-bar labels at 1, 2, 5 × 10^k
+FADED = 0.5  # opacity of a path far from the plane: visible, but not read as exact
 DASHES = ("dash", "dot", "dashdot", "longdash", "longdashdot")  # one per final ↔ final pair
 
 
@@ -51,7 +52,7 @@ def _log(v):
 def _path_style(path: dict, color: str) -> dict:
     faded = path["faded"]
     return {"line": {"color": color, "width": 2, "dash": "dot" if faded else "solid"},
-            "opacity": 0.35 if faded else 1.0}
+            "opacity": FADED if faded else 1.0}
 
 
 def _hover(path: dict) -> list[str]:
@@ -80,7 +81,7 @@ def landscape_contour_figure(result: dict, names: dict[str, str], colors: dict[s
         for i, word, symbol, size in ends:
             fig.add_trace(go.Scatter(x=[path["alpha"][i]], y=[path["beta"][i]], mode="markers", showlegend=False,
                                      legendgroup=rid, hovertext=f"{label}: {word} (step {path['step'][i]})",
-                                     hoverinfo="text", opacity=0.35 if path["faded"] else 1.0,
+                                     hoverinfo="text", opacity=FADED if path["faded"] else 1.0,
                                      marker={"symbol": symbol, "size": size, "color": color,
                                              "line": {"color": "white", "width": 1.5}}))
     ax, ay = axis_titles(result, names)
