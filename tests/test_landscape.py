@@ -152,3 +152,13 @@ def test_a_second_request_is_served_from_the_cache(two_runs):
     first = landscape(store, ids, plane="random", grid=5)
     assert landscape(store, ids, plane="random", grid=5) is first
     assert landscape(store, ids, plane="random", grid=5, seed=1) is not first
+
+
+def test_progress_rises_from_0_to_1_through_replay_and_the_grid(two_runs):
+    store, ids = two_runs
+    seen = []
+    landscape(store, ids, plane="pca", grid=7, span=1.4, progress=lambda f, text: seen.append((f, text)))
+    fractions = [f for f, _ in seen]
+    assert fractions == sorted(fractions) and fractions[0] == 0 and fractions[-1] == 1
+    assert any("replaying run" in t and "step 15 of 15" in t for _, t in seen)
+    assert any(t == "loss at 49 of 49 grid points" for _, t in seen)

@@ -146,10 +146,14 @@ def _trajectories(store, run_ids, data, n_params: int, progress) -> list[Traject
     per_run = max(3, MAX_PATH_FLOATS // (n_params * len(run_ids)))
     out = []
     for i, rid in enumerate(run_ids):
+        def tick(step: int, end: int, i: int = i, rid: str = rid) -> None:
+            progress(0.4 * (i + step / max(end, 1)) / len(run_ids),
+                     f"replaying run {rid} ({i + 1} of {len(run_ids)}): step {step:,} of {end:,}")
+
         progress(0.4 * i / len(run_ids), f"replaying run {rid} ({i + 1} of {len(run_ids)})")
         end = last_step(store.run(rid))
         every = max(1, math.ceil(end / max(min(per_run, MAX_POINTS) - 3, 1)))
-        out.append(trajectory(store, rid, data=data, every=every))
+        out.append(trajectory(store, rid, data=data, every=every, tick=tick))
     return out
 
 

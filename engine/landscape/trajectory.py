@@ -54,19 +54,20 @@ def stride(end: int, max_points: int = MAX_POINTS) -> int:
     return max(1, math.ceil(end / max(max_points - 3, 1)))
 
 
-def trajectory(store, run_id: str, *, data=None, every: int | None = None) -> Trajectory:
-    """The run's weights at steps 0, 1, k+1, 2k+1, … and its last step (k = every, or `stride`)."""
+def trajectory(store, run_id: str, *, data=None, every: int | None = None, tick=None) -> Trajectory:
+    """The run's weights at steps 0, 1, k+1, 2k+1, … and its last step (k = every, or `stride`);
+    tick(step, last_step) after each point (replaying a long run takes as long as training it)."""
     cfg = config_of(store, run_id)
     end = last_step(store.run(run_id))
     k = every or stride(end)
     lin = checkpoints.lineage(store, run_id)
     checkpoints.check_same_data(lin["data_fingerprint"], cfg, run_id)
     data = data if data is not None else load_data(cfg)
-    steps, points = _path(store, run_id, end, k, data)
+    steps, points = _path(store, run_id, end, k, data, (lambda s: tick(s, end)) if tick else None)
     return Trajectory(run_id, cfg, steps, torch.stack(points))
 
 
-def _path(store, run_id: str, upto: int, k: int, data) -> tuple[list[int], list[torch.Tensor]]:
+def _path(store, run_id: str, upto: int, k: int, data, tick=None) -> tuple[list[int], list[torch.Tensor]]:
     """(steps, θ_s) of run_id up to step `upto`; a branch's steps before its branch step are its parent's."""
     cfg = TrainConfig.from_dict(store.run(run_id)["config"])
     lin = checkpoints.lineage(store, run_id)
@@ -74,8 +75,8 @@ def _path(store, run_id: str, upto: int, k: int, data) -> tuple[list[int], list[
     if lin["parent_id"] is not None:
         b = int(lin["branch_step"])
         if upto <= b:
-            return _path(store, lin["parent_id"], upto, k, data)
-        steps, points = _path(store, lin["parent_id"], b, k, data)
+            return _path(store, lin["parent_id"], upto, k, data, tick)
+        steps, points = _path(store, lin["parent_id"], b, k, data, tick)
         resume = checkpoints.nearest_checkpoint(store, run_id, b)
         if resume is None or int(resume["step"]) != b:
             raise LandscapeError(f"branch {run_id} stored no checkpoint at its branch step {b}; it cannot be replayed")
@@ -94,6 +95,8 @@ def _path(store, run_id: str, upto: int, k: int, data) -> tuple[list[int], list[
         elif ev.kind == "layers" and ev.data["step"] != steps[-1]:
             steps.append(int(ev.data["step"]))
             points.append(flat(model))
+            if tick is not None:
+                tick(steps[-1])
         elif ev.kind in END_KINDS:
             if ev.data["step"] != upto:
                 raise LandscapeError(f"replaying run {run_id} ended at step {ev.data['step']}, not {upto}: "
