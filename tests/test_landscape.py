@@ -162,3 +162,32 @@ def test_progress_rises_from_0_to_1_through_replay_and_the_grid(two_runs):
     assert fractions == sorted(fractions) and fractions[0] == 0 and fractions[-1] == 1
     assert any("replaying run" in t and "step 15 of 15" in t for _, t in seen)
     assert any(t == "loss at 49 of 49 grid points" for _, t in seen)
+
+
+def test_layernorm_dropout_and_residual_blocks_are_evaluated_as_the_trainer_evaluates(tmp_path: Path):
+    """The loss at a point = the trainer's model with those weights in evaluation mode (dropout off)."""
+    from engine.train.model import build_model, loss_fn, targets
+
+    cfg = replace(BASE, layers="8:relu,ln,drop0.3,res[8:relu,8:identity]:relu,2:identity")
+    data = load_data(cfg)
+    evaluator = LossEvaluator(cfg, data, torch.device("cpu"))
+    points = torch.randn(4, sum(evaluator.sizes), generator=torch.Generator().manual_seed(2)) * 0.5
+    model = build_model(cfg, data.input_size, torch.device("cpu")).eval()
+    want = []
+    for p in points:
+        torch.nn.utils.vector_to_parameters(p, model.parameters())
+        with torch.no_grad():
+            want.append(loss_fn(cfg.loss)(model(data.x_train), targets(cfg, data, data.y_train)).item())
+    np.testing.assert_allclose(evaluator(points).numpy(), want, rtol=2e-6)
+
+
+def test_batchnorm_networks_are_refused_in_one_line():
+    cfg = replace(BASE, layers="8:relu,bn,2:identity")
+    with pytest.raises(LandscapeError, match="running statistics .batchnorm."):
+        LossEvaluator(cfg, load_data(cfg), torch.device("cpu"))
+
+
+def test_one_network_written_two_ways_is_not_refused():
+    from engine.landscape.trajectory import check_compatible
+
+    check_compatible({"a": replace(BASE, layers="8:relu,2:identity"), "b": replace(BASE, layers="8, 2:identity")})

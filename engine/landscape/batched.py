@@ -13,6 +13,7 @@ from dataclasses import replace
 import torch
 from torch.func import functional_call, vmap
 
+from engine.landscape import LandscapeError
 from engine.landscape.trajectory import layout
 from engine.train.model import build_model, loss_fn, targets
 
@@ -26,18 +27,22 @@ def landscape_device() -> torch.device:
 
 
 class LossEvaluator:
-    """L(θ) over a run's whole training split, for many θ at once."""
+    """L(θ) over a run's whole training split, for many θ at once, in evaluation mode (dropout off), as the
+    trainer's evaluate."""
 
     def __init__(self, cfg, data, device: torch.device | None = None):
         self.device = device or landscape_device()
         # autograd backward: the hand-written one is an autograd.Function, which vmap does not need here
         self.model = build_model(replace(cfg, backward="autograd"), data.input_size, self.device).eval()
+        if any(True for _ in self.model.buffers()):
+            raise LandscapeError("this network keeps running statistics (batchnorm), which are state besides its "
+                                 "weights: a plane of weights alone has no loss at its points; use runs without bn")
         self.layout = layout(self.model)
         self.sizes = [shape.numel() for _, shape in self.layout]
         self.x = data.x_train.to(self.device)
         self.t = targets(cfg, data, data.y_train).to(self.device)
         self.loss = loss_fn(cfg.loss)
-        widest = max(s.units for s in cfg.layer_specs)  # x itself is shared by every point
+        widest = max(m.out_features for m in self.model.linears)  # x itself is shared by every point
         self.rows = min(len(self.x), ROW_CHUNK)
         self.points_per_chunk = max(1, ACTIVATION_BYTES // (self.rows * widest * 4 * 3))
         self._batched = vmap(self._one, in_dims=(0, None, None))

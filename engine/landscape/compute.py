@@ -15,7 +15,6 @@ from dataclasses import dataclass
 
 import torch
 
-from engine.core.layers import n_parameters
 from engine.landscape import LandscapeError, finite
 from engine.landscape.batched import LossEvaluator
 from engine.landscape.planes import PLANES, Plane, make_plane, shared_init
@@ -65,10 +64,9 @@ def check_request(run_ids: list[str], plane: str | None, grid: int, span: float)
         raise LandscapeError(f"span must be {MIN_SPAN:g}–{MAX_SPAN:g}, got {span!r}")
 
 
-def work(cfgs: dict, steps: dict, n_rows: int, input_size: int, grid: int) -> tuple[float, float, float]:
-    """(total, replay part, multiply-adds per evaluated point): see the module docstring."""
-    cfg = next(iter(cfgs.values()))
-    m = n_parameters([input_size] + [s.units for s in cfg.layer_specs])
+def work(cfgs: dict, steps: dict, n_rows: int, m: int, grid: int) -> tuple[float, float, float]:
+    """(total, replay part, multiply-adds per evaluated point); m ≈ multiply-adds per row = the parameter count
+    (each weight of a linear layer is one multiply-add per row)."""
     replay = sum(3 * steps[r] * min(n_rows, n_rows if c.batch_size == "full" else int(c.batch_size)) * m
                  for r, c in cfgs.items())
     per_point = n_rows * m
@@ -76,11 +74,11 @@ def work(cfgs: dict, steps: dict, n_rows: int, input_size: int, grid: int) -> tu
     return replay + points * per_point, replay, per_point
 
 
-def check_work(cfgs: dict, steps: dict, n_rows: int, input_size: int, grid: int, limit: float) -> None:
-    total, replay, per_point = work(cfgs, steps, n_rows, input_size, grid)
+def check_work(cfgs: dict, steps: dict, n_rows: int, m: int, grid: int, limit: float) -> None:
+    total, replay, per_point = work(cfgs, steps, n_rows, m, grid)
     if total <= limit:
         return
-    fits = [g for g in range(MIN_GRID, grid) if work(cfgs, steps, n_rows, input_size, g)[0] <= limit]
+    fits = [g for g in range(MIN_GRID, grid) if work(cfgs, steps, n_rows, m, g)[0] <= limit]
     fix = f"use a grid of at most {fits[-1]}" if fits else "no grid fits: use shorter runs or a smaller network"
     if limit < WORK_LIMIT:
         fix += f" (the command line, python -m engine landscape, allows {WORK_LIMIT:.0e})"
@@ -119,8 +117,8 @@ def _compute(store, run_ids, plane, grid, span, center, seed, limit, progress, d
     progress(0.0, "loading the data")
     data = load_data(next(iter(cfgs.values())))
     steps = {rid: last_step(store.run(rid)) for rid in run_ids}
-    check_work(cfgs, steps, len(data.x_train), data.input_size, grid, limit)
     evaluator = LossEvaluator(next(iter(cfgs.values())), data, device)
+    check_work(cfgs, steps, evaluator.n_rows, sum(evaluator.sizes), grid, limit)
     trajs = _trajectories(store, run_ids, data, sum(evaluator.sizes), progress)
     kind = plane or ("endpoints" if len(trajs) == 2 and shared_init(trajs) is not None else "pca")
     pl = make_plane(kind, trajs, evaluator.layout, center=center, seed=seed)

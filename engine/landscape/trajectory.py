@@ -9,7 +9,7 @@ gives (tests/test_landscape_trajectory.py checks it).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 
 import torch
 
@@ -107,9 +107,10 @@ def _path(store, run_id: str, upto: int, k: int, data, tick=None) -> tuple[list[
     return steps, points
 
 
-def _arch(cfg: TrainConfig) -> str:
-    return ",".join(f"{s.units}:{s.activation}" + ("" if s.type == "linear" else f":{s.type}")
-                    for s in cfg.layer_specs)
+def _arch(cfg: TrainConfig) -> list[dict]:
+    """The network as data (every layer's kind, width, activation, options; blocks nested): '16' and '16:relu'
+    are one network."""
+    return [asdict(spec) for spec in cfg.layer_specs]
 
 
 def check_compatible(cfgs: dict[str, TrainConfig]) -> None:
@@ -117,7 +118,7 @@ def check_compatible(cfgs: dict[str, TrainConfig]) -> None:
     (first, a), *rest = cfgs.items()
     for rid, b in rest:
         if _arch(a) != _arch(b):
-            what = f"architecture (layers {_arch(a)} vs {_arch(b)})"
+            what = f"architecture (layers {a.layers} vs {b.layers})"
         elif a.loss != b.loss:
             what = f"loss ({a.loss} vs {b.loss})"
         else:
