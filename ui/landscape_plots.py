@@ -86,7 +86,8 @@ def landscape_contour_figure(result: dict, names: dict[str, str], colors: dict[s
                                              "line": {"color": "white", "width": 1.5}}))
     ax, ay = axis_titles(result, names)
     # one unit of α as long as one of β (true distances on the orthonormal planes); the plot narrows, the range stays
-    fig.update_xaxes(title=ax, constrain="domain").update_yaxes(title=ay, scaleanchor="x", scaleratio=1)
+    fig.update_xaxes(title=ax, constrain="domain").update_yaxes(title=ay, scaleanchor="x", scaleratio=1,
+                                                                   constrain="domain")
     return fig.update_layout(title=f"Training loss over the {result['plane']['kind']} plane through "
                                    f"{result['plane']['center']}; ○ start, ★ end", height=560,
                              legend={"orientation": "h", "y": -0.25})
