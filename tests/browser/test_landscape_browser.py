@@ -6,6 +6,7 @@ import pytest
 
 from engine.store.runs import RunStore
 from engine.sweep.executors import expand_grid, run_sweep
+from tests.browser.helpers import sidebar_link
 
 pytestmark = pytest.mark.browser
 
@@ -25,7 +26,7 @@ def two_runs(app_home):
 def test_landscape_of_two_runs(app_server, browser_page, two_runs, artifacts):
     page = browser_page
     page.goto(app_server + "/")
-    page.get_by_test_id("stSidebarNav").get_by_text("Compare", exact=True).wait_for(timeout=60_000)
+    sidebar_link(page, "Compare").wait_for(timeout=60_000)
     page.goto(app_server + "/compare")
     page.get_by_text("Loss landscape: where each optimizer went").wait_for(timeout=90_000)
     go = page.get_by_role("button", name="Compute the landscape")
