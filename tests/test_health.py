@@ -203,3 +203,49 @@ def test_saturation_threshold_is_a_slope_of_one_hundredth(activation, slope):
     assert _stats_with_z(activation, z_star * 1.02)[3] == 1.0
     assert _stats_with_z(activation, z_star * 0.98)[3] == 0.0
     assert _stats_with_z(activation, -z_star * 1.02)[3] == 1.0
+
+
+class _Clock:
+    """A fake perf_counter the test advances by hand."""
+
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _recorded_steps(cadence: health.StatsCadence, clock: _Clock, n_steps: int, step_s: float, stats_s: float):
+    """Drive a cadence like the loop does: every step costs step_s, a recorded one stats_s more."""
+    out = []
+    for step in range(n_steps):
+        due = cadence.due(step)
+        clock.now += step_s + (stats_s if due else 0.0)
+        if due:
+            out.append(step + 1)
+            cadence.recorded(step, stats_s)
+    return out
+
+
+def test_auto_cadence_records_every_step_when_the_stats_are_cheap():
+    clock = _Clock()
+    # stats cost 0.05 of a step: 5 % ≤ 10 %, so every step is recorded
+    assert _recorded_steps(health.StatsCadence(None, 100, clock), clock, 20, 1.0, 0.05) == list(range(1, 21))
+
+
+def test_auto_cadence_spaces_records_so_the_stats_cost_at_most_a_tenth():
+    clock = _Clock()
+    # stats cost 0.35 of a step: recording every k-th step costs 0.35/k of the run, ≤ 0.10 first at k = 4
+    steps = _recorded_steps(health.StatsCadence(None, 100, clock), clock, 40, 1.0, 0.35)
+    assert steps == [1, 5, 9, 13, 17, 21, 25, 29, 33, 37]
+
+
+def test_auto_cadence_samples_a_long_run_to_about_5000_records():
+    clock = _Clock()
+    cadence = health.StatsCadence(None, 20_001, clock)  # ⌈20 001 / 5 000⌉ = 5 even when stats are free
+    assert _recorded_steps(cadence, clock, 21, 1.0, 0.0) == [1, 6, 11, 16, 21]
+
+
+def test_a_fixed_cadence_ignores_the_cost():
+    clock = _Clock()
+    assert _recorded_steps(health.StatsCadence(3, 100, clock), clock, 10, 1.0, 5.0) == [1, 4, 7, 10]

@@ -348,3 +348,11 @@ def test_training_weights_equal_a_float32_inspector_spec_and_differ_from_float64
         assert not torch.equal(model.linears[0].weight.detach(), m64.weights[0].float())
     for lin, b32 in zip(model.linears, m32.biases, strict=True):
         assert torch.equal(lin.bias.detach(), b32)
+
+
+def test_a_stopped_run_keeps_the_health_stats_of_its_last_steps():
+    # stats wait on the device for the next loss sync (every 25 steps here); a stop must not drop them
+    stop = threading.Event()
+    stop.set()
+    evs = events(TrainConfig(**dict(SMALL, stats_every=1, log_every=25)), stop=stop)
+    assert evs[-1].kind == "stopped" and [d["step"] for d in of(evs, "layers")] == [1]

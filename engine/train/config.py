@@ -62,7 +62,9 @@ class TrainConfig:
     lr_schedule: str = "constant"
     seed: int = 0  # init, split and batch order all derive from it (not from the optimizer)
     device: str = "auto"
-    stats_every: int = 50  # steps between per-layer health records
+    # steps between per-layer health records; None: every step while that costs ≤ 10 % of the run's time,
+    # else every k-th (engine/train/health.py StatsCadence), and ≤ ~5 000 recorded steps per run
+    stats_every: int | None = None
     log_every: int = 25  # steps between step-loss records (each is one host sync)
     max_steps: int | None = None  # stop after this many steps: a dry run for tests and CI
     name: str | None = field(default=None, compare=False)
@@ -144,8 +146,8 @@ def _problems(c: TrainConfig) -> list[str]:
         found.append(f"epochs must be 1–{MAX_EPOCHS}, got {c.epochs!r}")
     if not (isinstance(c.seed, int) and c.seed >= 0):
         found.append(f"seed must be a whole number ≥ 0, got {c.seed!r}")
-    if not (isinstance(c.stats_every, int) and c.stats_every >= 1 and isinstance(c.log_every, int)
-            and c.log_every >= 1):
+    if not ((c.stats_every is None or isinstance(c.stats_every, int) and c.stats_every >= 1)
+            and isinstance(c.log_every, int) and c.log_every >= 1):
         found.append("stats_every and log_every must be whole numbers ≥ 1")
     return found
 

@@ -10,6 +10,9 @@ Thresholds (documented in the UI):
 """
 from __future__ import annotations
 
+import math
+import time
+
 import torch
 
 VANISHING = 1e-6
@@ -17,36 +20,82 @@ EXPLODING = 1e3
 UPDATE_TOO_LARGE = 1e-1
 DEAD_TOO_MANY = 0.5  # flag a layer when more than half its ReLUs are dead
 HIST_BINS = 30
+STATS_BUDGET = 0.10  # auto cadence: recording health stats may cost at most this share of the run's time
+MAX_STATS_STEPS = 5000  # … and a run records about this many steps at most (evenly sampled above)
+
+
+class StatsCadence:
+    """At which steps the loop records health stats.
+
+    Fixed (every = k): steps s with s % k == 0 before the step (reported as steps 1, 1 + k, …).
+    Auto (every = None, the default): every step while that costs ≤ STATS_BUDGET of the run's time, else
+    every k-th step with k the smallest that does, re-chosen after each record from what the run has measured
+    so far (host seconds in the stats calls per record vs seconds per plain step); and at least
+    ⌈total_steps / MAX_STATS_STEPS⌉ so a long run's stats stay bounded. The cadence never changes what the
+    run computes (stats only read tensors), only which columns the health pictures have."""
+
+    def __init__(self, every: int | None, total_steps: int, clock=time.perf_counter):
+        self.every, self.clock = every, clock
+        self.floor = max(1, math.ceil(total_steps / MAX_STATS_STEPS))
+        self.start, self.next = clock(), None
+        self.stats_s, self.records, self.steps = 0.0, 0, 0
+
+    def due(self, step: int) -> bool:
+        """Record the step that starts after `step` steps?"""
+        self.steps += 1
+        if self.every is not None:
+            return step % self.every == 0
+        return self.next is None or step >= self.next
+
+    def recorded(self, step: int, seconds: float) -> None:
+        """The step after `step` was recorded, its stats taking `seconds`: choose the next one."""
+        self.stats_s += seconds
+        self.records += 1
+        plain = max(self.clock() - self.start - self.stats_s, 1e-9) / max(self.steps, 1)
+        k = math.ceil(self.stats_s / self.records / (STATS_BUDGET * plain))
+        self.next = step + max(self.floor, k)
 
 
 def pre_step_stats(model, zs: list[torch.Tensor], outputs: list[torch.Tensor]) -> tuple[torch.Tensor, list]:
     """Stats that need the gradients and activations of this step; (L, 6) device tensor + weight copies.
 
     Per layer (through the layer protocol): the kind's health_param (a linear layer's W) gives the gradient
-    and weight norms; its activation's rules from engine.core.ops give the dead and saturated fractions."""
-    rows, before = [], []
-    for module, z, a in zip(model.linears, zs, outputs, strict=True):
-        kind = module.kind
-        w, g = _followed(module, z)
-        grad_norm = torch.linalg.vector_norm(g) if g is not None else torch.zeros((), device=w.device)
-        rows.append(torch.stack([grad_norm, torch.linalg.vector_norm(w), kind.activation.dead_fraction(z).to(w.dtype),
-                                 kind.activation.saturated_fraction(a).to(w.dtype), a.mean(), a.std(unbiased=False)]))
-        before.append(w.clone())
-    return torch.stack(rows), before
+    and weight norms; its activation's rules from engine.core.ops give the dead and saturated fractions.
+    Columns: ‖∂L/∂W_l‖, ‖W_l‖, dead, saturated, mean(a_l), std(a_l). No host sync: the caller reads the
+    table when it syncs anyway (the norms go through torch's fused _foreach kernels, as clip_grad_norm_ does,
+    so a step's stats cost a few dozen small ops, not a few per layer per statistic)."""
+    followed = [_followed(m, z) for m, z in zip(model.linears, zs, strict=True)]  # kinds without one: empty
+    ws = [w for w, _ in followed]
+    grads = [g if g is not None else torch.zeros_like(w) for w, g in followed]
+    cols = [torch.stack(torch._foreach_norm(grads)), torch.stack(torch._foreach_norm(ws))]
+    rules = [m.kind.activation for m in model.linears]
+    cols.append(torch.stack([r.dead_fraction(z).to(w.dtype) for r, z, w in zip(rules, zs, ws, strict=True)]))
+    cols.append(torch.stack([r.saturated_fraction(a).to(w.dtype) for r, a, w in zip(rules, outputs, ws, strict=True)]))
+    std_mean = [torch.std_mean(a, correction=0) for a in outputs]
+    cols += [torch.stack([m for _, m in std_mean]), torch.stack([s for s, _ in std_mean])]
+    return torch.stack(cols, dim=1), [w.clone() for w in ws]
+
+
+def post_step_stats(model, pre: torch.Tensor, before: list[torch.Tensor]) -> torch.Tensor:
+    """(L, 7): pre's columns and the update ratio ‖W_l − W_l⁰‖/‖W_l⁰‖ (W⁰ the weights before the step)."""
+    followed = [_followed(m, w0)[0] for m, w0 in zip(model.linears, before, strict=True)]
+    moved = torch.stack(torch._foreach_norm(torch._foreach_sub(followed, before)))
+    return torch.cat([pre, (moved / (pre[:, 1] + 1e-12))[:, None]], dim=1)
+
+
+STAT_COLUMNS = ("grad_norm", "weight_norm", "dead_fraction", "saturated_fraction", "act_mean", "act_std",
+                "update_ratio")  # post_step_stats' columns, in order
+
+
+def stats_rows(table: list[list[float]], step: int, epoch: int) -> list[dict]:
+    """Rows for the store, one per layer, from post_step_stats' table read on the host."""
+    return [{"step": step, "epoch": epoch, "layer": i, **dict(zip(STAT_COLUMNS, row, strict=True))}
+            for i, row in enumerate(table, start=1)]
 
 
 def layer_stats(model, pre: torch.Tensor, before: list[torch.Tensor], step: int, epoch: int) -> list[dict]:
     """Rows for the store, one per layer (one host sync for all layers)."""
-    followed = [_followed(m, w0)[0] for m, w0 in zip(model.linears, before, strict=True)]
-    ratios = torch.stack([torch.linalg.vector_norm(w - w0) / (torch.linalg.vector_norm(w0) + 1e-12)
-                          for w, w0 in zip(followed, before, strict=True)])
-    table = torch.cat([pre, ratios[:, None]], dim=1).tolist()
-    rows = []
-    for i, (gn, wn, dead, sat, mean, std, ratio) in enumerate(table, start=1):
-        rows.append({"step": step, "epoch": epoch, "layer": i, "grad_norm": gn, "weight_norm": wn,
-                     "update_ratio": ratio, "dead_fraction": dead, "saturated_fraction": sat,
-                     "act_mean": mean, "act_std": std})
-    return rows
+    return stats_rows(post_step_stats(model, pre, before).tolist(), step, epoch)
 
 
 def _followed(module, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:

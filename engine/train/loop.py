@@ -5,7 +5,8 @@ Events (Event.kind → data):
              path: how each step computes its gradients, in words ("fused step (…)", or "autograd (why)")
   step       {step, epoch, wall, loss}             step 0 (the untrained loss, see _untrained_loss), every
                                                    step up to DENSE_STEPS, then every cfg.log_every steps
-  layers     {step, epoch, rows: [per-layer stats]} at steps 1, 1 + stats_every, … and the run's last step
+  layers     {step, epoch, rows: [per-layer stats]} at steps 1, 1 + stats_every, … and the run's last step;
+                                                   stats_every None: as often as costs ≤ 10 % (health.StatsCadence)
   epoch      {epoch, train_loss, train_accuracy, val_loss, val_accuracy, seconds, wall, state}
   histograms {epoch, rows: [{layer, kind, counts, edges}]}
   checkpoint {step, epoch, offset, blob}            at the first step and every k-th epoch (engine/train/checkpoints.py)
@@ -94,6 +95,7 @@ class _Run:
         # generator state that permutation was drawn from (what a checkpoint needs to resume mid-epoch)
         self.rows_done, self.order_state = 0, self.order.get_state()
         self.epoch_batches = self.n_batches  # batches of the epoch in progress (fewer in a resumed one)
+        self.pending_stats: list[tuple[int, int, torch.Tensor]] = []  # (step, epoch, (L, 7) device table)
 
     def restore(self, state: dict) -> int:
         """Continue from a checkpoint state (engine/train/checkpoints.py); returns the epoch to run first.
@@ -166,6 +168,8 @@ def train(cfg: TrainConfig, *, stop: threading.Event | None = None, data: Datase
     if resume is not None:  # the divergence threshold stays the one of the seeded init, as in the parent
         run.loss0 = _untrained_loss(run)
     first = run.restore(resume) if resume is not None else 1
+    total = min(cfg.max_steps or math.inf, run.n_batches * cfg.epochs) - run.step
+    run.cadence = health.StatsCadence(cfg.stats_every, int(total))
     yield Event("start", {"device": str(run.device), "n_train": len(run.x), "n_val": len(run.data.x_val),
                           "n_parameters": sum(p.numel() for p in run.model.parameters()),
                           "steps_per_epoch": run.n_batches, "model": run.model, "dataset": run.data,
@@ -218,12 +222,15 @@ def _epoch(run: _Run, epoch: int, stop) -> Iterator[Event]:
         rows = slice(b * run.batch, (b + 1) * run.batch)
         run.rows_done = min(offset + (b + 1) * run.batch, len(run.x))
         xb, yb, tb = batches(rows)
-        record = run.step % cfg.stats_every == 0 or _is_last_step(run, epoch, b)
+        record = run.cadence.due(run.step) or _is_last_step(run, epoch, b)
         if run.graphed is not None and not record and len(xb) == run.batch:
             loss, out = run.graphed(xb, tb)  # forward, backward and the update: one CUDA graph replay
         else:
             loss, out, zs = _forward_backward(run, xb, tb, record)
-            pre = health.pre_step_stats(model, zs, _outputs(model, zs)) if record else None
+            if record:
+                t0 = time.perf_counter()
+                pre = health.pre_step_stats(model, zs, _outputs(model, zs))
+                spent = time.perf_counter() - t0
             opt.step()
         if run.schedule is not None:
             run.schedule.step()
@@ -231,11 +238,10 @@ def _epoch(run: _Run, epoch: int, stop) -> Iterator[Event]:
         if run.classify:
             run.hits.append(predictions(out.detach()) == yb)
         run.step += 1
-        if record:
-            rows = health.layer_stats(model, pre[0], pre[1], run.step, epoch)
-            if _diverged(run, loss.item()):  # the sync is paid already: end here, never emit blown-up rows
-                return (yield from _sync_losses(run, epoch, synced, b + 1))
-            yield Event("layers", {"step": run.step, "epoch": epoch, "rows": rows})
+        if record:  # stays on the device until the next loss sync reads it (no host sync per stats step)
+            t0 = time.perf_counter()
+            run.pending_stats.append((run.step, epoch, health.post_step_stats(model, *pre)))
+            run.cadence.recorded(run.step - 1, spent + time.perf_counter() - t0)
         last = b == n_batches - 1
         if run.step % cfg.log_every == 0 or last or (cfg.max_steps and run.step >= cfg.max_steps):
             end = yield from _sync_losses(run, epoch, synced, b + 1)
@@ -243,6 +249,7 @@ def _epoch(run: _Run, epoch: int, stop) -> Iterator[Event]:
             if end is not None:
                 return end
         if stop is not None and stop.is_set():
+            yield from _flush_stats(run)
             return _final(run, "stopped", f"stopped by request after step {run.step}", epoch)
         if cfg.max_steps and run.step >= cfg.max_steps:
             run.n_done = b + 1
@@ -311,6 +318,8 @@ def _sync_losses(run: _Run, epoch: int, lo: int, hi: int) -> Iterator[Event]:
     values = torch.stack(run.losses[lo:hi]).tolist()
     first_step = run.step - (hi - lo) + 1
     every = run.cfg.log_every
+    blown = next((first_step + i for i, v in enumerate(values) if _diverged(run, v)), None)
+    yield from _flush_stats(run, before=blown)  # never emit stats rows from a diverged step on
     for i, v in enumerate(values):
         step = first_step + i
         if _diverged(run, v):
@@ -320,6 +329,17 @@ def _sync_losses(run: _Run, epoch: int, lo: int, hi: int) -> Iterator[Event]:
         if step <= DENSE_STEPS or step % every == 0 or i == len(values) - 1:
             yield Event("step", {"step": step, "epoch": epoch, "wall": run.wall(), "loss": v})
     return None
+
+
+def _flush_stats(run: _Run, before: int | None = None) -> Iterator[Event]:
+    """One `layers` event per buffered stats step (< before, when given), read with one host sync."""
+    keep = [p for p in run.pending_stats if before is None or p[0] < before]
+    run.pending_stats = []
+    if not keep:
+        return
+    tables = torch.stack([table for _, _, table in keep]).tolist()
+    for (step, epoch, _), table in zip(keep, tables, strict=True):
+        yield Event("layers", {"step": step, "epoch": epoch, "rows": health.stats_rows(table, step, epoch)})
 
 
 def _divergence_message(run: _Run, v: float, step: int, epoch: int) -> str:
