@@ -95,3 +95,12 @@ def test_cli_branch_json_says_parent_step_and_optimizer_state(parent, capsys):
     assert main(["runs", "show", out["run_id"], "--json", "--store", str(store.path)]) == 0
     shown = json.loads(capsys.readouterr().out)
     assert (shown["parent_id"], shown["branch_step"]) == (pid, 7) and shown["steps"][0]["step"] > 7
+
+
+def test_an_unchanged_branch_of_a_cosine_run_continues_its_schedule(tmp_path: Path):
+    # the branch resumes the parent's lr schedule at step 7 (η_7 of the cosine), not a fresh one from η_0
+    store = RunStore(tmp_path / "r.sqlite")
+    cfg = TrainConfig(**{**PARENT.to_dict(), "lr_schedule": "cosine"})
+    pid, parent_model = stored(store, cfg)
+    _, branch_model = branch_of(store, pid, 7)
+    assert same(branch_model, parent_model)

@@ -58,7 +58,9 @@ def _reference_rows(cfg: TrainConfig) -> dict[int, list[dict]]:
                     "update_ratio": ((lin.weight.detach() - before[k]).pow(2).sum().sqrt()
                                      / before[k].pow(2).sum().sqrt()).item(),
                     "dead_fraction": (zs[k].max(dim=0).values <= 0).float().mean().item() if k == 0 else 0.0,
-                    "act_mean": a.mean().item(), "act_std": a.std(unbiased=False).item()})
+                    "act_mean": a.mean().item(), "act_std": a.std(unbiased=False).item(),
+                    "weight_max": before[k].abs().max().item(), "grad_max": grads[k].abs().max().item(),
+                    "act_max": a.abs().max().item()})
     return rows
 
 

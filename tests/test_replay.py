@@ -16,7 +16,7 @@ from engine.train.checkpoints import ReplayError
 from engine.train.config import TrainConfig
 from engine.train.loop import train
 from engine.train.recorder import END_KINDS, record
-from engine.train.replay import replay
+from engine.train.replay import next_batch, replay, replay_from
 
 # 200 rows, 20 % validation → 160 train rows; batch 32 → 5 steps an epoch, checkpoints at 0, 5, 10, 15
 BASE = TrainConfig(dataset="moons", n_samples=200, layers="8:relu,8:tanh,2:identity", epochs=4, batch_size=32,
@@ -118,3 +118,32 @@ def test_a_blob_that_is_not_plain_tensors_is_refused():
             return (print, ("ran code",))
     with pytest.raises(ReplayError, match="cannot be read"):
         checkpoints.from_bytes(pickle.dumps(Evil()))
+
+
+@pytest.mark.parametrize("name", ["cosine-schedule", "adam"])
+def test_replay_from_an_earlier_state_equals_fresh_training(tmp_path: Path, name: str):
+    # a player steps 1 → 3 → 4 → 9 → 20 resuming from its last frame (checkpoints at 5, 10, 15 in between)
+    cfg = CONFIGS[name]
+    store = RunStore(tmp_path / "r.sqlite")
+    run_id = stored_run(store, cfg)
+    near = replay(store, run_id, 1)
+    for t in (3, 4, 9, 20):
+        near = replay_from(store, run_id, t, near)
+        got = [p.detach() for p in near.model.parameters()]
+        assert all(torch.equal(a, b) for a, b in zip(got, fresh_weights(cfg, t), strict=True)), f"step {t}"
+
+
+def test_next_batch_is_the_rows_step_t_plus_1_trains_on(tmp_path: Path):
+    # 160 rows, batch 32, 5 steps an epoch: step 8 is epoch 2's 3rd batch, rows 64:96 of its permutation,
+    # the second randperm(160) of a generator seeded seed + 1 (how the trainer orders batches)
+    cfg = CONFIGS["sgd-momentum"]
+    store = RunStore(tmp_path / "r.sqlite")
+    run_id = stored_run(store, cfg)
+    gen = torch.Generator().manual_seed(cfg.seed + 1)
+    perms = [torch.randperm(160, generator=gen) for _ in range(3)]
+    for t, rows in ((0, perms[0][:32]), (7, perms[1][64:96]), (10, perms[2][:32])):
+        rep = replay(store, run_id, t)
+        x, labels, target = next_batch(rep, max_rows=None)
+        assert torch.equal(x, rep.data.x_train[rows]) and torch.equal(labels, rep.data.y_train[rows])
+        assert torch.equal(target, labels)  # cross-entropy compares with the class indices
+    assert len(next_batch(replay(store, run_id, 7), max_rows=8)[0]) == 8

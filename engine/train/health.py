@@ -61,7 +61,8 @@ def pre_step_stats(model, zs: list[torch.Tensor], outputs: list[torch.Tensor]) -
 
     Per layer (through the layer protocol): the kind's health_param (a linear layer's W) gives the gradient
     and weight norms; its activation's rules from engine.core.ops give the dead and saturated fractions.
-    Columns: ‖∂L/∂W_l‖, ‖W_l‖, dead, saturated, mean(a_l), std(a_l). No host sync: the caller reads the
+    Columns: ‖∂L/∂W_l‖, ‖W_l‖, dead, saturated, mean(a_l), std(a_l), max|W_l|, max|∂L/∂W_l|, max|a_l| (the
+    maxima give a replay one colour scale over the whole run). No host sync: the caller reads the
     table when it syncs anyway (the norms go through torch's fused _foreach kernels, as clip_grad_norm_ does,
     so a step's stats cost a few dozen small ops, not a few per layer per statistic)."""
     followed = [_followed(m, z) for m, z in zip(model.linears, zs, strict=True)]  # kinds without one: empty
@@ -73,18 +74,19 @@ def pre_step_stats(model, zs: list[torch.Tensor], outputs: list[torch.Tensor]) -
     cols.append(torch.stack([r.saturated_fraction(a).to(w.dtype) for r, a, w in zip(rules, outputs, ws, strict=True)]))
     std_mean = [torch.std_mean(a, correction=0) for a in outputs]
     cols += [torch.stack([m for _, m in std_mean]), torch.stack([s for s, _ in std_mean])]
+    cols += [torch.stack([_max_abs(t) for t in group]) for group in (ws, grads, outputs)]
     return torch.stack(cols, dim=1), [w.clone() for w in ws]
 
 
 def post_step_stats(model, pre: torch.Tensor, before: list[torch.Tensor]) -> torch.Tensor:
-    """(L, 7): pre's columns and the update ratio ‖W_l − W_l⁰‖/‖W_l⁰‖ (W⁰ the weights before the step)."""
+    """(L, 10): pre's columns and the update ratio ‖W_l − W_l⁰‖/‖W_l⁰‖ (W⁰ the weights before the step)."""
     followed = [_followed(m, w0)[0] for m, w0 in zip(model.linears, before, strict=True)]
     moved = torch.stack(torch._foreach_norm(torch._foreach_sub(followed, before)))
     return torch.cat([pre, (moved / (pre[:, 1] + 1e-12))[:, None]], dim=1)
 
 
 STAT_COLUMNS = ("grad_norm", "weight_norm", "dead_fraction", "saturated_fraction", "act_mean", "act_std",
-                "update_ratio")  # post_step_stats' columns, in order
+                "weight_max", "grad_max", "act_max", "update_ratio")  # post_step_stats' columns, in order
 
 
 def stats_rows(table: list[list[float]], step: int, epoch: int) -> list[dict]:
@@ -96,6 +98,11 @@ def stats_rows(table: list[list[float]], step: int, epoch: int) -> list[dict]:
 def layer_stats(model, pre: torch.Tensor, before: list[torch.Tensor], step: int, epoch: int) -> list[dict]:
     """Rows for the store, one per layer (one host sync for all layers)."""
     return stats_rows(post_step_stats(model, pre, before).tolist(), step, epoch)
+
+
+def _max_abs(t: torch.Tensor) -> torch.Tensor:
+    """max |t|; 0 for a kind with no followed parameter (an empty tensor has no maximum)."""
+    return t.abs().amax() if t.numel() else t.new_zeros(())
 
 
 def _followed(module, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:

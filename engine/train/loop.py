@@ -95,7 +95,7 @@ class _Run:
         # generator state that permutation was drawn from (what a checkpoint needs to resume mid-epoch)
         self.rows_done, self.order_state = 0, self.order.get_state()
         self.epoch_batches = self.n_batches  # batches of the epoch in progress (fewer in a resumed one)
-        self.pending_stats: list[tuple[int, int, torch.Tensor]] = []  # (step, epoch, (L, 7) device table)
+        self.pending_stats: list[tuple[int, int, torch.Tensor]] = []  # (step, epoch, (L, 10) device table)
 
     def restore(self, state: dict) -> int:
         """Continue from a checkpoint state (engine/train/checkpoints.py); returns the epoch to run first.
@@ -363,7 +363,8 @@ def _epoch_event(run: _Run, epoch: int, snapshots: bool) -> Event:
 
 def _final(run: _Run, status: str, message: str, epoch: int | None = None, step: int | None = None) -> Event:
     data = {"status": status, "message": message, "step": step or run.step, "epoch": epoch, "wall": run.wall(),
-            "model": run.model, "optimizer": run.opt, "position": run.position(epoch or 1), "test_accuracy": None}
+            "model": run.model, "optimizer": run.opt, "position": run.position(epoch or 1), "test_accuracy": None,
+            "schedule": run.schedule.state_dict() if run.schedule is not None else None}
     if status != "diverged":
         data.update(test_report(run))
     return Event(status, data)
