@@ -16,6 +16,7 @@ from ui import train_form as F
 from ui import train_plots as P
 from ui.bootstrap import ensure_navigation
 from ui.owner import session_owner
+from ui.replay_player import replay_player
 from ui.session import alive_check, session_id
 from ui.text import TEXT_CHARS, plain_markdown
 
@@ -248,6 +249,16 @@ def _live(job_id: str) -> None:
     panel()
 
 
+def _replay(job_id: str) -> None:
+    """Once the run has ended (finished, stopped or diverged) and is stored: step through it."""
+    job = JOBS.get(job_id)
+    snap = job.snapshot() if job is not None else None
+    if snap is None or snap.status not in ("finished", "stopped", "diverged") or not snap.run_id:
+        return
+    st.subheader("4 · Replay it step by step")
+    replay_player(RunStore(), snap.run_id)
+
+
 st.title("Train")
 st.caption("Pick a dataset and a network, start a run, and watch it learn: loss and accuracy, each layer's "
            "gradient health, and what the model has learned — live, epoch by epoch.")
@@ -276,3 +287,4 @@ elif cfg is not None:
 if st.session_state.get(JOB_KEY):
     st.subheader("3 · Live view")
     _live(st.session_state[JOB_KEY])
+    _replay(st.session_state[JOB_KEY])

@@ -127,7 +127,7 @@ def _edge_traces(edges: list[list[list[float]]], sizes: list[int], label: str,
         y_out, y_in = _ys(min(sizes[l], MAX_NODES)), _ys(min(sizes[l - 1], MAX_NODES))
         for i, row in enumerate(w[:MAX_NODES]):
             for j, v in enumerate(row[:MAX_NODES]):
-                k = round((v / top + 1) / 2 * (N_BINS - 1))  # −top … top → bin 0 … N_BINS − 1
+                k = min(max(round((v / top + 1) / 2 * (N_BINS - 1)), 0), N_BINS - 1)  # −top … top → 0 … N_BINS − 1
                 bins[k][0].extend([l - 1, l, None])
                 bins[k][1].extend([y_in[j], y_out[i], None])
                 if total <= HOVER_EDGE_LIMIT:
@@ -169,11 +169,14 @@ def lay_out(fig: go.Figure, t: Trace, right: float = 0.0) -> None:
 
 
 @honest_axes
-def network_figure(t: Trace, sample: int = 0, edge_mode: str = "weight") -> tuple[go.Figure, list[str]]:
-    """(figure, notes): notes say which layers were cut to MAX_NODES and whether edge hover was dropped."""
+def network_figure(t: Trace, sample: int = 0, edge_mode: str = "weight",
+                   tops: dict[str, float | None] | None = None) -> tuple[go.Figure, list[str]]:
+    """(figure, notes): notes say which layers were cut to MAX_NODES and whether edge hover was dropped.
+    tops {"edge", "node"}: fixed colour ranges ±top (a replay's, shared by every step); None: this trace's."""
     sizes = t.spec.sizes
     label = "∂L/∂W" if edge_mode == "gradient" else "W"
-    fig = go.Figure(_edge_traces(_edge_values(t, edge_mode), sizes, label))
+    tops = tops or {}
+    fig = go.Figure(_edge_traces(_edge_values(t, edge_mode), sizes, label, tops.get("edge")))
     direct = _one_to_one(t)
     if direct is not None:
         fig.add_trace(direct)
@@ -181,7 +184,7 @@ def network_figure(t: Trace, sample: int = 0, edge_mode: str = "weight") -> tupl
         fig.add_trace(arc)
     size = node_size(t)
     nodes = _node_values(t, sample)
-    top = symmetric_top(nodes)
+    top = tops.get("node") or symmetric_top(nodes)
     for l, values in enumerate(nodes):
         fig.add_trace(_node_trace(l, values, t, sample, size, top))
     fig.add_trace(_colour_bar("activation", top, 1.02))

@@ -78,3 +78,57 @@ def health_heatmaps_figure(maps: dict[str, HealthMap], name: str = "") -> go.Fig
     fig.update_xaxes(title="step", row=len(HEATMAP_KEYS), col=1)
     title = f"Gradient health of {html.escape(name)}" if name else "Gradient health"
     return fig.update_layout(title=title, height=160 * len(HEATMAP_KEYS) + 60, margin={"t": 60})
+
+
+def _largest(scale: dict[int, float]) -> float | None:
+    return max(scale.values(), default=None) or None
+
+
+def diagram_tops(scales: dict[str, dict[int, float]], x_top: float, gradients: bool) -> dict[str, float | None]:
+    """The diagram's colour ranges for the whole run: edges ±max|W| (or ±max|∂L/∂W|) over every layer and
+    recorded step; neurons ±max(|x|, max|a|). None where the run recorded no maxima (the frame's own then)."""
+    acts = _largest(scales["act_max"])
+    return {"edge": _largest(scales["grad_max" if gradients else "weight_max"]),
+            "node": max(acts, x_top) if acts is not None else None}
+
+
+def _frame_max(tr, gradients: bool) -> float:
+    return max(float((lt.grads["weight"].autograd if gradients else lt.weight).abs().max()) for lt in tr.layers)
+
+
+def scale_caption(tr, scales: dict[str, dict[int, float]], gradients: bool) -> str:
+    """What the colours mean, and whether this step leaves the run's range (drawn at full colour then)."""
+    name = "∂L/∂W" if gradients else "W"
+    top = _largest(scales["grad_max" if gradients else "weight_max"])
+    if top is None:
+        return (f"Colours: this step's own range (the run recorded no maxima of |{name}|, so steps are not on "
+                "one scale).")
+    text = (f"Colours: one range for the whole run — edges ±{top:.3g} (the largest |{name}| it recorded, any "
+            "layer, any recorded step), neurons ±the largest |x| or |a|: the same colour is the same value at "
+            "every step. Neurons show sample 0 of the batch.")
+    here = _frame_max(tr, gradients)
+    if here > top:
+        text += f" At this step |{name}| reaches {here:.3g}, beyond the recorded range: drawn at full colour."
+    return text
+
+
+@honest_axes
+def step_histograms_figure(tr, scales: dict[str, dict[int, float]], step: int, bins: int = 30) -> go.Figure:
+    """Per layer, W and ∂L/∂W (autograd, on step t + 1's batch) at step t, each on the run's fixed range
+    ±max over recorded steps (so bars move, the axes do not); values beyond it count in the end bins."""
+    n = len(tr.layers)
+    fig = make_subplots(rows=n, cols=2, vertical_spacing=min(0.12, 0.4 / n), horizontal_spacing=0.08,
+                        subplot_titles=[f"layer {lt.index} {k}" for lt in tr.layers for k in ("W", "∂L/∂W")])
+    for r, lt in enumerate(tr.layers, start=1):
+        for c, (key, values) in enumerate((("weight_max", lt.weight), ("grad_max", lt.grads["weight"].autograd)),
+                                          start=1):
+            v = values.detach().double().flatten().numpy()
+            top = scales[key].get(lt.index) or float(np.abs(v).max()) or 1.0
+            counts, edges = np.histogram(np.clip(v, -top, top), bins=bins, range=(-top, top))
+            fig.add_trace(go.Bar(x=(edges[:-1] + edges[1:]) / 2, y=counts, width=np.diff(edges), showlegend=False,
+                                 marker_color="#2563eb" if c == 1 else "#f97316",
+                                 name=f"layer {lt.index} {'W' if c == 1 else '∂L/∂W'}"), row=r, col=c)
+            fig.update_xaxes(range=[-top, top], row=r, col=c)
+    fig.update_layout(bargap=0, title=f"Weights and gradients at step {step} (axes fixed for the whole run)",
+                      height=170 * n + 80, margin={"t": 70})
+    return fig

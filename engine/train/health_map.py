@@ -42,3 +42,20 @@ def log_ratio(values: np.ndarray) -> np.ndarray:
     """log10(ratio / 1e-3): 0 at the healthy ratio, +1 ten times too large; NaN for ratio ≤ 0 or missing."""
     with np.errstate(divide="ignore", invalid="ignore"):
         return np.where(values > 0, np.log10(values / UPDATE_RATIO_CENTRE), np.nan)
+
+
+SCALE_KEYS = ("weight_max", "grad_max", "act_max")  # max|W_l|, max|∂L/∂W_l|, max|a_l| at each recorded step
+
+
+def run_scales(stats: pd.DataFrame, run_id: str) -> dict[str, dict[int, float]]:
+    """Per key of SCALE_KEYS, layer → the largest value over the run's recorded steps (empty: not recorded,
+    a run from before these columns). One range per quantity for the whole run: same colour, same value."""
+    df = stats[stats["run_id"] == run_id] if not stats.empty else stats
+    out = {}
+    for key in SCALE_KEYS:
+        if key not in df.columns or df[key].isna().all():
+            out[key] = {}
+            continue
+        top = df.groupby("layer")[key].max()
+        out[key] = {int(layer): float(v) for layer, v in top.items() if np.isfinite(v)}
+    return out

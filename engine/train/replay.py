@@ -64,11 +64,11 @@ def replay(store, run_id: str, step: int, data=None) -> Replayed:
     return _recompute(run_id, cfg, ck, step, data)
 
 
-def replay_from(store, run_id: str, step: int, near: Replayed | None) -> Replayed:
+def replay_from(store, run_id: str, step: int, near: Replayed | None, data=None) -> Replayed:
     """replay(), resumed from `near` (this run's state at an earlier step) when no checkpoint lies between:
     a player stepping forward recomputes only the steps in between. Exact for the same reason replay is."""
     if near is None or near.run_id != run_id or not near.step <= step:
-        return replay(store, run_id, step)
+        return replay(store, run_id, step, data)
     lin = checkpoints.lineage(store, run_id)
     if lin["parent_id"] is not None and near.step < lin["branch_step"]:
         return replay(store, run_id, step, near.data)  # the parent's steps: replay knows where they are

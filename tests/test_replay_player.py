@@ -1,0 +1,124 @@
+"""The Train page's replay: slider and play/pause (AppTest), the diagram and histograms at step t on the run's
+fixed scales, and the Inspector spec of a run at step t (its gradient equals autograd on the batch step t+1 uses)."""
+from __future__ import annotations
+
+import base64
+import json
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from streamlit.testing.v1 import AppTest
+
+from engine.inspector.trace import trace
+from engine.store.runs import RunStore
+from engine.train.config import TrainConfig
+from engine.train.jobs import JOBS
+from engine.train.loop import train
+from engine.train.recorder import END_KINDS, record
+from engine.train.replay import next_batch, replay
+from ui.replay_player import spec_at_step
+
+PAGE = str(Path(__file__).resolve().parent.parent / "pages" / "train.py")
+CFG = TrainConfig(dataset="moons", n_samples=200, layers="8:relu,8:tanh,2:identity", epochs=3, batch_size=32,
+                  device="cpu", optimizer="sgd", lr=0.1, momentum=0.9)
+
+
+def fresh_weights(cfg: TrainConfig, steps: int) -> list[torch.Tensor]:
+    """W_l after `steps` steps of a fresh run (an independent path: no store, no replay)."""
+    for ev in train(replace(cfg, max_steps=max(steps, 1))):
+        if (ev.kind == "start" and steps == 0) or ev.kind in END_KINDS:  # start: the seeded init, before step 1
+            return [m.weight.detach().clone() for m in ev.data["model"].linears]
+    raise AssertionError("the run never ended")
+
+
+def test_the_inspector_spec_at_step_t_has_the_gradient_step_t_plus_1_applies(tmp_path: Path):
+    store = RunStore(tmp_path / "r.sqlite")
+    run_id = [ev.data["run_id"] for ev in record(train(CFG), store, CFG) if ev.kind == "start"][0]
+    rep = replay(store, run_id, 7)
+    tr = trace(spec_at_step(rep, 256), numerical=False)
+    x, _, target = next_batch(rep)
+    model = rep.model
+    loss = torch.nn.functional.cross_entropy(model(x), target)
+    want = torch.autograd.grad(loss, [m.weight for m in model.linears])
+    for lt, w, g in zip(tr.layers, model.linears, want, strict=True):
+        assert torch.equal(lt.weight.float(), w.weight.detach())
+        assert torch.allclose(lt.grads["weight"].autograd.float(), g, rtol=1e-5, atol=1e-7)
+        assert torch.allclose(lt.grads["weight"].manual.float(), g, rtol=1e-4, atol=1e-6)
+    assert len(tr.x) == 32 and tr.spec.name == f"run {run_id} after step 7"
+
+
+def _figure(at: AppTest, title_start: str) -> dict:
+    for chart in at.get("plotly_chart"):
+        fig = json.loads(chart.proto.spec)
+        if str(fig.get("layout", {}).get("title", {}).get("text", "")).startswith(title_start):
+            return fig
+    raise AssertionError(f"no chart titled {title_start!r}…")
+
+
+def _values(v) -> list:
+    """A Plotly JSON array: a list, or a base64 typed array {"dtype", "bdata"}."""
+    if isinstance(v, dict):
+        return np.frombuffer(base64.b64decode(v["bdata"]), dtype=v["dtype"]).tolist()
+    return list(v)
+
+
+def _edge_bar(fig: dict) -> tuple[float, float]:
+    bar = next(t for t in fig["data"] if t.get("marker", {}).get("showscale") and t["marker"]["colorbar"]["title"]
+               ["text"] == "W")
+    return bar["marker"]["cmin"], bar["marker"]["cmax"]
+
+
+@pytest.fixture()
+def finished_page(tmp_path, monkeypatch):
+    monkeypatch.setenv("BACKPROP_LAB_HOME", str(tmp_path))
+    at = AppTest.from_file(PAGE, default_timeout=90)
+    at.run()
+    for key, value in (("train_n", 200), ("train_epochs", 3), ("train_layers", "8:relu,8:tanh,2:identity")):
+        (at.text_input if key == "train_layers" else at.number_input)(key=key).set_value(value)
+    at.button(key="train_submit").click().run()
+    job = JOBS[at.session_state["train_job"]]
+    deadline = time.monotonic() + 120
+    while not job.done and time.monotonic() < deadline:
+        time.sleep(0.1)
+    at.run()
+    assert not at.exception and job.snapshot().status == "finished"
+    return at, job
+
+
+def test_the_slider_moves_the_diagram_and_histograms_on_one_scale_for_the_run(finished_page):
+    at, job = finished_page
+    slider = at.slider[0]
+    assert slider.value == slider.max == 15  # 160 rows / 32 = 5 steps an epoch, 3 epochs
+    scales = []
+    for t in (0, 7, 15):
+        at.slider[0].set_value(t).run()
+        assert not at.exception
+        scales.append(_edge_bar(_figure(at, f"The network after step {t}")))
+        hist = _figure(at, f"Weights and gradients at step {t}")
+        weights = fresh_weights(job.cfg, t)
+        for layer, w in enumerate(weights):  # the W histogram's bars count this step's W on the fixed range
+            bars = hist["data"][2 * layer]
+            top = hist["layout"][f"xaxis{2 * layer + 1 if layer else ''}"]["range"][1]
+            want, _ = np.histogram(np.clip(w.double().numpy().ravel(), -top, top), bins=30, range=(-top, top))
+            counts = _values(bars["y"])
+            assert counts == want.tolist(), (t, layer)
+    assert scales[0] == scales[1] == scales[2]  # one colour range at every step: same colour, same value
+    top = max(float(w.abs().max()) for t in (0, 7, 15) for w in fresh_weights(job.cfg, t))
+    assert scales[0][1] >= top * (1 - 1e-6) and scales[0][0] == -scales[0][1]
+
+
+def test_play_starts_over_from_the_end_advances_a_frame_per_run_and_pauses(finished_page):
+    at, _ = finished_page
+    at.button(key=next(b.key for b in at.button if b.key.endswith("_toggle"))).click().run()
+    assert at.slider[0].value == 1  # play at the end starts over at 0; the first frame moves one step
+    at.run()
+    assert at.slider[0].value == 2
+    pause = next(b for b in at.button if b.key.endswith("_toggle"))
+    assert "Pause" in pause.label
+    pause.click().run()
+    at.run()
+    assert at.slider[0].value == 2 and "Play" in next(b for b in at.button if b.key.endswith("_toggle")).label

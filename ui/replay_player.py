@@ -1,0 +1,104 @@
+"""Replay a finished or stopped run on the Train page: a step slider with play/pause and, at step t, the network
+diagram (weights or gradients) and per-layer histograms, on colour scales and ranges shared by the whole run.
+
+A frame recomputes from the previous one (engine.train.replay.replay_from), so playing forward trains each step
+once; the data is one server-wide copy per dataset (st.cache_resource), never one per session.
+"""
+from __future__ import annotations
+
+import json
+import math
+
+import streamlit as st
+
+from engine.core.spec import LayerSpec
+from engine.inspector.spec import NetworkSpec
+from engine.inspector.trace import trace
+from engine.store.runs import StoreError
+from engine.train.checkpoints import ReplayError
+from engine.train.config import TrainConfig
+from engine.train.health_map import run_scales
+from engine.train.loop import load_data
+from engine.train.replay import Replayed, last_step, next_batch, replay_from
+from ui import replay_plots as rp
+from ui.network_diagram import network_figure
+from ui.text import TEXT_CHARS, plain_markdown
+
+PLAY_SECONDS = 0.8  # one frame while playing
+FRAMES = 60  # a playthrough shows about this many frames: stride ⌈steps / FRAMES⌉
+BATCH_ROWS = 256  # rows of step t + 1's batch the diagram's gradients use (all of a batch up to this)
+
+
+@st.cache_resource(max_entries=2, show_spinner="Loading the run's data …")
+def _dataset(cfg_json: str):
+    return load_data(TrainConfig.from_dict(json.loads(cfg_json)))
+
+
+def spec_at_step(rep: Replayed, max_rows: int) -> NetworkSpec:
+    """The run's network after step t with every parameter explicit, on (up to max_rows of) the batch step
+    t + 1 trains on: its Inspector trace's ∂L/∂W is the gradient that step applies (float32, as trained)."""
+    x, _, target = next_batch(rep, max_rows)
+    layers = [LayerSpec(spec.units, spec.activation, weight=m.weight.detach().cpu().tolist(),
+                        bias=m.bias.detach().cpu().tolist())
+              for spec, m in zip(rep.cfg.layer_specs, rep.model.linears, strict=True)]
+    return NetworkSpec(input_size=x.shape[1], layers=layers, loss=rep.cfg.loss, init=rep.cfg.init, seed=rep.cfg.seed,
+                       dtype="float32", batch=len(x), x=x.tolist(), y=target.tolist(),
+                       name=f"run {rep.run_id} after step {rep.step}")
+
+
+def replay_player(store, run_id: str) -> None:
+    ss = st.session_state
+    try:
+        end = last_step(store.run(run_id))
+    except (ReplayError, StoreError) as err:
+        st.info(f"Replay: {plain_markdown(err, TEXT_CHARS)}")
+        return
+    key = f"player_{run_id}"
+    ss.setdefault(f"{key}_t", end)
+    playing = bool(ss.get(f"{key}_play"))
+    stride = max(1, math.ceil(end / FRAMES))
+    c1, c2 = st.columns([1, 3])
+    c1.button("⏸ Pause" if playing else "▶ Play", key=f"{key}_toggle", on_click=_toggle, args=(key, end))
+    mode = c2.radio("Edges and right-hand histograms show", ["weights W", "gradients ∂L/∂W"], horizontal=True,
+                    key=f"{key}_mode")
+    st.caption(f"Play moves {stride} step{'s' if stride > 1 else ''} a frame from where the slider is; drag the "
+               "slider to any step. Step t shows the weights after t steps and the gradient step t + 1 takes "
+               "(on its batch).")
+
+    @st.fragment(run_every=PLAY_SECONDS if playing else None)
+    def frame() -> None:
+        if ss.get(f"{key}_play"):
+            ss[f"{key}_t"] = min(ss[f"{key}_t"] + stride, end)
+        t = st.slider("Step t", 0, end, key=f"{key}_t")
+        _draw(store, run_id, key, t, mode.startswith("gradients"))
+        if ss.get(f"{key}_play") and t >= end:
+            ss[f"{key}_play"] = False
+            st.rerun()  # a full rerun draws the fragment without run_every: polling stops
+
+    frame()
+
+
+def _toggle(key: str, end: int) -> None:
+    ss = st.session_state
+    ss[f"{key}_play"] = not ss.get(f"{key}_play")
+    if ss[f"{key}_play"] and ss.get(f"{key}_t", 0) >= end:
+        ss[f"{key}_t"] = 0  # play at the end starts over
+
+
+def _draw(store, run_id: str, key: str, t: int, gradients: bool) -> None:
+    ss = st.session_state
+    try:
+        data = _dataset(json.dumps(store.run(run_id)["config"], sort_keys=True))
+        rep = ss[f"{key}_state"] = replay_from(store, run_id, t, ss.get(f"{key}_state"), data)
+        tr = trace(spec_at_step(rep, BATCH_ROWS), numerical=False)
+    except (ReplayError, StoreError, ValueError) as err:
+        st.error(f"Step {t} cannot be replayed: {plain_markdown(err, TEXT_CHARS)}")
+        return
+    scales = run_scales(store.layer_stats([run_id]), run_id)
+    x_top = float(rep.data.x_train.abs().max())
+    fig, notes = network_figure(tr, 0, "gradient" if gradients else "weight",
+                                tops=rp.diagram_tops(scales, x_top, gradients))
+    fig.update_layout(title=f"The network after step {t}", margin={"t": 40})
+    st.plotly_chart(fig, key=f"{key}_diagram")
+    st.caption(rp.scale_caption(tr, scales, gradients) + " " + " ".join(notes))
+    st.plotly_chart(rp.step_histograms_figure(tr, scales, t), key=f"{key}_hist")
