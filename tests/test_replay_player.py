@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import streamlit as st
 import torch
 from streamlit.testing.v1 import AppTest
 
@@ -20,6 +21,7 @@ from engine.train.jobs import JOBS
 from engine.train.loop import train
 from engine.train.recorder import END_KINDS, record
 from engine.train.replay import next_batch, replay
+from ui.inspector_build import SPEC, _widget_values
 from ui.replay_player import spec_at_step
 
 PAGE = str(Path(__file__).resolve().parent.parent / "pages" / "train.py")
@@ -122,3 +124,24 @@ def test_play_starts_over_from_the_end_advances_a_frame_per_run_and_pauses(finis
     pause.click().run()
     at.run()
     assert at.slider[0].value == 2 and "Play" in next(b for b in at.button if b.key.endswith("_toggle")).label
+
+
+def test_open_in_the_inspector_loads_the_run_at_step_t(finished_page, monkeypatch):
+    at, job = finished_page
+    switched = []  # the page alone has no st.navigation to switch within: record where the button goes
+    monkeypatch.setattr(st, "switch_page", switched.append)
+    at.slider[0].set_value(7).run()
+    at.button(key=next(b.key for b in at.button if b.key.endswith("_inspect"))).click().run()
+    assert not at.exception and switched == ["pages/inspector.py"]
+    spec = at.session_state[SPEC]
+    name = f"run {job.snapshot().run_id} after step 7"
+    assert spec["name"] == name and len(spec["x"]) == 8
+    for layer, w in zip(spec["layers"], fresh_weights(job.cfg, 7), strict=True):
+        assert torch.equal(torch.tensor(layer["weight"], dtype=torch.float32), w)
+    inspector = AppTest.from_file(str(Path(PAGE).with_name("inspector.py")), default_timeout=90)
+    left = {SPEC: spec, "insp_table": at.session_state["insp_table"], **_widget_values(spec)}
+    for k, v in left.items():  # what load_spec left in this session, as the Inspector page finds it
+        inspector.session_state[k] = v
+    inspector.run()
+    assert not inspector.exception and not inspector.error
+    assert any(name in m.value for m in inspector.markdown), [m.value[:120] for m in inspector.markdown][:5]

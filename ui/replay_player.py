@@ -21,12 +21,14 @@ from engine.train.health_map import run_scales
 from engine.train.loop import load_data
 from engine.train.replay import Replayed, last_step, next_batch, replay_from
 from ui import replay_plots as rp
+from ui.inspector_build import load_spec
 from ui.network_diagram import network_figure
 from ui.text import TEXT_CHARS, plain_markdown
 
 PLAY_SECONDS = 0.8  # one frame while playing
 FRAMES = 60  # a playthrough shows about this many frames: stride ⌈steps / FRAMES⌉
 BATCH_ROWS = 256  # rows of step t + 1's batch the diagram's gradients use (all of a batch up to this)
+INSPECTOR_ROWS = 8  # rows of that batch the Inspector opens with (its table and three-way check stay quick)
 
 
 @st.cache_resource(max_entries=2, show_spinner="Loading the run's data …")
@@ -102,3 +104,8 @@ def _draw(store, run_id: str, key: str, t: int, gradients: bool) -> None:
     st.plotly_chart(fig, key=f"{key}_diagram")
     st.caption(rp.scale_caption(tr, scales, gradients) + " " + " ".join(notes))
     st.plotly_chart(rp.step_histograms_figure(tr, scales, t), key=f"{key}_hist")
+    if st.button(f"Open step {t} in the Inspector", key=f"{key}_inspect", icon=":material/biotech:",
+                 help=f"The network after step {t} on the first {INSPECTOR_ROWS} rows of the batch step {t + 1} "
+                      "trains on: its gradients computed three ways (hand-written, autograd, finite differences)."):
+        load_spec(spec_at_step(rep, INSPECTOR_ROWS))
+        st.switch_page("pages/inspector.py")
