@@ -316,7 +316,7 @@ def main() -> None:
     health_section(store, shown, names, colors)
     ab_section(runs, shown, ticked, names)
     landscape_section(store, runs, shown, names, colors)
-    replay_section(store, runs)
+    replay_section(store, runs, shown, colors)
 
 
 main()

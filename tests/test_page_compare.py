@@ -11,6 +11,7 @@ from streamlit.testing.v1 import AppTest
 from engine.store.runs import RunStore
 from engine.sweep.executors import expand_grid, run_sweep
 from engine.train.background import BackgroundJob
+from engine.train.jobs import JOBS
 
 PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "compare.py")
 TINY = {"dataset": "moons", "n_samples": 120, "layers": "8:relu,2:identity", "epochs": 2, "batch_size": 32}
@@ -180,11 +181,17 @@ def test_replay_slider_and_branch_form(home):
     assert any("over the input plane" in t for t in titles) and any("Gradient health" in t for t in titles)
     loss = next(f for f in _figures(at) if "replayed step" in f["layout"]["title"]["text"])
     assert [s["x0"] for s in loss["layout"]["shapes"]] == [4]
-    at = at.button[-1].click().run()  # the form's "Branch" (lr and the rest unchanged)
+    at = at.button[-1].click().run()  # the form's "Branch" (lr and the rest unchanged): queued like any training
     assert not at.exception, [e.value for e in at.exception]
+    job = JOBS[at.session_state["branch_job"]]
+    job.ended.wait(60)
+    at.run()
     assert any("Branch" in s.value and "stored" in s.value for s in at.success)
     families = checkpoints.families(store)
     assert [(p, s) for p, s in families.values() if p is not None] == [(parent, 4)]
+    fork = next(f for f in _figures(at) if "family" in f["layout"]["title"]["text"])
+    lines = [t for t in fork["data"] if t["mode"] == "lines"]
+    assert len(lines) == 2 and lines[1]["x"][0] == 4  # the branch's curve leaves the parent's at step 4
     table = at.run().dataframe[0].value  # the runs table shows the family, newest first
     assert table["branch of"].tolist()[0] == parent and table["branch of"].isna().tolist() == [False, True]
     assert table["at step"].tolist()[0] == 4

@@ -59,6 +59,17 @@ def arrows_figure(x: np.ndarray, labels: np.ndarray, grad: np.ndarray, scale: fl
     return fig.update_layout(title="−∂ℓ/∂x: where each point would move to lower its loss", height=380)
 
 
+def heat_values(key: str, values: np.ndarray) -> tuple[np.ndarray, dict]:
+    """What a health heatmap colours, and how: the update ratio as log₁₀(ratio/1e-3) on ±3 (0 = healthy),
+    the gradient norm as log₁₀ (range from the data), the fractions on 0…1."""
+    if key == "update_ratio":
+        return log_ratio(values), {"zmid": 0, "colorscale": "RdBu_r", "zmin": -3, "zmax": 3}
+    if key == "grad_norm":
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(values > 0, np.log10(values), np.nan), {"colorscale": "Viridis"}
+    return values, {"colorscale": "Greys", "zmin": 0, "zmax": 1}
+
+
 @honest_axes
 def health_heatmaps_figure(maps: dict[str, HealthMap], name: str = "") -> go.Figure:
     """Layers × steps for each statistic; the update ratio on a log scale centred on the healthy 1e-3."""
@@ -66,13 +77,7 @@ def health_heatmaps_figure(maps: dict[str, HealthMap], name: str = "") -> go.Fig
                         subplot_titles=[TITLES[k] for k in HEATMAP_KEYS])
     for r, key in enumerate(HEATMAP_KEYS, start=1):
         m = maps[key]
-        if key == "update_ratio":
-            z, kw = log_ratio(m.values), {"zmid": 0, "colorscale": "RdBu_r", "zmin": -3, "zmax": 3}
-        elif key == "grad_norm":
-            with np.errstate(divide="ignore"):
-                z, kw = np.where(m.values > 0, np.log10(m.values), np.nan), {"colorscale": "Viridis"}
-        else:
-            z, kw = m.values, {"colorscale": "Greys", "zmin": 0, "zmax": 1}
+        z, kw = heat_values(key, m.values)
         fig.add_trace(go.Heatmap(x=m.steps, y=[f"layer {v}" for v in m.layers], z=z.tolist(), showscale=False,
                                  hovertemplate="step %{x}, %{y}: %{z:.3g}<extra></extra>", **kw), row=r, col=1)
     fig.update_xaxes(title="step", row=len(HEATMAP_KEYS), col=1)

@@ -46,9 +46,12 @@ class TrainingJob(BackgroundJob):
     kind = "train"
 
     def __init__(self, cfg: TrainConfig, store: RunStore | None, *, name: str | None = None, data=None,
-                 owner: str | None = None, alive: Alive | None = None):
+                 owner: str | None = None, alive: Alive | None = None, resume: dict | None = None,
+                 parent: tuple[str, int] | None = None):
+        """resume, parent: a branch's starting state and (parent_id, branch_step) (engine/train/branch.py)."""
         super().__init__(owner=owner, alive=alive)
         self.cfg, self.store, self.name, self.data = cfg, store, name, data
+        self.resume, self.parent = resume, parent
         self._state = JobState()
 
     @property
@@ -68,8 +71,9 @@ class TrainingJob(BackgroundJob):
             if self._state.status == "queued":
                 self._state.status = "starting"
         try:
-            events = train(self.cfg, stop=self.stop_event, data=self.data, snapshots=True)
-            for ev in record(self._with_stop_reason(events), self.store, self.cfg, name=self.name):
+            events = train(self.cfg, stop=self.stop_event, data=self.data, snapshots=True, resume=self.resume)
+            for ev in record(self._with_stop_reason(events), self.store, self.cfg, name=self.name,
+                             parent=self.parent):
                 with self._lock:
                     _apply(self._state, ev, self.cfg)
         except (ConfigError, DataError, StoreError, ValueError) as err:
@@ -98,7 +102,7 @@ class TrainingJob(BackgroundJob):
     def release(self) -> None:
         """The run ended: drop the dataset and everything on the device; keep the curves, the small weight
         snapshot, and of a big dataset only the digits the page shows (so 3 MNIST runs do not keep 3 copies)."""
-        self.data = None
+        self.data = self.resume = None
         with self._lock:
             s = self._state
             if s.dataset is not None and _dataset_bytes(s.dataset) > KEEP_DATASET_BYTES:
@@ -154,10 +158,11 @@ def _apply(s: JobState, ev, cfg: TrainConfig) -> None:
 
 
 def start_job(cfg: TrainConfig, store: RunStore | None, *, name: str | None = None, data=None,
-              owner: str | None = None, alive: Alive | None = None) -> str:
+              owner: str | None = None, alive: Alive | None = None, resume: dict | None = None,
+              parent: tuple[str, int] | None = None) -> str:
     """Submit a job to the server's queue (it runs now or waits its turn); returns its id (the key in JOBS).
-    QueueFull when the queue is full."""
-    job = TrainingJob(cfg, store, name=name, data=data, owner=owner, alive=alive)
+    QueueFull when the queue is full. resume, parent: a branch (engine/train/branch.py)."""
+    job = TrainingJob(cfg, store, name=name, data=data, owner=owner, alive=alive, resume=resume, parent=parent)
     job._state.status = "queued"
     job_id = QUEUE.submit(job)
     if job.position is not None:  # waiting: do not hold a dataset (MNIST ~220 MB) per queued run; train() reloads
