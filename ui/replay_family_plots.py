@@ -29,13 +29,14 @@ def fork_figure(curves: dict[str, tuple[list, list]], names: dict[str, str], col
             xs, ys = [at] + xs, [float(np.interp(at, px, py))] + ys
             fig.add_trace(go.Scatter(x=[xs[0]], y=[ys[0]], mode="markers", showlegend=False, hoverinfo="text",
                                      hovertext=f"{html.escape(names[run_id])} branched at step {at}",
-                                     marker={"symbol": "diamond", "size": 11, "color": colors.get(run_id)}))
+                                     marker={"symbol": "diamond", "size": 11, "color": colors.get(run_id),
+                                             "showscale": False}))
         fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", name=html.escape(names[run_id]),
                                  line={"color": colors.get(run_id)}, hovertemplate="%{data.name}<br>step %{x}: "
                                  "%{y:.4g}<extra></extra>"))
     fig.update_layout(title="The run's family: each branch leaves its parent's curve at its branch step (◆)",
                       height=330, margin={"t": 50, "b": 30}, legend={"orientation": "h", "y": -0.25})
-    return fig.update_xaxes(title="step").update_yaxes(title="train loss", type="log")
+    return fig.update_xaxes(title="step").update_yaxes(title="train loss")
 
 
 def _shared_range(key: str, zs: list[np.ndarray], kw: dict) -> tuple[float, float]:
@@ -63,7 +64,8 @@ def health_multiples_figure(key: str, maps: dict[str, HealthMap], names: dict[st
                                  hovertemplate="step %{x}, %{y}: %{z:.3g}<extra></extra>"), row=r, col=1)
         cols = m.steps[::max(1, -(-len(m.steps) // MAX_CLICK_COLUMNS))]
         fig.add_trace(go.Scatter(x=[s for s in cols for _ in rows], y=[y for _ in cols for y in rows],
-                                 mode="markers", marker={"size": 12, "opacity": 0}, showlegend=False,
+                                 mode="markers", showlegend=False,
+                                 marker={"size": 14, "symbol": "square", "opacity": 0, "showscale": False},
                                  customdata=[[run_id, s] for s in cols for _ in rows],
                                  hovertemplate="click: replay at step %{x}<extra></extra>"), row=r, col=1)
     lo, hi = _shared_range(key, zs, kw)

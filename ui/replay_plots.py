@@ -52,8 +52,8 @@ def arrows_figure(x: np.ndarray, labels: np.ndarray, grad: np.ndarray, scale: fl
     for (x0, y0), (x1, y1) in zip(x, ends, strict=True):
         xs += [x0, x1, None]
         ys += [y0, y1, None]
-    fig = go.Figure([go.Scatter(x=x[:, 0], y=x[:, 1], mode="markers", marker={"color": labels, "size": 5},
-                                name="points"),
+    fig = go.Figure([go.Scatter(x=x[:, 0], y=x[:, 1], mode="markers", name="points",
+                                marker={"color": labels, "size": 5, "showscale": False}),
                      go.Scatter(x=xs, y=ys, mode="lines", line={"width": 1, "color": "#444"}, name="−∂ℓ/∂x")])
     fig.update_yaxes(scaleanchor="x", scaleratio=1)
     return fig.update_layout(title="−∂ℓ/∂x: where each point would move to lower its loss", height=380)

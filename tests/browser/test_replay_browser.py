@@ -31,3 +31,71 @@ def test_replay_view_and_branch(app_server, browser_page, one_run, artifacts):
     page.screenshot(path=str(artifacts / "replay-moons-unit-maps.png"), full_page=True)
     page.get_by_text("Gradient health").first.wait_for()
     page.get_by_role("button", name="Branch").wait_for()  # the form is there; AppTest submits it
+
+
+@pytest.fixture(scope="module")
+def family(app_home, one_run):
+    """one_run's parent and a branch of it at step 12 with a smaller learning rate (stored as the newest run)."""
+    from engine.train.branch import prepare_branch
+    from engine.train.loop import train
+    from engine.train.recorder import record
+    store = RunStore(app_home / "runs.sqlite")
+    parent = one_run.points[0].run_id
+    b = prepare_branch(store, parent, 12, {"lr": 0.002})
+    for _ in record(train(b.cfg, data=b.data, resume=b.state), store, b.cfg, parent=(parent, 12)):
+        pass
+    return parent
+
+
+STEP = 'input[type=range][aria-label="Step t"]'  # the one replay slider on Compare, and on Train
+
+
+def _slider_value(page) -> int:
+    return int(page.locator(STEP).first.input_value())
+
+
+def test_compare_draws_the_fork_and_a_health_cell_click_jumps_the_replay(app_server, browser_page, family,
+                                                                          artifacts):
+    page = browser_page
+    page.goto(app_server + "/compare")
+    page.get_by_text("The run's family").first.wait_for(timeout=90_000)
+    fork = page.locator(".st-key-replay_fork").first
+    fork.scroll_into_view_if_needed()
+    page.wait_for_timeout(1500)
+    fork.screenshot(path=str(artifacts / "replay-compare-fork.png"))
+    # the first run's panel, layer 1's cell at an early step: its (invisible) click target
+    target = page.locator(".st-key-replay_multiples .scatterlayer path.point").nth(3)
+    target.scroll_into_view_if_needed()
+    page.wait_for_timeout(1000)
+    before = _slider_value(page)
+    box = target.bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.wait_for_timeout(300)
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.wait_for_function(f"() => document.querySelector('{STEP}').value != '{before}'", timeout=60_000)
+    assert _slider_value(page) < before  # a cell early in the run: the replay jumped back to its step
+    page.locator(".st-key-replay_multiples").first.screenshot(path=str(artifacts / "replay-compare-multiples.png"))
+
+
+def test_train_replay_plays_and_pauses(app_server, browser_page, artifacts):
+    page = browser_page
+    page.goto(app_server + "/train")
+    page.get_by_text("Start training").first.wait_for(timeout=60_000)
+    for label, value in (("Samples n", "200"), ("Epochs", "3")):
+        box = page.get_by_label(label, exact=True)
+        box.fill(value)
+        box.press("Tab")
+    page.get_by_role("button", name="Start training").click()
+    page.get_by_text("4 · Replay it step by step").wait_for(timeout=120_000)
+    page.get_by_text("The network after step 15").first.wait_for(timeout=60_000)
+    assert _slider_value(page) == 15
+    page.get_by_role("button", name="Play").click()  # at the end: starts over from 0, a step a frame
+    page.get_by_text("The network after step 3").first.wait_for(timeout=60_000)
+    page.get_by_role("button", name="Pause").click()
+    page.wait_for_timeout(2500)
+    paused = _slider_value(page)
+    page.wait_for_timeout(2500)
+    assert 3 <= paused < 15 and _slider_value(page) == paused  # paused: the frames stopped
+    page.get_by_text(f"The network after step {paused}").first.scroll_into_view_if_needed()
+    page.wait_for_timeout(1000)
+    page.screenshot(path=str(artifacts / "replay-train-player.png"), full_page=True)
