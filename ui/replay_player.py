@@ -15,7 +15,7 @@ from engine.core.spec import LayerSpec
 from engine.inspector.spec import NetworkSpec
 from engine.inspector.trace import trace
 from engine.store.runs import StoreError
-from engine.train.checkpoints import ReplayError
+from engine.train.checkpoints import ReplayError, data_fingerprint
 from engine.train.config import TrainConfig
 from engine.train.health_map import run_scales
 from engine.train.loop import load_data
@@ -32,8 +32,9 @@ INSPECTOR_ROWS = 8  # rows of that batch the Inspector opens with (its table and
 
 
 @st.cache_resource(max_entries=2, show_spinner="Loading the run's data …")
-def _dataset(cfg_json: str):
-    return load_data(TrainConfig.from_dict(json.loads(cfg_json)))
+def _dataset(fingerprint: str, _cfg: TrainConfig):
+    """One copy per dataset (keyed by what identifies the data, not by the optimizer) for every session."""
+    return load_data(_cfg)
 
 
 def spec_at_step(rep: Replayed, max_rows: int) -> NetworkSpec:
@@ -90,14 +91,18 @@ def _toggle(key: str, end: int) -> None:
 def _draw(store, run_id: str, key: str, t: int, gradients: bool) -> None:
     ss = st.session_state
     try:
-        data = _dataset(json.dumps(store.run(run_id)["config"], sort_keys=True))
+        cfg = TrainConfig.from_dict(store.run(run_id)["config"])
+        if f"{key}_data" not in ss:  # a CSV's fingerprint hashes the file: once per session, not per frame
+            ss[f"{key}_data"] = json.dumps(data_fingerprint(cfg), sort_keys=True)
+        data = _dataset(ss[f"{key}_data"], cfg)
         rep = ss[f"{key}_state"] = replay_from(store, run_id, t, ss.get(f"{key}_state"), data)
         tr = trace(spec_at_step(rep, BATCH_ROWS), numerical=False)
     except (ReplayError, StoreError, ValueError) as err:
         st.error(f"Step {t} cannot be replayed: {plain_markdown(err, TEXT_CHARS)}")
         return
-    scales = run_scales(store.layer_stats([run_id]), run_id)
-    x_top = float(rep.data.x_train.abs().max())
+    if f"{key}_scales" not in ss:  # a stored run's stats do not change: read them once per session
+        ss[f"{key}_scales"] = run_scales(store.layer_stats([run_id]), run_id), float(rep.data.x_train.abs().max())
+    scales, x_top = ss[f"{key}_scales"]
     fig, notes = network_figure(tr, 0, "gradient" if gradients else "weight",
                                 tops=rp.diagram_tops(scales, x_top, gradients))
     fig.update_layout(title=f"The network after step {t}", margin={"t": 40})
