@@ -56,6 +56,12 @@ def replay_player(store, run_id: str) -> None:
     except (ReplayError, StoreError) as err:
         st.info(f"Replay: {plain_markdown(err, TEXT_CHARS)}")
         return
+    layers = TrainConfig.from_dict(store.run(run_id)["config"]).layer_specs
+    other = sorted({layer.type for layer in layers} - {"linear"})
+    if other:  # the step-t diagram, histograms and Inspector spec read W and b of linear layers
+        st.info(f"Replay here draws networks of linear layers; this run has {', '.join(other)} layers. "
+                "Compare's replay section shows it at any step.")
+        return
     key = f"player_{run_id}"
     ss.setdefault(f"{key}_t", end)
     playing = bool(ss.get(f"{key}_play"))
