@@ -1,24 +1,22 @@
 """A stored run's path through parameter space: its weights θ_s every k steps, reconstructed by replay.
 
-The trainer is replayed from the run's start (a branch: its parent's path up to the branch step, then its own
-from its checkpoint there) with `stats_every = k`: the loop emits a `layers` event right after the optimizer
-step of steps 1, k+1, 2k+1, … and of the last step, and at that moment the model holds θ_s. Changing
-stats_every changes what is recorded, not the arithmetic, so θ_s is bitwise the weights `runs replay --step s`
-gives (tests/test_landscape_trajectory.py checks it).
+Each point is replay's state after step s (engine.train.replay.replay_from, resumed from the point before: a
+branch's steps before its branch step are its parent's), so θ_s is bitwise the weights `runs replay --step s`
+gives (tests/test_landscape.py checks it). Not read off the loop's stats events: those are emitted when the
+loop syncs, not right after the step they describe.
 """
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 
 import torch
 
 from engine.landscape import LandscapeError
 from engine.train import checkpoints
 from engine.train.config import TrainConfig
-from engine.train.loop import load_data, train
-from engine.train.recorder import END_KINDS
-from engine.train.replay import last_step
+from engine.train.loop import load_data
+from engine.train.replay import ReplayError, last_step, replay_from
 
 USABLE = ("finished", "stopped")  # a diverged run's blown-up weights would swamp every plane
 MAX_POINTS = 52  # points of a path: 0, 1, k+1, 2k+1, …, the last step
@@ -67,43 +65,41 @@ def trajectory(store, run_id: str, *, data=None, every: int | None = None, tick=
     return Trajectory(run_id, cfg, steps, torch.stack(points))
 
 
-def _path(store, run_id: str, upto: int, k: int, data, tick=None) -> tuple[list[int], list[torch.Tensor]]:
-    """(steps, θ_s) of run_id up to step `upto`; a branch's steps before its branch step are its parent's."""
-    cfg = TrainConfig.from_dict(store.run(run_id)["config"])
+def path_steps(end: int, k: int) -> list[int]:
+    """0, 1, k+1, 2k+1, …, and the last step."""
+    steps = [0, *range(1, end + 1, k)] if end > 0 else [0]
+    return steps if steps[-1] == end else [*steps, end]
+
+
+def _branch_steps(store, run_id: str) -> set[int]:
+    """The steps where run_id's line of ancestry forks (a path shows where a branch leaves its parent)."""
     lin = checkpoints.lineage(store, run_id)
-    steps, points, resume = [], [], None
-    if lin["parent_id"] is not None:
-        b = int(lin["branch_step"])
-        if upto <= b:
-            return _path(store, lin["parent_id"], upto, k, data, tick)
-        steps, points = _path(store, lin["parent_id"], b, k, data, tick)
-        resume = checkpoints.nearest_checkpoint(store, run_id, b)
-        if resume is None or int(resume["step"]) != b:
-            raise LandscapeError(f"branch {run_id} stored no checkpoint at its branch step {b}; it cannot be replayed")
-        steps, points = steps[:-1], points[:-1]  # step b comes again as the branch's start
-    first = 0 if resume is None else int(resume["step"])
-    events = train(replace(cfg, max_steps=max(upto, 1), stats_every=k), data=data, resume=resume)
-    model = None
-    for ev in events:
-        if ev.kind == "start":
-            model = ev.data["model"]
-            steps.append(first)
-            points.append(flat(model))
-            if upto == first:
-                events.close()
-                break
-        elif ev.kind == "layers" and ev.data["step"] != steps[-1]:
-            steps.append(int(ev.data["step"]))
-            points.append(flat(model))
-            if tick is not None:
-                tick(steps[-1])
-        elif ev.kind in END_KINDS:
-            if ev.data["step"] != upto:
-                raise LandscapeError(f"replaying run {run_id} ended at step {ev.data['step']}, not {upto}: "
-                                     f"{ev.data['message']}")
-            if steps[-1] != upto:
-                steps.append(upto)
-                points.append(flat(model))
+    if lin["parent_id"] is None:
+        return set()
+    return {int(lin["branch_step"])} | _branch_steps(store, lin["parent_id"])
+
+
+def _owner(store, run_id: str, step: int) -> str:
+    """The run whose steps `step` is: a branch's steps before its branch step are its parent's."""
+    lin = checkpoints.lineage(store, run_id)
+    if lin["parent_id"] is not None and step < int(lin["branch_step"]):
+        return _owner(store, lin["parent_id"], step)
+    return run_id
+
+
+def _path(store, run_id: str, upto: int, k: int, data, tick=None) -> tuple[list[int], list[torch.Tensor]]:
+    """(steps, θ_s) of run_id up to step `upto`, each point replay's exact state after step s; every point
+    resumes from the one before (or from a checkpoint between), so a path costs one replay of the run."""
+    forks = {b for b in _branch_steps(store, run_id) if b <= upto}
+    steps, points, rep = sorted(set(path_steps(upto, k)) | forks), [], None
+    for s in steps:
+        try:
+            rep = replay_from(store, _owner(store, run_id, s), s, rep, data)
+        except ReplayError as err:
+            raise LandscapeError(str(err)) from None
+        points.append(flat(rep.model))
+        if tick is not None and s > 0:
+            tick(s)
     return steps, points
 
 
