@@ -2,6 +2,7 @@
 kinds traced three ways, bad specs, and training with the hand-written backward."""
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -282,7 +283,6 @@ def test_bad_specs_give_one_clear_line(tmp_path, capsys, spec, message):
 # ---------------------------------------------------------------- training
 
 def _steps(cfg: TrainConfig) -> list[float]:
-    torch.manual_seed(0)  # dropout masks come from torch's generator: the same draws for both runs
     evs = list(train(cfg))
     assert evs[-1].kind == "finished", evs[-1].data["message"]
     # the per-batch losses (step ≥ 1; step 0 is the untrained loss, evaluated in eval mode)
@@ -302,6 +302,32 @@ def test_manual_backward_follows_autograd_through_every_kind_in_training():
     for key in ref_state:
         torch.testing.assert_close(state[key], ref_state[key], rtol=1e-5, atol=1e-5)
     assert not torch.allclose(state["linears.1.running_mean_2"], torch.zeros(6))  # running statistics moved
+
+
+def test_a_dropout_run_is_reproducible_from_its_seed_whatever_torch_s_global_generator_did():
+    # Dropout masks in training came from torch's global generator, so two runs of one config (same seed) drew
+    # different masks unless something reseeded it: a stored run could not be reproduced or replayed.
+    cfg = TrainConfig(dataset="moons", n_samples=96, noise=0.1, loss="cross_entropy", batch_size=16, epochs=2,
+                      optimizer="sgd", lr=0.1, seed=3, log_every=1, layers="8:relu,drop0.5,2:identity")
+    runs = []
+    for global_seed in (11, 12):
+        torch.manual_seed(global_seed)
+        runs.append([e.data["loss"] for e in train(cfg) if e.kind == "step"])
+    assert len(runs[0]) > 5 and runs[0] == runs[1]
+    other = dataclasses.replace(cfg, seed=4)
+    assert [e.data["loss"] for e in train(other) if e.kind == "step"] != runs[0]
+
+
+def test_a_dropout_run_resumed_from_its_position_draws_the_masks_it_would_have_drawn():
+    # replay and branches resume from a checkpoint: the mask generator's state must travel with the position
+    cfg = TrainConfig(dataset="moons", n_samples=96, noise=0.1, loss="cross_entropy", batch_size=16, epochs=2,
+                      optimizer="sgd", lr=0.1, seed=3, log_every=1, layers="8:relu,drop0.5,2:identity")
+    whole = list(train(cfg))[-1].data["model"].state_dict()
+    half = list(train(dataclasses.replace(cfg, epochs=1)))[-1].data
+    state = {**half["position"], "model": half["model"].state_dict(), "optimizer": half["optimizer"].state_dict()}
+    resumed = list(train(cfg, resume=state))[-1].data["model"].state_dict()
+    for key in whole:
+        assert torch.equal(resumed[key], whole[key]), key
 
 
 def test_a_batchnorm_net_trains_and_validates_in_eval_mode():

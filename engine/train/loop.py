@@ -111,14 +111,18 @@ class _Run:
             for group in self.opt.param_groups:
                 group.update(hyper)
         self.order.set_state(state["order"])
+        if state.get("masks") is not None and hasattr(self.model, "masks"):  # (older checkpoints have none)
+            self.model.masks.set_state(state["masks"])
         self.order_state, self.rows_done, self.step = state["order"], int(state["offset"]), int(state["step"])
         return int(state["epoch"])
 
     def position(self, epoch: int) -> dict:
-        """The batch-order position after the last step of `epoch` (the next epoch's start if it is done)."""
+        """The batch-order position after the last step of `epoch` (the next epoch's start if it is done), and
+        the dropout mask generator's state after that step."""
+        masks = {"masks": self.model.masks.get_state()} if hasattr(self.model, "masks") else {}
         if self.rows_done >= len(self.x):
-            return {"step": self.step, "epoch": epoch + 1, "offset": 0, "order": self.order.get_state()}
-        return {"step": self.step, "epoch": epoch, "offset": self.rows_done, "order": self.order_state}
+            return {"step": self.step, "epoch": epoch + 1, "offset": 0, "order": self.order.get_state(), **masks}
+        return {"step": self.step, "epoch": epoch, "offset": self.rows_done, "order": self.order_state, **masks}
 
     def state(self, epoch: int) -> dict:
         """Everything a resumed run needs: position, weights, optimizer and schedule state (references)."""

@@ -50,7 +50,12 @@ def build_model(cfg: TrainConfig, input_size: int, device: torch.device) -> MLP:
         for module in model.linears:
             for name, value in module.kind.init_params(cfg.init, gen, torch.float32).items():
                 module.params()[name].copy_(value)
-    return model.to(device)
+    model = model.to(device)
+    masks = torch.Generator(device=device).manual_seed(cfg.seed + 2)  # dropout's draws: reproducible from the seed
+    for module in model.linears:  # (+ 2: seed is the weights', seed + 1 the batch order's)
+        module.generator = masks
+    model.masks = masks  # its state travels with a checkpoint's position (engine/train/loop.py)
+    return model
 
 
 MAX_TRAIN_PARAMETERS = 20_000_000  # a typo like 4096 units × 12 layers (200M) must not exhaust the server

@@ -40,6 +40,7 @@ class LayerModule(nn.Module):
                 self.register_buffer(f"{name}_{index}", value.to(device))
                 self._buffers_of.setdefault(index, {})[name] = f"{name}_{index}"
         self._function = function_for(type(kind)) if manual_backward else None
+        self.generator: torch.Generator | None = None  # dropout masks; seeded by the trainer (None: torch's global)
 
     @property
     def in_features(self) -> int:
@@ -55,7 +56,7 @@ class LayerModule(nn.Module):
     def context(self) -> Context:
         """Training (batch statistics, moving the running ones; fresh dropout masks) or evaluation mode."""
         state = {i: {name: getattr(self, attr) for name, attr in b.items()} for i, b in self._buffers_of.items()}
-        return Context(training=self.training, state=state, update_stats=self.training)
+        return Context(training=self.training, generator=self.generator, state=state, update_stats=self.training)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """z (B, units) from x (B, fan_in); the activation is applied by the caller."""
