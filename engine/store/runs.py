@@ -11,7 +11,6 @@ Timestamps are unix seconds in the file and tz-aware UTC pandas Timestamps in wh
 from __future__ import annotations
 
 import json
-import math
 import os
 import socket
 import threading
@@ -25,6 +24,7 @@ from typing import Any
 import pandas as pd
 
 from engine import settings
+from engine.store.rows import RUN_COLUMNS, metric_pairs, number, runs_frame
 from engine.store.schema import (
     HISTOGRAM_KINDS,
     SCHEMA_VERSION,
@@ -42,9 +42,6 @@ from engine.store.schema import (
 __all__ = ["RunStore", "StoreError"]
 
 MAX_NAME_CHARS = 80  # a run's name is a label (tables, legends); the pages' text inputs use the same cap
-_RUN_COLUMNS = ["run_id", "name", "created", "finished", "heartbeat", "duration", "status", "device",
-                "host", "pid", "sweep_id", "message", "config", "summary", "owner"]
-_TIME_COLUMNS = ["created", "finished", "heartbeat"]
 _COORDINATES = ["run_id", "step", "epoch", "layer", "wall"]  # column order of the wide readers
 # Connections inherited through fork() must never be closed by the child: closing would run
 # SQLite's last-connection cleanup using locks the child does not actually hold. Keep them alive.
@@ -96,7 +93,7 @@ class RunStore:
 
     def _run_columns(self) -> str:
         """The runs columns to SELECT; a v1 store (read-only, not migrated) has no owner: NULL, nobody's."""
-        return ", ".join("NULL AS owner" if c == "owner" and self._version < 2 else c for c in _RUN_COLUMNS)
+        return ", ".join("NULL AS owner" if c == "owner" and self._version < 2 else c for c in RUN_COLUMNS)
 
     # ---- connections and transactions -------------------------------------------------------
 
@@ -169,8 +166,8 @@ class RunStore:
 
     def log_steps(self, run_id: str, rows: list[dict]) -> None:
         """Store per-step rows {"step", "epoch", "wall", metric: value, ...} in one transaction."""
-        records = [(run_id, int(r["step"]), int(r["epoch"]), _number("wall", r.get("wall")), key, value)
-                   for r in rows for key, value in _metrics(r, ("step", "epoch", "wall"))]
+        records = [(run_id, int(r["step"]), int(r["epoch"]), number("wall", r.get("wall")), key, value)
+                   for r in rows for key, value in metric_pairs(r, ("step", "epoch", "wall"))]
         with self._write() as conn:
             conn.executemany("INSERT INTO steps VALUES (?, ?, ?, ?, ?, ?)", records)
             _touch(conn, run_id)
@@ -179,7 +176,7 @@ class RunStore:
         """Store one epoch row {"epoch", "train_loss", "val_loss", ...}; refreshes the heartbeat. summary: the
         run's summary so far, written in the same transaction, so a run killed later still has one."""
         epoch = int(row["epoch"])
-        records = [(run_id, epoch, key, value) for key, value in _metrics(row, ("epoch",))]
+        records = [(run_id, epoch, key, value) for key, value in metric_pairs(row, ("epoch",))]
         with self._write() as conn:
             conn.executemany("INSERT INTO epochs VALUES (?, ?, ?, ?)", records)
             _touch(conn, run_id)
@@ -190,7 +187,7 @@ class RunStore:
     def log_layer_stats(self, run_id: str, rows: list[dict]) -> None:
         """Store per-layer rows {"step", "epoch", "layer", "grad_norm", ...} in one transaction."""
         records = [(run_id, int(r["step"]), int(r["epoch"]), int(r["layer"]), key, value)
-                   for r in rows for key, value in _metrics(r, ("step", "epoch", "layer"))]
+                   for r in rows for key, value in metric_pairs(r, ("step", "epoch", "layer"))]
         with self._write() as conn:
             conn.executemany("INSERT INTO layer_stats VALUES (?, ?, ?, ?, ?, ?)", records)
             _touch(conn, run_id)
@@ -282,7 +279,7 @@ class RunStore:
         where, params = ("WHERE sweep_id = ?", [sweep_id]) if sweep_id is not None else ("", [])
         rows = self._query(f"SELECT {self._run_columns()} FROM runs {where}"
                            " ORDER BY created, rowid", params)
-        df = _runs_frame(rows)
+        df = runs_frame(rows)
         if dead:  # read-only: show what reaping would write, without writing it
             df.loc[df["run_id"].isin(dead), "status"] = "interrupted"
         flat = [pd.DataFrame(list(df[col]), index=df.index).add_prefix(f"{col}.")
@@ -294,7 +291,7 @@ class RunStore:
         rows = self._query(f"SELECT {self._run_columns()} FROM runs WHERE run_id = ?", [run_id])
         if not rows:
             raise StoreError(f"no run {run_id!r} in {self.path}; it may have been deleted")
-        return _runs_frame(rows).to_dict("records")[0]
+        return runs_frame(rows).to_dict("records")[0]
 
     def steps(self, run_ids: list[str]) -> pd.DataFrame:
         """Wide per-step metrics: run_id, step, epoch, wall, then one column per metric key."""
@@ -360,39 +357,6 @@ class RunStore:
 
 def _wide_dtypes(base: list[str]) -> dict[str, str]:
     return {c: "float64" if c == "wall" else "int64" for c in base if c != "run_id"}
-
-
-def _runs_frame(rows: list[tuple]) -> pd.DataFrame:
-    df = pd.DataFrame(rows, columns=_RUN_COLUMNS)
-    for col in _TIME_COLUMNS:
-        df[col] = pd.to_datetime(df[col].astype("float64"), unit="s", utc=True)
-    df["duration"] = df["duration"].astype("float64")
-    df["pid"] = df["pid"].astype("int64")
-    df["config"] = [json.loads(c) for c in df["config"]]
-    # a NULL summary (run not finished) may come back as NaN, not None, in a pandas string column
-    df["summary"] = [json.loads(s) if isinstance(s, str) else {} for s in df["summary"]]
-    df["owner"] = pd.Series([o if isinstance(o, str) else None for o in df["owner"]], index=df.index, dtype=object)
-    return df
-
-
-def _metrics(row: dict, fixed: tuple[str, ...]) -> Iterator[tuple[str, float | None]]:
-    """The metric (key, value) pairs of a row: every key except the fixed coordinates."""
-    for key, value in row.items():
-        if key not in fixed:
-            yield str(key), _number(key, value)
-
-
-def _number(key: str, value: Any) -> float | None:
-    """A metric as float (tensors, numpy scalars, bools too); None and NaN are stored as NULL."""
-    if value is None:
-        return None
-    if isinstance(value, str | bytes):
-        raise ValueError(f"metric {key!r} must be a number, got the text {value!r}")
-    try:
-        number = float(value)
-    except (TypeError, ValueError) as e:
-        raise ValueError(f"metric {key!r} must be a number, got {type(value).__name__}") from e
-    return None if math.isnan(number) else number
 
 
 def _touch(conn, run_id: str):
