@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from engine.inspector.autograd_graph import autograd_dot
 from engine.inspector.spec import NetworkSpec
 from ui import compare_plots as cp
-from ui.hiplot_view import build_experiment
+from ui.hiplot_view import build_experiment, key_notes
 from ui.text import NAME_CHARS, WORD_JOINER, clip, plain_markdown, safe_text
 
 IMG = "<img src=x onerror=alert(1)>"
@@ -37,7 +37,11 @@ def test_hiplot_datapoints_carry_names_and_config_text_escaped():
     assert texts and all(_no_markup(t) for t in texts), texts
     runs = [dp.values["run"] for dp in exp.datapoints]
     assert [html.unescape(r) for r in runs] == [f"{IMG} [aaaaaa]", f"{LINK} [bbbbbb]", f"{MD} [cccccc]"]
-    assert html.unescape(exp.datapoints[0].values["dataset"]) == "<svg onload=alert(3)>"
+    # a long value is a key on the axis ('A'); the table's "(in full)" column holds it, escaped like the rest
+    assert exp.datapoints[0].values["dataset"] == "A"
+    assert html.unescape(exp.datapoints[0].values["dataset (in full)"]) == "<svg onload=alert(3)>"
+    notes = " ".join(key_notes(_runs()))  # the keys spelled out under the plot, as markdown
+    assert "**A** =" in notes and "\\<svg onload" in notes and not re.search(r"(?<!\\)<", notes)  # every < escaped
     assert set(exp.parameters_definition["run"].colors) == set(runs)  # colours still find their lines
 
 
