@@ -145,3 +145,48 @@ def test_open_in_the_inspector_loads_the_run_at_step_t(finished_page, monkeypatc
     inspector.run()
     assert not inspector.exception and not inspector.error
     assert any(name in m.value for m in inspector.markdown), [m.value[:120] for m in inspector.markdown][:5]
+
+
+def _grid(trace_: dict) -> torch.Tensor:
+    """The heatmap's grid points (n·n, 2), row r = (x[r % n], y[r // n]): z[i][j] sits at (x[j], y[i])."""
+    xs, ys = torch.tensor(_values(trace_["x"])), torch.tensor(_values(trace_["y"]))
+    gy, gx = torch.meshgrid(ys, xs, indexing="ij")
+    return torch.stack([gx.reshape(-1), gy.reshape(-1)], dim=1)
+
+
+def _z(trace_: dict) -> torch.Tensor:
+    z = trace_["z"]
+    return torch.tensor(np.array([_values(row) for row in z]) if isinstance(z, list) else _values(z))
+
+
+def test_the_slider_moves_the_loss_mark_boundary_and_unit_maps_to_step_t(finished_page):
+    at, job = finished_page
+    run_id = job.snapshot().run_id
+    store = RunStore()
+    steps = store.steps([run_id])
+    for t in (3, 11):
+        at.slider[0].set_value(t).run()
+        assert not at.exception
+        mark = next(tr for tr in _figure(at, "Loss; the replayed step marked")["data"] if tr.get("name") == "loss at t")
+        want = float(steps.loc[steps["step"] == t, "loss"].iloc[0])
+        assert _values(mark["x"]) == [t] and _values(mark["y"]) == pytest.approx([want])
+        model = replay(store, run_id, t).model
+        w = [(m.weight.detach().double(), m.bias.detach().double()) for m in model.linears]
+        heat = _figure(at, f"Decision boundary after step {t}")["data"][0]
+        pts = _grid(heat).double()
+        a1 = torch.relu(pts @ w[0][0].T + w[0][1])  # 8:relu, 8:tanh, 2:identity by hand, float64
+        a2 = torch.tanh(a1 @ w[1][0].T + w[1][1])
+        z3 = a2 @ w[2][0].T + w[2][1]
+        p1 = torch.softmax(z3, dim=1)[:, 1].reshape(len(_values(heat["y"])), -1)
+        assert torch.allclose(_z(heat).double(), p1, atol=1e-5)
+        maps = [tr for tr in _figure(at, "Each unit's output over the input plane")["data"]]
+        assert len(maps) == 8 + 8 + 2
+        pts = _grid(maps[0]).double()
+        a1, n = torch.relu(pts @ w[0][0].T + w[0][1]), len(_values(maps[0]["y"]))
+        a2 = torch.tanh(a1 @ w[1][0].T + w[1][1])
+        for unit, tr in enumerate(maps):
+            layer, u = (0, unit) if unit < 8 else (1, unit - 8) if unit < 16 else (2, unit - 16)
+            want = (a1, a2, a2 @ w[2][0].T + w[2][1])[layer][:, u].reshape(n, n)
+            assert torch.allclose(_z(tr).double(), want, atol=1e-5), (t, layer, u)
+        arrows = _figure(at, "−∂ℓ/∂x")
+        assert len(_values(arrows["data"][0]["x"])) == 160  # every training row (under the 300 drawn)

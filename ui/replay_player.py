@@ -23,6 +23,7 @@ from engine.train.replay import Replayed, last_step, next_batch, replay_from
 from ui import replay_plots as rp
 from ui.inspector_build import load_spec
 from ui.network_diagram import network_figure
+from ui.replay_step_views import step_views
 from ui.text import TEXT_CHARS, plain_markdown
 
 PLAY_SECONDS = 0.8  # one frame while playing
@@ -120,3 +121,6 @@ def _draw(store, run_id: str, key: str, t: int, gradients: bool) -> None:
                       "trains on: its gradients computed three ways (hand-written, autograd, finite differences)."):
         load_spec(spec_at_step(rep, INSPECTOR_ROWS))
         st.switch_page("pages/inspector.py")
+    if f"{key}_steps" not in ss:  # a stored run's steps do not change: read them once per session
+        ss[f"{key}_steps"] = store.steps([run_id])
+    step_views(rep, ss[f"{key}_steps"], key)

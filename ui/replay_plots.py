@@ -18,6 +18,9 @@ TITLES = {"grad_norm": "‖∂L/∂W_l‖", "update_ratio": "update ratio ‖ΔW
 def loss_at_step_figure(steps: list[int], losses: list[float], step: int, branch_step: int | None = None) -> go.Figure:
     fig = go.Figure(go.Scatter(x=steps, y=losses, mode="lines", name="train loss"))
     fig.add_vline(x=step, line_dash="dot", annotation_text=f"t = {step}")
+    if step in steps:  # the stored loss of step t itself, readable on hover
+        fig.add_trace(go.Scatter(x=[step], y=[losses[steps.index(step)]], mode="markers", name="loss at t",
+                                 marker={"size": 9, "color": "#dc2626"}, hovertemplate="step %{x}: loss %{y:.4g}"))
     if branch_step is not None:
         fig.add_vline(x=branch_step, line_color="#888", annotation_text="branched here")
     fig.update_layout(title="Loss; the replayed step marked", height=280, margin={"t": 40, "b": 30})

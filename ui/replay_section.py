@@ -6,23 +6,20 @@ import streamlit as st
 from engine.store.runs import RunStore, StoreError
 from engine.train import checkpoints
 from engine.train.background import QUEUE
-from engine.train.boundary import grid_bounds
 from engine.train.branch import prepare_branch
 from engine.train.checkpoints import ReplayError
 from engine.train.config import OPTIMIZER_NAMES, ConfigError
 from engine.train.health_map import health_maps
 from engine.train.jobs import JOBS, start_job
-from engine.train.model import targets
 from engine.train.replay import last_step, replay
-from engine.train.replay_views import input_gradients, neuron_maps
 from ui import replay_plots as rp
 from ui.owner import session_owner
 from ui.replay_family import family_section, multiples_section
+from ui.replay_step_views import step_views
 from ui.session import alive_check, session_id
 from ui.text import TEXT_CHARS, plain_markdown
 
 REPLAYABLE = ("finished", "stopped", "diverged")
-MAX_ARROWS = 300  # points drawn with their ∂ℓ/∂x arrow
 BRANCH_JOB, BRANCH_NOTE = "branch_job", "branch_note"  # session state: the queued branch and what it starts from
 BRANCH_DONE = "branch_done"  # (ok, message) of the branch that just ended, shown once
 
@@ -57,17 +54,7 @@ def replay_section(store, runs, shown: list[str], colors: dict[str, str]) -> Non
 
 
 def _views(store, run_id: str, state, lin: dict) -> None:
-    steps = store.steps([run_id])
-    if "loss" in steps.columns:
-        st.plotly_chart(rp.loss_at_step_figure(steps["step"].tolist(), steps["loss"].tolist(), state.step,
-                                               lin["branch_step"]), key="replay_loss")
-    data = state.data
-    if data.input_size == 2:
-        bounds = grid_bounds(data.x_train)
-        st.plotly_chart(rp.neuron_maps_figure(neuron_maps(state.model, bounds)), key="replay_maps")
-        x, y = data.x_train[:MAX_ARROWS], data.y_train[:MAX_ARROWS]
-        grad = input_gradients(state.model, state.cfg.loss, x, targets(state.cfg, data, y))
-        st.plotly_chart(rp.arrows_figure(x.numpy(), y.numpy(), grad.numpy()), key="replay_arrows")
+    step_views(state, store.steps([run_id]), "replay", lin["branch_step"])
     maps = health_maps(store.layer_stats([run_id]), run_id)
     st.plotly_chart(rp.health_heatmaps_figure(maps), key="replay_health")
 
