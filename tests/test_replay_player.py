@@ -190,3 +190,28 @@ def test_the_slider_moves_the_loss_mark_boundary_and_unit_maps_to_step_t(finishe
             assert torch.allclose(_z(tr).double(), want, atol=1e-5), (t, layer, u)
         arrows = _figure(at, "−∂ℓ/∂x")
         assert len(_values(arrows["data"][0]["x"])) == 160  # every training row (under the 300 drawn)
+
+
+def test_a_run_with_other_layers_replays_the_parts_that_apply_and_says_what_is_not_shown(tmp_path, monkeypatch):
+    monkeypatch.setenv("BACKPROP_LAB_HOME", str(tmp_path))
+    at = AppTest.from_file(PAGE, default_timeout=90)
+    at.run()
+    for key, value in (("train_n", 200), ("train_epochs", 1), ("train_layers", "8:relu,ln,2:identity")):
+        (at.text_input if key == "train_layers" else at.number_input)(key=key).set_value(value)
+    at.button(key="train_submit").click().run()
+    job = JOBS[at.session_state["train_job"]]
+    deadline = time.monotonic() + 120
+    while not job.done and time.monotonic() < deadline:
+        time.sleep(0.1)
+    at.run()
+    at.slider[0].set_value(2).run()
+    assert not at.exception and not at.error
+    assert any("linear layers" in c.value and "layernorm" in c.value for c in at.caption)
+    run_id = job.snapshot().run_id
+    model = replay(RunStore(), run_id, 2).model.eval()
+    heat = _figure(at, "Decision boundary after step 2")["data"][0]
+    pts = _grid(heat)
+    p1 = torch.softmax(model(pts).detach(), dim=1)[:, 1].reshape(len(_values(heat["y"])), -1)
+    assert torch.allclose(_z(heat).float(), p1, atol=1e-5)
+    assert not any(str(json.loads(c.proto.spec)["layout"].get("title", {}).get("text", "")).startswith("The network")
+                   for c in at.get("plotly_chart"))

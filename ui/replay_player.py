@@ -1,5 +1,7 @@
 """Replay a finished or stopped run on the Train page: a step slider with play/pause and, at step t, the network
-diagram (weights or gradients) and per-layer histograms, on colour scales and ranges shared by the whole run.
+diagram (weights or gradients) and per-layer histograms, on colour scales and ranges shared by the whole run (runs
+of linear layers), then the loss with t marked and, for 2-D sets, the boundary, unit maps and ∂ℓ/∂x arrows
+(ui.replay_step_views, shared with Compare's replay).
 
 A frame recomputes from the previous one (engine.train.replay.replay_from), so playing forward trains each step
 once; the data is one server-wide copy per dataset (st.cache_resource), never one per session.
@@ -59,18 +61,19 @@ def replay_player(store, run_id: str) -> None:
         return
     layers = TrainConfig.from_dict(store.run(run_id)["config"]).layer_specs
     other = sorted({layer.type for layer in layers} - {"linear"})
-    if other:  # the step-t diagram, histograms and Inspector spec read W and b of linear layers
-        st.info(f"Replay here draws networks of linear layers; this run has {', '.join(other)} layers. "
-                "Compare's replay section shows it at any step.")
-        return
     key = f"player_{run_id}"
     ss.setdefault(f"{key}_t", end)
     playing = bool(ss.get(f"{key}_play"))
     stride = max(1, math.ceil(end / FRAMES))
     c1, c2 = st.columns([1, 3])
     c1.button("⏸ Pause" if playing else "▶ Play", key=f"{key}_toggle", on_click=_toggle, args=(key, end))
-    mode = c2.radio("Edges and right-hand histograms show", ["weights W", "gradients ∂L/∂W"], horizontal=True,
-                    key=f"{key}_mode")
+    gradients = False
+    if other:  # the step-t diagram, histograms and Inspector spec read W and b of linear layers
+        st.caption(f"The network diagram, its histograms and the Inspector take linear layers; this run has "
+                   f"{', '.join(other)} layers, so step t shows the views below without them.")
+    else:
+        gradients = c2.radio("Edges and right-hand histograms show", ["weights W", "gradients ∂L/∂W"],
+                             horizontal=True, key=f"{key}_mode").startswith("gradients")
     st.caption(f"Play moves {stride} step{'s' if stride > 1 else ''} a frame from where the slider is; drag the "
                "slider to any step. Step t shows the weights after t steps and the gradient step t + 1 takes "
                "(on its batch).")
@@ -80,7 +83,13 @@ def replay_player(store, run_id: str) -> None:
         if ss.get(f"{key}_play"):
             ss[f"{key}_t"] = min(ss[f"{key}_t"] + stride, end)
         t = st.slider("Step t", 0, end, key=f"{key}_t")
-        _draw(store, run_id, key, t, mode.startswith("gradients"))
+        rep = _replayed(store, run_id, key, t)
+        if rep is not None:
+            if not other:
+                _diagram(store, run_id, key, rep, gradients)
+            if f"{key}_steps" not in ss:  # a stored run's steps do not change: read them once per session
+                ss[f"{key}_steps"] = store.steps([run_id])
+            step_views(rep, ss[f"{key}_steps"], key)
         if ss.get(f"{key}_play") and t >= end:
             ss[f"{key}_play"] = False
             st.rerun()  # a full rerun draws the fragment without run_every: polling stops
@@ -95,17 +104,28 @@ def _toggle(key: str, end: int) -> None:
         ss[f"{key}_t"] = 0  # play at the end starts over
 
 
-def _draw(store, run_id: str, key: str, t: int, gradients: bool) -> None:
+def _replayed(store, run_id: str, key: str, t: int) -> Replayed | None:
+    """The run after step t, from the previous frame's state (replay_from trains forward from it)."""
     ss = st.session_state
     try:
         cfg = TrainConfig.from_dict(store.run(run_id)["config"])
         if f"{key}_data" not in ss:  # a CSV's fingerprint hashes the file: once per session, not per frame
             ss[f"{key}_data"] = json.dumps(data_fingerprint(cfg), sort_keys=True)
         data = _dataset(ss[f"{key}_data"], cfg)
-        rep = ss[f"{key}_state"] = replay_from(store, run_id, t, ss.get(f"{key}_state"), data)
-        tr = trace(spec_at_step(rep, BATCH_ROWS), numerical=False)
+        ss[f"{key}_state"] = replay_from(store, run_id, t, ss.get(f"{key}_state"), data)
     except (ReplayError, StoreError, ValueError) as err:
         st.error(f"Step {t} cannot be replayed: {plain_markdown(err, TEXT_CHARS)}")
+        return None
+    return ss[f"{key}_state"]
+
+
+def _diagram(store, run_id: str, key: str, rep: Replayed, gradients: bool) -> None:
+    """The network diagram and histograms at step t on the run's fixed scales, and the Inspector button."""
+    ss, t = st.session_state, rep.step
+    try:
+        tr = trace(spec_at_step(rep, BATCH_ROWS), numerical=False)
+    except ValueError as err:
+        st.error(f"Step {t} cannot be drawn: {plain_markdown(err, TEXT_CHARS)}")
         return
     if f"{key}_scales" not in ss:  # a stored run's stats do not change: read them once per session
         ss[f"{key}_scales"] = run_scales(store.layer_stats([run_id]), run_id), float(rep.data.x_train.abs().max())
@@ -121,6 +141,3 @@ def _draw(store, run_id: str, key: str, t: int, gradients: bool) -> None:
                       "trains on: its gradients computed three ways (hand-written, autograd, finite differences)."):
         load_spec(spec_at_step(rep, INSPECTOR_ROWS))
         st.switch_page("pages/inspector.py")
-    if f"{key}_steps" not in ss:  # a stored run's steps do not change: read them once per session
-        ss[f"{key}_steps"] = store.steps([run_id])
-    step_views(rep, ss[f"{key}_steps"], key)
