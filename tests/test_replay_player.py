@@ -155,8 +155,10 @@ def _grid(trace_: dict) -> torch.Tensor:
 
 
 def _z(trace_: dict) -> torch.Tensor:
-    z = trace_["z"]
-    return torch.tensor(np.array([_values(row) for row in z]) if isinstance(z, list) else _values(z))
+    z = trace_["z"]  # rows of numbers, or one typed array with its shape "n, n"
+    if isinstance(z, list):
+        return torch.tensor(np.array([_values(row) for row in z]))
+    return torch.tensor(_values(z)).reshape([int(d) for d in str(z["shape"]).split(",")])
 
 
 def test_the_slider_moves_the_loss_mark_boundary_and_unit_maps_to_step_t(finished_page):
@@ -188,8 +190,10 @@ def test_the_slider_moves_the_loss_mark_boundary_and_unit_maps_to_step_t(finishe
             layer, u = (0, unit) if unit < 8 else (1, unit - 8) if unit < 16 else (2, unit - 16)
             want = (a1, a2, a2 @ w[2][0].T + w[2][1])[layer][:, u].reshape(n, n)
             assert torch.allclose(_z(tr).double(), want, atol=1e-5), (t, layer, u)
-        arrows = _figure(at, "−∂ℓ/∂x")
-        assert len(_values(arrows["data"][0]["x"])) == 160  # every training row (under the 300 drawn)
+        points = {tr["name"]: tr for tr in _figure(at, "−∂ℓ/∂x")["data"] if tr["name"].startswith("class")}
+        assert sorted(points) == ["class 0", "class 1"]  # in the class colours of the boundary above
+        assert sum(len(_values(tr["x"])) for tr in points.values()) == 160  # every training row (≤ 300 drawn)
+        assert points["class 0"]["marker"]["color"] == heat["colorscale"][0][1]
 
 
 def test_a_run_with_other_layers_replays_the_parts_that_apply_and_says_what_is_not_shown(tmp_path, monkeypatch):

@@ -89,7 +89,10 @@ def replay_player(store, run_id: str) -> None:
                 _diagram(store, run_id, key, rep, gradients)
             if f"{key}_steps" not in ss:  # a stored run's steps do not change: read them once per session
                 ss[f"{key}_steps"] = store.steps([run_id])
-            step_views(rep, ss[f"{key}_steps"], key)
+            playing_now = bool(ss.get(f"{key}_play"))
+            step_views(rep, ss[f"{key}_steps"], key, maps=not playing_now)
+            if playing_now:
+                st.caption("Each unit's output over the input plane is drawn when the replay is paused.")
         if ss.get(f"{key}_play") and t >= end:
             ss[f"{key}_play"] = False
             st.rerun()  # a full rerun draws the fragment without run_every: polling stops

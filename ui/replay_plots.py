@@ -9,6 +9,7 @@ from plotly.subplots import make_subplots
 
 from engine.train.health_map import HEATMAP_KEYS, HealthMap, log_ratio
 from ui.axes import honest_axes
+from ui.train_plots import data_scatter
 
 TITLES = {"grad_norm": "‖∂L/∂W_l‖", "update_ratio": "update ratio ‖ΔW‖/‖W‖ (log₁₀ of ratio/1e-3)",
           "dead_fraction": "dead ReLU fraction", "saturated_fraction": "saturated fraction (φ' < 0.01)"}
@@ -38,7 +39,7 @@ def neuron_maps_figure(maps, max_units: int = 8) -> go.Figure:
             z = layer[r].numpy()
             lim = float(np.abs(z).max()) or 1.0
             hover = f"layer {c} unit {r + 1}: %{{z:.3f}}<extra></extra>"
-            fig.add_trace(go.Heatmap(x=maps.xs, y=maps.ys, z=z.tolist(), zmin=-lim, zmax=lim, colorscale="RdBu",
+            fig.add_trace(go.Heatmap(x=maps.xs, y=maps.ys, z=z, zmin=-lim, zmax=lim, colorscale="RdBu",
                                      showscale=False, hovertemplate=hover), row=r + 1, col=c)
     fig.update_xaxes(showticklabels=False).update_yaxes(showticklabels=False)
     return fig.update_layout(title="Each unit's output over the input plane", height=90 * n_rows + 60,
@@ -55,9 +56,14 @@ def arrows_figure(x: np.ndarray, labels: np.ndarray, grad: np.ndarray, scale: fl
     for (x0, y0), (x1, y1) in zip(x, ends, strict=True):
         xs += [x0, x1, None]
         ys += [y0, y1, None]
-    fig = go.Figure([go.Scatter(x=x[:, 0], y=x[:, 1], mode="markers", name="points",
-                                marker={"color": labels, "size": 5, "showscale": False}),
-                     go.Scatter(x=xs, y=ys, mode="lines", line={"width": 1, "color": "#444"}, name="−∂ℓ/∂x")])
+    if np.issubdtype(labels.dtype, np.integer):  # classes in the colours the boundary and data previews use
+        points = data_scatter(x.tolist(), labels.tolist(), "classification")
+    else:  # a 2-D regression: the target y as colour
+        colour = labels.reshape(len(x), -1)[:, 0]
+        points = [go.Scatter(x=x[:, 0], y=x[:, 1], mode="markers", name="points",
+                             marker={"color": colour, "size": 5, "colorbar": {"title": "y₁"}})]
+    fig = go.Figure([*points, go.Scatter(x=xs, y=ys, mode="lines", line={"width": 1, "color": "#444"},
+                                         name="−∂ℓ/∂x")])
     fig.update_yaxes(scaleanchor="x", scaleratio=1)
     return fig.update_layout(title="−∂ℓ/∂x: where each point would move to lower its loss", height=380)
 

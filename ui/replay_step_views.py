@@ -14,8 +14,9 @@ from ui import train_plots as P
 MAX_ARROWS = 300  # points drawn with their ∂ℓ/∂x arrow
 
 
-def step_views(state, steps, key: str, branch_step: int | None = None) -> None:
-    """state: an engine.train.replay.Replayed; steps: the run's stored steps (columns step, loss)."""
+def step_views(state, steps, key: str, branch_step: int | None = None, maps: bool = True) -> None:
+    """state: an engine.train.replay.Replayed; steps: the run's stored steps (columns step, loss); maps: False
+    leaves out the per-unit maps (one heatmap a unit: the heaviest figure, too slow to redraw every play frame)."""
     if "loss" in steps.columns:
         st.plotly_chart(rp.loss_at_step_figure(steps["step"].tolist(), steps["loss"].tolist(), state.step,
                                                branch_step), key=f"{key}_loss")
@@ -29,7 +30,8 @@ def step_views(state, steps, key: str, branch_step: int | None = None) -> None:
         grid = boundary_grid(state.model.state_dict(), cfg.layer_specs, bounds, loss=cfg.loss)
         fig = P.boundary_figure(grid, *P.first_points(data.x_train, data.y_train), state.step)
         st.plotly_chart(fig.update_layout(title=f"Decision boundary after step {state.step}"), key=f"{key}_boundary")
-    st.plotly_chart(rp.neuron_maps_figure(neuron_maps(state.model, bounds)), key=f"{key}_maps")
+    if maps:
+        st.plotly_chart(rp.neuron_maps_figure(neuron_maps(state.model, bounds)), key=f"{key}_maps")
     x, y = data.x_train[:MAX_ARROWS], data.y_train[:MAX_ARROWS]
     grad = input_gradients(state.model, cfg.loss, x, targets(cfg, data, y))
     st.plotly_chart(rp.arrows_figure(x.numpy(), y.numpy(), grad.numpy()), key=f"{key}_arrows")

@@ -92,10 +92,15 @@ def test_train_replay_plays_and_pauses(app_server, browser_page, artifacts):
     page.get_by_role("button", name="Play").click()  # at the end: starts over from 0, a step a frame
     page.wait_for_function(f"() => +document.querySelector('{STEP}').value >= 3", timeout=60_000)
     page.get_by_role("button", name="Pause").click()
-    page.wait_for_timeout(2500)
+    page.wait_for_timeout(5000)  # a frame in flight at the click (each draws ~8 figures) may still land
     paused = _slider_value(page)
     page.wait_for_timeout(2500)
     assert 1 <= paused < 15 and _slider_value(page) == paused  # paused mid-run: the frames stopped
-    page.get_by_text(f"The network after step {paused}").first.scroll_into_view_if_needed()
+    page.locator("[class*='st-key-player_'][class*='_diagram']").first.scroll_into_view_if_needed()
     page.wait_for_timeout(1000)
     page.screenshot(path=str(artifacts / "replay-train-player.png"), full_page=True)
+    for part in ("boundary", "maps", "arrows"):  # step t's views under the diagram (ui.replay_step_views)
+        chart = page.locator(f"[class*='st-key-player_'][class*='_{part}']").first
+        chart.scroll_into_view_if_needed()
+        page.wait_for_timeout(800)
+        chart.screenshot(path=str(artifacts / f"replay-train-{part}.png"))
