@@ -74,12 +74,12 @@ def _edge_bar(fig: dict) -> tuple[float, float]:
     return bar["marker"]["cmin"], bar["marker"]["cmax"]
 
 
-@pytest.fixture()
-def finished_page(tmp_path, monkeypatch):
+def _trained_page(tmp_path, monkeypatch, epochs: int, layers: str):
+    """The Train page after training moons (200 points) with these layers to the end: (AppTest, job)."""
     monkeypatch.setenv("BACKPROP_LAB_HOME", str(tmp_path))
     at = AppTest.from_file(PAGE, default_timeout=90)
     at.run()
-    for key, value in (("train_n", 200), ("train_epochs", 3), ("train_layers", "8:relu,8:tanh,2:identity")):
+    for key, value in (("train_n", 200), ("train_epochs", epochs), ("train_layers", layers)):
         (at.text_input if key == "train_layers" else at.number_input)(key=key).set_value(value)
     at.button(key="train_submit").click().run()
     job = JOBS[at.session_state["train_job"]]
@@ -87,6 +87,12 @@ def finished_page(tmp_path, monkeypatch):
     while not job.done and time.monotonic() < deadline:
         time.sleep(0.1)
     at.run()
+    return at, job
+
+
+@pytest.fixture()
+def finished_page(tmp_path, monkeypatch):
+    at, job = _trained_page(tmp_path, monkeypatch, 3, "8:relu,8:tanh,2:identity")
     assert not at.exception and job.snapshot().status == "finished"
     return at, job
 
@@ -197,17 +203,7 @@ def test_the_slider_moves_the_loss_mark_boundary_and_unit_maps_to_step_t(finishe
 
 
 def test_a_run_with_other_layers_replays_the_parts_that_apply_and_says_what_is_not_shown(tmp_path, monkeypatch):
-    monkeypatch.setenv("BACKPROP_LAB_HOME", str(tmp_path))
-    at = AppTest.from_file(PAGE, default_timeout=90)
-    at.run()
-    for key, value in (("train_n", 200), ("train_epochs", 1), ("train_layers", "8:relu,ln,2:identity")):
-        (at.text_input if key == "train_layers" else at.number_input)(key=key).set_value(value)
-    at.button(key="train_submit").click().run()
-    job = JOBS[at.session_state["train_job"]]
-    deadline = time.monotonic() + 120
-    while not job.done and time.monotonic() < deadline:
-        time.sleep(0.1)
-    at.run()
+    at, job = _trained_page(tmp_path, monkeypatch, 1, "8:relu,ln,2:identity")
     at.slider[0].set_value(2).run()
     assert not at.exception and not at.error
     assert any("linear layers" in c.value and "layernorm" in c.value for c in at.caption)

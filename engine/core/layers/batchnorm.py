@@ -17,29 +17,19 @@ from __future__ import annotations
 
 import torch
 
-from engine.core.layers.base import Context, Layer, Params
+from engine.core.layers.affine import NormLayer
+from engine.core.layers.base import Context, Params
 from engine.core.layers.linear import _d, _shape
 from engine.core.layers.terms import ElementTerms, NormAxis, aligned, dxhat_line, norm_paths, tex_number
 
 MOMENTUM = 0.1  # nn.BatchNorm1d's default
 
 
-class BatchNorm(Layer):
+class BatchNorm(NormLayer):
     """z_l = γ ⊙ (a_{l-1} − μ)/σ + β over the batch."""
 
     type = "batchnorm"
     rowwise = False  # μ and σ² come from every row
-
-    def __init__(self, index: int, fan_in: int, units: int | None = None, activation: str = "identity",
-                 eps: float = 1e-5):
-        super().__init__(index, fan_in, fan_in, activation)
-        self.eps = eps
-
-    def param_shapes(self) -> dict[str, tuple[int, ...]]:
-        return {"weight": (self.units,), "bias": (self.units,)}
-
-    def init_params(self, init: str, gen: torch.Generator, dtype: torch.dtype) -> Params:
-        return {"weight": torch.ones(self.units, dtype=dtype), "bias": torch.zeros(self.units, dtype=dtype)}
 
     def initial_state(self, dtype: torch.dtype = torch.float32) -> dict:
         return {self.index: {"running_mean": torch.zeros(self.units, dtype=dtype),

@@ -11,26 +11,16 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from engine.core.layers.base import Context, Layer, Params
+from engine.core.layers.affine import NormLayer
+from engine.core.layers.base import Context, Params
 from engine.core.layers.linear import _d, _shape
 from engine.core.layers.terms import ElementTerms, NormAxis, aligned, dxhat_line, norm_paths, tex_number
 
 
-class LayerNorm(Layer):
+class LayerNorm(NormLayer):
     """z_l = γ ⊙ (a_{l-1} − μ_row)/σ_row + β."""
 
     type = "layernorm"
-
-    def __init__(self, index: int, fan_in: int, units: int | None = None, activation: str = "identity",
-                 eps: float = 1e-5):
-        super().__init__(index, fan_in, fan_in, activation)
-        self.eps = eps
-
-    def param_shapes(self) -> dict[str, tuple[int, ...]]:
-        return {"weight": (self.units,), "bias": (self.units,)}
-
-    def init_params(self, init: str, gen: torch.Generator, dtype: torch.dtype) -> Params:
-        return {"weight": torch.ones(self.units, dtype=dtype), "bias": torch.zeros(self.units, dtype=dtype)}
 
     def forward(self, params: Params, x: torch.Tensor, ctx: Context):
         mean = x.mean(dim=1, keepdim=True)  # μ (B, 1)
