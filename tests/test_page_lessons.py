@@ -6,19 +6,17 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
+from tests.apptest_pages import assert_ran, open_page
+
 PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "lessons.py")
 TIMEOUT = 60
 
 
 def _page(**params) -> AppTest:
-    at = AppTest.from_file(PAGE, default_timeout=TIMEOUT)
-    for k, v in params.items():
-        at.query_params[k] = v
-    return at.run()
+    return open_page(PAGE, TIMEOUT, **params)
 
 
-def _ok(at: AppTest) -> None:
-    assert not at.exception, [e.message for e in at.exception]
+_ok = assert_ran
 
 
 def _answer(at: AppTest, text: str) -> AppTest:

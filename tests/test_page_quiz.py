@@ -8,6 +8,7 @@ from streamlit.testing.v1 import AppTest
 
 from engine.inspector.presets import preset
 from engine.inspector.share import encode_spec
+from tests.apptest_pages import assert_ran, open_page
 
 PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "inspector.py")
 TIMEOUT = 60
@@ -19,14 +20,10 @@ HAND = {"a_1[0,0]": "3", "δ_1[0,0]": "-14", "∂L/∂b_1[0]": "-14", "∂L/∂W
 
 
 def _page(**params) -> AppTest:
-    at = AppTest.from_file(PAGE, default_timeout=TIMEOUT)
-    for k, v in params.items():
-        at.query_params[k] = v
-    return at.run()
+    return open_page(PAGE, TIMEOUT, **params)
 
 
-def _ok(at: AppTest) -> None:
-    assert not at.exception, [e.message for e in at.exception]
+_ok = assert_ran
 
 
 def _asked(at: AppTest) -> str:
