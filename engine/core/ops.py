@@ -32,12 +32,17 @@ class Activation:
     kink: bool = False  # φ' jumps at z = 0: a finite difference across 0 is no derivative
     can_die: bool = False  # φ' = 0 for z ≤ 0: a unit with z ≤ 0 on every row passes no gradient (dead)
     slope_from_a: Fn | None = None  # φ'(z) written with a = φ(z), for the saturation count on outputs
+    # δ(z, a, ∂L/∂a) in one step where ∂L/∂a ⊙ φ'(z) has a shorter exact form (the training step runs this
+    # every batch): identity's δ is ∂L/∂a itself, ReLU's keeps ∂L/∂a where z > 0 and is 0 elsewhere
+    delta: Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor] | None = None
 
     def __reduce__(self):  # pickled as a reference into the table (its lambdas cannot be pickled)
         return activation, (self.name,)
 
     def backward(self, z: torch.Tensor, a: torch.Tensor, grad_a: torch.Tensor) -> torch.Tensor:
         """δ = ∂L/∂z from ∂L/∂a, shape (batch, units)."""
+        if self.delta is not None:
+            return self.delta(z, a, grad_a)
         if self.elementwise:
             return grad_a * self.derivative(z)
         return softmax_backward(a, grad_a)
@@ -76,6 +81,12 @@ def _relu_grad(z):
     return (z > 0).to(z.dtype)
 
 
+def _relu_delta(z, a, grad_a):
+    """∂L/∂a ⊙ 1[z > 0] as one kernel (no mask tensor, no multiply): aten's threshold_backward keeps grad_a
+    where z > 0 and writes 0 elsewhere — the same rule as _relu_grad, φ'(0) := 0."""
+    return torch.ops.aten.threshold_backward(grad_a, z, 0)
+
+
 def _leaky(z):
     return torch.where(z > 0, z, LEAKY_SLOPE * z)
 
@@ -96,9 +107,10 @@ def softmax_backward(a: torch.Tensor, grad_a: torch.Tensor) -> torch.Tensor:
 
 
 ACTIVATIONS: dict[str, Activation] = {a.name: a for a in (
-    Activation("identity", lambda z: z, torch.ones_like, lambda z: z * 1, r"\phi(z)=z,\quad \phi'(z)=1"),
+    Activation("identity", lambda z: z, torch.ones_like, lambda z: z * 1, r"\phi(z)=z,\quad \phi'(z)=1",
+               delta=lambda z, a, grad_a: grad_a),
     Activation("relu", lambda z: torch.clamp(z, min=0), _relu_grad, torch.relu,
-               r"\phi(z)=\max(0,z),\quad \phi'(z)=\mathbb{1}[z>0]", kink=True, can_die=True),
+               r"\phi(z)=\max(0,z),\quad \phi'(z)=\mathbb{1}[z>0]", kink=True, can_die=True, delta=_relu_delta),
     Activation("leaky_relu", _leaky, _leaky_grad, lambda z: F.leaky_relu(z, LEAKY_SLOPE),
                rf"\phi(z)=\max({LEAKY_SLOPE:g}z,z),\quad \phi'(z)=1 \text{{ if }} z>0 \text{{ else }} {LEAKY_SLOPE:g}",
                kink=True),  # φ' = LEAKY_SLOPE > 0 below 0: it cannot die
@@ -133,7 +145,9 @@ def cross_entropy(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
 
 def cross_entropy_grad(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """Softmax fused with the loss: ∂L/∂z = (softmax(z) − onehot(y)) / B, shape (B, k)."""
-    grad = softmax(logits)  # a fresh (B, k) tensor, finished in place (the training step runs this every batch)
+    # softmax by torch's one kernel (ours, `softmax` above, is five ops; the Activations page checks the two
+    # agree): a fresh (B, k) tensor, finished in place (the training step runs this every batch)
+    grad = torch.softmax(logits, dim=1)
     grad[torch.arange(len(y), device=y.device), y] -= 1.0  # − onehot(y); the index on y's device: no host copy
     return grad.div_(logits.shape[0])
 

@@ -38,6 +38,7 @@ from engine.train.device import pick_device
 from engine.train.evaluate import evaluate, test_report
 from engine.train.fused import FusedStep, GraphedStep, fused_problem, graph_problem
 from engine.train.model import build_model, check_fit, loss_fn, predictions, targets
+from engine.train.update import make_update
 
 DENSE_STEPS = 50  # every step's loss is logged up to here: the start of a curve is where most happens
 DIVERGE_GROWTH = 1e4  # a loss this many times its untrained value has blown up, not learned
@@ -67,6 +68,7 @@ class _Run:
         check_fit(cfg, data)
         self.model = build_model(cfg, data.input_size, self.device)
         self.opt = _optimizer(cfg, self.model)
+        self.update = make_update(self.opt)  # opt.step(), or its fused kernel called directly (update.py)
         self.loss = loss_fn(cfg.loss)
         pin = self.device.type == "cuda"
         self.x = _to(data.x_train, self.device, pin)
@@ -235,7 +237,7 @@ def _epoch(run: _Run, epoch: int, stop) -> Iterator[Event]:
                 t0 = time.perf_counter()
                 pre = health.pre_step_stats(model, zs, _outputs(model, zs))
                 spent = time.perf_counter() - t0
-            opt.step()
+            run.update()
         if run.schedule is not None:
             run.schedule.step()
         run.losses.append(loss.detach())  # train_loss: each batch's loss before its own step
