@@ -93,6 +93,15 @@ def test_relu_derivative_at_the_kink_follows_torch_convention():
         torch.testing.assert_close(ACTIVATIONS[name].derivative(z), expected, rtol=0, atol=0)
 
 
+def test_one_step_deltas_by_hand():
+    """The ops table's one-kernel δ's (training runs them every batch): ReLU passes ∂L/∂a where z > 0 only
+    (0 at the kink itself), identity passes it unchanged."""
+    z = torch.tensor([[-1.0, 0.0, 2.0, -0.0]], dtype=D)
+    g = torch.tensor([[5.0, 6.0, 7.0, 8.0]], dtype=D)
+    assert ACTIVATIONS["relu"].backward(z, z.clamp(min=0), g).tolist() == [[0.0, 0.0, 7.0, 0.0]]
+    assert ACTIVATIONS["identity"].backward(z, z, g).tolist() == [[5.0, 6.0, 7.0, 8.0]]
+
+
 @pytest.mark.parametrize("seed", [0, 1, 2, 3])
 def test_softmax_backward_equals_autograd_vjp(seed):
     z = _points(seed, (4, 5))

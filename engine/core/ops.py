@@ -148,7 +148,7 @@ def cross_entropy_grad(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     # softmax by torch's one kernel (ours, `softmax` above, is five ops; the Activations page checks the two
     # agree): a fresh (B, k) tensor, finished in place (the training step runs this every batch)
     grad = torch.softmax(logits, dim=1)
-    grad[torch.arange(len(y), device=y.device), y] -= 1.0  # − onehot(y); the index on y's device: no host copy
+    grad.scatter_(1, y.unsqueeze(1), -1.0, reduce="add")  # − onehot(y): one kernel, no index tensor
     return grad.div_(logits.shape[0])
 
 

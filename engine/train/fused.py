@@ -53,13 +53,15 @@ class FusedStep:
         # ∂L/∂a_{l-1} for l = 2…L (layer 1 needs no gradient of x)
         self.grad_a_buffers = [None] + [torch.empty(batch, layer.fan_in, **like) for layer in self.layers[1:]]
         self.ctx = Context()
+        self.batch = batch
 
     def __call__(self, x: torch.Tensor, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
         rows = x.shape[0]  # the last batch of an epoch may be short: views of the first rows of each buffer
+        z_buffers = self.z_buffers if rows == self.batch else [buf[:rows] for buf in self.z_buffers]
         with torch.no_grad():
             a, zs, activations, caches = x, [], [x], []
-            for layer, p, buf in zip(self.layers, self.params, self.z_buffers, strict=True):
-                z, cache = layer.forward_into(p, a, self.ctx, buf[:rows])
+            for layer, p, buf in zip(self.layers, self.params, z_buffers, strict=True):
+                z, cache = layer.forward_into(p, a, self.ctx, buf)
                 a = layer.activation.forward(z)
                 zs.append(z)
                 activations.append(a)
@@ -74,7 +76,7 @@ class FusedStep:
         for l in range(n, 0, -1):  # layer l, list index l − 1
             layer, params = self.layers[l - 1], self.params[l - 1]
             buf = self.grad_a_buffers[l - 1]
-            grad_a = None if buf is None else buf[:rows]
+            grad_a = buf if buf is None or rows == self.batch else buf[:rows]
             layer.backward_into(params, caches[l - 1], delta, {k: v.grad for k, v in params.items()}, grad_a)
             if grad_a is not None:
                 delta = self.layers[l - 2].activation.backward(zs[l - 2], activations[l - 1], grad_a)

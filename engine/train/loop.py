@@ -214,7 +214,7 @@ def _untrained_loss(run: _Run) -> float:
 
 def _epoch(run: _Run, epoch: int, stop) -> Iterator[Event]:
     """One pass over the training set. Returns an end Event (diverged / stopped) or None."""
-    cfg, model, opt = run.cfg, run.model, run.opt
+    cfg, model = run.cfg, run.model
     run.epoch_start = time.perf_counter()
     offset = run.rows_done if run.rows_done < len(run.x) else 0  # > 0 only in a run resumed mid-epoch
     run.order_state = run.order.get_state()
