@@ -296,3 +296,16 @@ def test_a_network_with_other_kinds_is_refused_in_one_line_not_misderived(name):
         draw_question(t, 1, 1)
     with pytest.raises(ValueError, match="linear layers"):
         make_prompt(t, Question("delta", 1, (0, 0)))
+
+
+def test_a_gradient_that_is_zero_in_exact_arithmetic_accepts_0_and_autograds_rounding():
+    """Softmax output under the sum loss: δ = a ⊙ (1 − Σ a) = 0 exactly; autograd gives ±1e-16 (found by the
+    hypothesis test above: the tolerance was 0.1 % of max |δ| = 0, so autograd's own number was "wrong")."""
+    spec = NetworkSpec(2, [LayerSpec(4, "identity"), LayerSpec(2, "softmax")], loss="sum", init="kaiming", seed=0,
+                       dtype="float64", batch=1)
+    t = trace(spec, numerical=False)
+    p = make_prompt(t, Question("delta", 1, (0, 1)))
+    autograd = t.layers[0].grads["z"].autograd[0, 1].item()
+    assert autograd != 0.0 and abs(autograd) < 1e-15
+    assert grade(p, "0").correct and grade(p, repr(autograd)).correct
+    assert not grade(p, "0.001").correct

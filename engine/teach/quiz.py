@@ -35,6 +35,8 @@ MAX_QUESTION = 100  # question numbers 1 … MAX_QUESTION
 MAX_ANSWER_CHARS = 40  # a typed answer longer than this is refused unread
 RTOL = 0.01  # a value answer is right within 1 % of the answer …
 ATOL_SHARE = 0.001  # … or within 0.1 % of max |quantity| over the whole tensor (its scale), whichever is larger
+ATOL_FLOOR = 1e-9  # … and never tighter than this: a gradient that is 0 in exact arithmetic (softmax under the sum
+# loss) comes out of float64 as ±1e-16 noise, in autograd as in ours; "0" and that noise are both right
 MAX_DIM = 1_000_000  # a typed shape's sides are at most this
 
 _NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]{1,3})?")  # ASCII digits only
@@ -162,7 +164,8 @@ def make_prompt(t: Trace, q: Question) -> Prompt:
                       derivation(t, q.quantity, q.layer, q.index), _shape_mistakes(q, tuple(tensor.shape)))
     scale = tensor.abs().max().item() if tensor.numel() else 0.0
     return Prompt(f"What is {q.name()}? (indices count from 0, as in PyTorch)", tensor[q.index].item(),
-                  ATOL_SHARE * scale, derivation(t, q.quantity, q.layer, q.index), _value_mistakes(t, q))
+                  max(ATOL_SHARE * scale, ATOL_FLOOR), derivation(t, q.quantity, q.layer, q.index),
+                  _value_mistakes(t, q))
 
 
 def _shape_mistakes(q: Question, shape: tuple[int, ...]) -> list[tuple[str, str, tuple[int, ...]]]:
