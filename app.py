@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from engine.train.device import configure_threads
+from ui import warmup
 from ui.sidebar import render_sidebar
 
 PAGES = [  # (script, title, icon)
@@ -18,12 +18,14 @@ PAGES = [  # (script, title, icon)
 
 def main() -> None:
     st.set_page_config(page_title="Backprop Lab", page_icon=":material/device_hub:", layout="wide")
-    configure_threads()
     pages = [st.Page(script, title=title, icon=icon, default=(i == 0))
              for i, (script, title, icon) in enumerate(PAGES)]
     nav = st.navigation(pages, position="hidden")  # our own menu (ui/sidebar.py), the same from the first paint
     render_sidebar(pages)
-    nav.run()
+    try:
+        nav.run()
+    finally:  # also after a page's st.stop or st.rerun
+        warmup.start()  # torch (and its thread count) loads after the first page is drawn: Home does not need it
 
 
 # A spawned sweep worker imports the main script as __mp_main__ to unpickle its task (Streamlit's __main__

@@ -4,7 +4,7 @@ from pathlib import Path
 import streamlit as st
 
 from ui.bootstrap import ensure_navigation
-from ui.sidebar import device_text
+from ui.warmup import device_caption
 
 ensure_navigation()
 
@@ -32,7 +32,7 @@ st.markdown(
     "computed three independent ways — the hand-derived chain rule, PyTorch autograd and finite differences — "
     "side by side with the error between them; then train networks and compare optimizers."
 )
-st.caption(f"Computing on **{device_text()}**. Every random draw is seeded from the sidebar's seed.")
+device_caption("Computing on **{device}**. Every random draw is seeded from the sidebar's seed.", key="home_device")
 
 cols = st.columns(2)
 for i, (script, label, icon, blurb) in enumerate(LINKS):

@@ -1,4 +1,7 @@
 """The entry point: navigation over every page, the home page's links, the device and seed in the sidebar."""
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
@@ -46,3 +49,49 @@ def test_the_sidebar_menu_is_our_page_links_with_the_pages_titles():
     assert [link.label for link in links] == ["Home", "Inspector", "Train", "Compare", "Optimizers", "Activations",
                                                 "Lessons"]
     assert [link.icon for link in links][:2] == [":material/home:", ":material/biotech:"]
+
+
+HOME_WITHOUT_WARMUP = """
+import sys
+from unittest import mock
+from streamlit.testing.v1 import AppTest
+import ui.warmup
+with mock.patch.object(ui.warmup, "start", lambda: None):  # the background load, which app.py starts after the page
+    at = AppTest.from_file(sys.argv[1], default_timeout=60).run()
+assert not at.exception, at.exception
+heavy = [m for m in ("torch", "pandas", "numpy") if m in sys.modules]
+print("heavy:", heavy, "|", [c.value for c in at.caption if "Computing on" in c.value or "Device" in c.value])
+"""
+
+
+def test_home_draws_without_importing_torch_and_says_the_device_is_loading():
+    """A fresh server's first page must not wait ~3 s for torch: Home and the sidebar name the device only once
+    ui/warmup.py's background thread has loaded it (run in a fresh interpreter: this one has torch)."""
+    out = subprocess.run([sys.executable, "-c", HOME_WITHOUT_WARMUP, str(ROOT / "app.py")], cwd=ROOT,
+                         capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert out.returncode == 0, out.stderr[-2000:]
+    line = out.stdout.strip().splitlines()[-1]
+    assert line.startswith("heavy: [] |"), line
+    assert "Computing on **loading PyTorch…**" in line and "**Device:** loading PyTorch…" in line
+
+
+WARMUP = """
+import sys
+import ui.warmup as w
+assert w.device_text() is None and "torch" not in sys.modules
+w.start()
+w._thread.join(120)
+import torch
+from engine.train.device import device_label
+print(w.device_text() == device_label(), torch.get_num_threads())
+"""
+
+
+def test_the_background_load_imports_torch_sets_its_threads_and_names_the_device():
+    out = subprocess.run([sys.executable, "-c", WARMUP], cwd=ROOT, capture_output=True, text=True, timeout=120,
+                         env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert out.returncode == 0, out.stderr[-2000:]
+    same, threads = out.stdout.split()
+    assert same == "True"
+    if device_label().startswith("CPU") and (os.cpu_count() or 1) <= 2:
+        assert threads == "1"  # configure_threads: one intra-op thread on a ≤ 2-core CPU box (bench row 9)

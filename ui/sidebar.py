@@ -1,14 +1,10 @@
-"""The sidebar every page shares: the menu of pages, the device in use and the session's seed."""
+"""The sidebar every page shares: the menu of pages, the device in use and the session's seed. No torch here:
+it draws on every page, the first one of a fresh server too (ui/warmup.py names the device)."""
 from __future__ import annotations
 
 import streamlit as st
 
-from engine.train.device import device_label
-
-
-@st.cache_resource
-def device_text() -> str:
-    return device_label()
+from ui.warmup import device_caption
 
 
 def render_sidebar(pages: list | None = None) -> int:
@@ -19,7 +15,7 @@ def render_sidebar(pages: list | None = None) -> int:
             st.page_link(page)
         if pages:
             st.divider()
-        st.caption(f"**Device:** {device_text()}")
+        device_caption("**Device:** {device}", key="sidebar_device")
         seed = st.number_input("Seed", min_value=0, max_value=2**31 - 1, value=st.session_state.get("seed", 0),
                                step=1, key="seed", help="Every random draw in the app is seeded from here.")
     return int(seed)

@@ -3,6 +3,8 @@ its automatic navigation from the pages/ folder — file names, lower case: "app
 and app.py's own menu only replaces it once app.py has run. The sidebar must only ever show the pages' titles."""
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from tests.browser.helpers import sidebar_nav
@@ -33,3 +35,9 @@ def test_the_first_page_of_a_fresh_server_never_lists_file_names(app_server, bro
     seen = page.evaluate("() => window.__sidebars")
     assert seen and all(links == NAV for links in seen), seen
     assert sidebar_nav(page) == NAV
+    # Home paints before torch is loaded (ui/warmup.py); the device's name replaces "loading PyTorch…" by itself
+    sidebar = page.get_by_test_id("stSidebar")
+    sidebar.get_by_text(re.compile(r"Device: (CPU|CUDA|Apple MPS)")).wait_for(timeout=90_000)
+    page.get_by_text(re.compile(r"Computing on (CPU|CUDA|Apple MPS)")).wait_for(timeout=10_000)
+    assert page.get_by_text("loading PyTorch").count() == 0
+    page.screenshot(path=str(artifacts / "browser-fresh-server-home-device.png"))
