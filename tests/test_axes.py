@@ -67,3 +67,13 @@ def test_a_log_axis_spanning_less_than_two_decades_gets_labelled_1_2_5_ticks():
     wide = go.Figure(go.Scatter(x=[1, 2], y=[1e-3, 10.0]))
     wide.update_yaxes(type="log")
     assert tidy_axes(wide).layout.yaxis.dtick == 1 and tidy_axes(wide).layout.yaxis.tickvals is None
+
+
+def test_log_ticks_read_typed_arrays_too():
+    """Figures send numpy arrays (base64 typed arrays in the JSON); a log axis over 2–4 gets 1, 2, 5, 10."""
+    import numpy as np
+
+    for y in (np.array([2.0, 3.0, 4.0], dtype=np.float32), np.array([2.0, 3.0, 4.0]), [2.0, 3.0, 4.0]):
+        fig = go.Figure(go.Scatter(y=y))
+        fig.update_yaxes(type="log")
+        assert list(tidy_axes(fig).layout.yaxis.tickvals) == [1, 2, 5, 10]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import math
+import numbers
 from collections.abc import Callable
 
 import plotly.graph_objects as go
@@ -42,9 +43,10 @@ def _positive_values(fig: go.Figure, letter: str, axis_name: str) -> list[float]
     ref = letter + axis_name[5:]
     values = []
     for trace in fig.data:
-        if (getattr(trace, f"{letter}axis", None) or letter) == ref:
-            values += [v for v in (getattr(trace, letter, None) or []) if isinstance(v, (int, float))
-                       and not isinstance(v, bool) and 0 < v < math.inf]
+        data = getattr(trace, letter, None)  # a list, a tuple or a numpy array (typed arrays in the JSON)
+        if (getattr(trace, f"{letter}axis", None) or letter) == ref and data is not None:
+            values += [float(v) for v in data if isinstance(v, numbers.Real) and not isinstance(v, bool)
+                       and 0 < v < math.inf]
     return values
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
@@ -57,12 +58,13 @@ def cost_per_step_figure(descent: Descent1D) -> go.Figure:
 
 def _contour(surface: Surface, xs, ys, z) -> go.Contour:
     """Filled contours; on log10(f) when f spans many decades so the valleys are not one flat colour."""
+    shown, title = np.asarray(z, dtype=np.float64), "f"
     if surface.log_levels:
-        shown = [[math.log10(v + 1e-3) for v in row] for row in z]  # +1e-3: f = 0 at the minima
-        title = "log₁₀(f + 0.001)"
-    else:
-        shown, title = z, "f"
-    return go.Contour(x=xs, y=ys, z=shown, colorscale="Blues", reversescale=True, ncontours=30, opacity=0.8,
+        shown, title = np.log10(shown + 1e-3), "log₁₀(f + 0.001)"  # +1e-3: f = 0 at the minima
+    # float32 typed arrays: Plotly sends them as base64 (4 bytes a value, not ~20 characters of JSON), ~5x less
+    # to send and parse for the 140 x 140 grid; a colour needs nothing near float32's 7 digits (hover is off)
+    return go.Contour(x=np.asarray(xs, dtype=np.float32), y=np.asarray(ys, dtype=np.float32),
+                      z=shown.astype(np.float32), colorscale="Blues", reversescale=True, ncontours=30, opacity=0.8,
                       colorbar=dict(title=title, len=0.8), hoverinfo="skip", contours=dict(showlines=True),
                       showscale=True, name="f")
 
@@ -72,8 +74,8 @@ def contour_figure(surface: Surface, xs, ys, z, trajectories: dict[str, Trajecto
     """The surface with each optimizer's path θ_0 .. θ_step, the start and the known minima."""
     fig = go.Figure(_contour(surface, xs, ys, z))
     for name, traj in trajectories.items():
-        pts = traj.points[: step + 1]
-        fig.add_trace(go.Scatter(x=[p[0] for p in pts], y=[p[1] for p in pts], mode="lines+markers",
+        pts = np.asarray(traj.points[: step + 1], dtype=np.float64).reshape(-1, 2)  # (t + 1, 2), typed arrays
+        fig.add_trace(go.Scatter(x=pts[:, 0], y=pts[:, 1], mode="lines+markers",
                                  name=LABELS.get(name, name), line=dict(color=COLORS.get(name), width=2),
                                  marker=dict(size=4), hovertemplate=f"{LABELS.get(name, name)}<br>"
                                  "x=%{x:.4g}<br>y=%{y:.4g}<extra></extra>"))
@@ -95,8 +97,8 @@ def loss_per_step_figure(trajectories: dict[str, Trajectory], step: int, log: bo
     """f(θ_t) for t = 0 .. step, one line per optimizer."""
     fig = go.Figure()
     for name, traj in trajectories.items():
-        losses = traj.losses[: step + 1]
-        fig.add_trace(go.Scatter(x=list(range(len(losses))), y=losses, mode="lines", name=LABELS.get(name, name),
+        losses = np.asarray(traj.losses[: step + 1], dtype=np.float64)  # a typed array; x defaults to 0, 1, …
+        fig.add_trace(go.Scatter(y=losses, mode="lines", name=LABELS.get(name, name),
                                  line=dict(color=COLORS.get(name))))
     _layout(fig, "Loss per step", "step t", "f(θ_t)", height=560)
     positive = [v for t in trajectories.values() for v in t.losses[: step + 1] if v > 0]
