@@ -7,6 +7,7 @@ from engine.core.optim import LESSON_OPTIMIZERS, UPDATE_RULES
 from engine.lessons import surfaces as S
 from ui import optimizer_plots as P
 from ui.bootstrap import ensure_navigation
+from ui.kept import remember, remembered
 
 ensure_navigation()
 
@@ -53,10 +54,11 @@ def one_d() -> None:
     st.latex(r"J(\theta)=\frac13\sum_{i=1}^{3}(\theta x_i-y_i)^2=\tfrac{14}{3}(\theta-1)^2,\qquad "
              r"J'(\theta)=\frac13\sum_{i=1}^{3}2x_i(\theta x_i-y_i)=\tfrac{28}{3}(\theta-1)")
     c1, c2, c3 = st.columns(3)
-    theta0 = c1.number_input("Start θ₀", -10.0, 10.0, -2.0, 0.5, key="theta0")
-    lr = c2.number_input("Learning rate η", 0.001, 1.0, 0.05, 0.01, format="%.3f", key="lr_1d",
+    theta0 = c1.number_input("Start θ₀", -10.0, 10.0, -2.0, 0.5, key=remembered("theta0"))
+    lr = c2.number_input("Learning rate η", 0.001, 1.0, 0.05, 0.01, format="%.3f", key=remembered("lr_1d"),
                          help=f"Above 2/J'' = 6/28 ≈ {S.critical_lr_1d():.4f} gradient descent diverges.")
-    steps = c3.number_input("Steps", 1, 200, 20, 1, key="steps_1d")
+    steps = c3.number_input("Steps", 1, 200, 20, 1, key=remembered("steps_1d"))
+    remember("theta0", "lr_1d", "steps_1d")
     descent, curve = _descent(float(theta0), float(lr), int(steps))
     _lr_verdict(float(lr))
     if descent.diverged_at is not None:
@@ -79,14 +81,16 @@ def one_d() -> None:
 def _surface_controls() -> tuple[S.Surface, tuple[float, float], int, list[str]]:
     """Surface, start point, number of steps and the optimizers to draw."""
     c1, c2, c3, c4 = st.columns([2, 1, 1, 1])
-    name = c1.selectbox("Surface", list(S.SURFACES), format_func=lambda n: S.SURFACES[n].label, key="surface")
+    name = c1.selectbox("Surface", list(S.SURFACES), format_func=lambda n: S.SURFACES[n].label,
+                        key=remembered("surface"))
     surface = S.SURFACES[name]
     # Keys carry the surface name so each surface opens on its own default start.
-    x0 = c2.number_input("Start x", *surface.x_range, surface.start[0], 0.1, key=f"x0_{name}")
-    y0 = c3.number_input("Start y", *surface.y_range, surface.start[1], 0.1, key=f"y0_{name}")
-    steps = c4.number_input("Steps", 10, 2000, 500, 10, key="steps_2d")
+    x0 = c2.number_input("Start x", *surface.x_range, surface.start[0], 0.1, key=remembered(f"x0_{name}"))
+    y0 = c3.number_input("Start y", *surface.y_range, surface.start[1], 0.1, key=remembered(f"y0_{name}"))
+    steps = c4.number_input("Steps", 10, 2000, 500, 10, key=remembered("steps_2d"))
     chosen = st.multiselect("Optimizers", list(LESSON_OPTIMIZERS), default=list(LESSON_OPTIMIZERS),
-                            format_func=lambda n: P.LABELS[n], key="optimizers")
+                            format_func=lambda n: P.LABELS[n], key=remembered("optimizers"))
+    remember("surface", f"x0_{name}", f"y0_{name}", "steps_2d", "optimizers")
     return surface, (float(x0), float(y0)), int(steps), chosen
 
 
@@ -97,7 +101,8 @@ def _learning_rates(surface: S.Surface, chosen: list[str]) -> dict[str, float]:
         cols = st.columns(3)
         for i, name in enumerate(chosen):
             lrs[name] = float(cols[i % 3].number_input(P.LABELS[name], 1e-6, 10.0, surface.lrs[name],
-                                                       format="%g", key=f"lr_{surface.name}_{name}"))
+                                                       format="%g", key=remembered(f"lr_{surface.name}_{name}")))
+            remember(f"lr_{surface.name}_{name}")
     return lrs
 
 
@@ -116,7 +121,8 @@ def two_d() -> None:
         advice = ("Lower its learning rate under “Learning rates”." if surface.minima else
                   "f has no minimum here: a run that escapes the saddle slides downhill for ever.")
         st.warning("Stopped, not plotted beyond that step — " + "; ".join(stopped) + ". " + advice)
-    shown = st.slider("Show the paths up to step", 0, steps, steps, key=f"show_step_{steps}")
+    shown = st.slider("Show the paths up to step", 0, steps, steps, key=remembered(f"show_step_{steps}"))
+    remember(f"show_step_{steps}")
     xs, ys, z = _surface_grid(surface.name)
     left, right = st.columns([3, 2])
     left.plotly_chart(P.contour_figure(surface, xs, ys, z, trajs, shown), key="contour")
@@ -132,8 +138,12 @@ def two_d() -> None:
 
 
 st.title("Optimizers — gradient descent you can watch")
-tab_1d, tab_2d = st.tabs(["1-D: one weight", "2-D: loss surfaces"])
-with tab_1d:
-    one_d()
-with tab_2d:
-    two_d()
+# Lazy tabs: only the open one runs and is sent, so opening the page does not draw the hidden 2-D contour
+# (~216 KB of figure, the page's slowest chart to paint in the browser); widget values are kept (ui/kept.py).
+tab_1d, tab_2d = st.tabs(["1-D: one weight", "2-D: loss surfaces"], key="opt_tab", on_change="rerun")
+if tab_1d.open:
+    with tab_1d:
+        one_d()
+if tab_2d.open:
+    with tab_2d:
+        two_d()

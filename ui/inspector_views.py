@@ -9,6 +9,7 @@ from engine.inspector.autograd_graph import autograd_dot
 from engine.inspector.equations import gradient_differences, numerical_tolerance
 from engine.inspector.spec import NetworkSpec
 from engine.inspector.trace import MANUAL_TOL, NUMERICAL_TOL, GradComparison, LayerTrace, Trace, trace
+from ui.kept import remember, remembered
 from ui.matrix import as_rows, clip, heatmap_figure, show_values
 from ui.network_diagram import network_figure
 from ui.stepper import ON, render_stepper, stepper_requested, stop_stepping
@@ -66,19 +67,6 @@ def keep_in_range(key: str, low: int, high: int) -> None:
 def keep_in_options(key: str, options: list) -> None:
     if key in st.session_state and st.session_state[key] not in options:
         del st.session_state[key]
-
-
-def remembered(key: str) -> str:
-    """Streamlit forgets a widget's value when a run does not draw it (another tab is open): keep a copy
-    under a plain key and put it back before the widget is drawn again. Call remember(key) after it."""
-    if key not in st.session_state and f"kept_{key}" in st.session_state:
-        st.session_state[key] = st.session_state[f"kept_{key}"]
-    return key
-
-
-def remember(key: str) -> None:
-    if key in st.session_state:  # a rerun cut short (st.stop, a new spec) may not have drawn the widget
-        st.session_state[f"kept_{key}"] = st.session_state[key]
 
 
 def badge(ok: bool) -> str:

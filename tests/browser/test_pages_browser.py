@@ -82,3 +82,15 @@ def test_inspector_line_preset_is_one_click_away(app_server, browser_page, artif
     page.wait_for_timeout(1500)
     assert page.get_by_test_id("stException").count() == 0
     page.screenshot(path=str(artifacts / "browser-inspector-line-backward.png"), full_page=True)
+
+
+def test_the_optimizers_2d_tab_draws_its_contour_when_opened(app_server, browser_page, artifacts):
+    """The Optimizers tabs are lazy (the hidden 2-D contour is not sent with the page): a click runs and draws it."""
+    page = browser_page
+    page.goto(f"{app_server}/optimizers")
+    _settled(page, "Cost per iteration")
+    page.get_by_role("tab", name="2-D: loss surfaces").click()
+    _settled(page, "paths up to step 500")
+    charts = page.locator(f'[data-testid="stTabs"] {PLOTLY}')
+    assert charts.count() == 2 and page.get_by_test_id("stException").count() == 0
+    page.screenshot(path=str(artifacts / "browser-optimizers-2d.png"), full_page=True)
