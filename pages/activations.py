@@ -69,11 +69,10 @@ st.markdown(
     f"{A.N_POINTS} points of z ∈ [−6, 6] in float64."
 )
 threshold = st.select_slider("Shade as saturated where |φ'(z)| <", THRESHOLDS, value=A.SATURATION, key="threshold")
-tabs = st.tabs([*ELEMENTWISE, "softmax"])
+# Lazy tabs: only the open one runs and is sent, so the page draws one figure, not six hidden ones (~480 KB)
+tabs = st.tabs([*ELEMENTWISE, "softmax"], key="act_tab", on_change="rerun")
 for tab, name in zip(tabs, [*ELEMENTWISE, "softmax"], strict=True):
-    with tab:
-        if name == "softmax":
-            show_softmax()
-        else:
-            show_activation(name, threshold)
+    if tab.open:
+        with tab:
+            show_softmax() if name == "softmax" else show_activation(name, threshold)
 render_depth_section()
