@@ -3,7 +3,7 @@ import streamlit as st
 
 from ui.bootstrap import ensure_navigation
 from ui.inspector_blocks import render_block_tools
-from ui.inspector_build import init_state, render_builder, render_presets
+from ui.inspector_build import closed_builder_spec, init_state, render_builder, render_presets
 from ui.inspector_export import render_export
 from ui.inspector_tools import SHARE_KEY, render_graph, render_math, render_share, render_step, sync_query_params
 from ui.inspector_views import cached_trace, render_backward, render_diagram, render_forward
@@ -25,9 +25,14 @@ if link_error:
     st.error(plain_markdown(link_error, TEXT_CHARS) + ". Showing the default example instead.")
 
 render_presets()
-with st.expander("Build or edit the network", expanded=False):
-    spec, problems = render_builder()
-    render_block_tools()
+# Lazy: the builder's ~40 widgets run and are drawn only while it is open (a preset click repainted them all)
+builder = st.expander("Build or edit the network", expanded=False, key="insp_builder", on_change="rerun")
+if builder.open:
+    with builder:
+        spec, problems = render_builder()
+        render_block_tools()
+else:
+    spec, problems = closed_builder_spec(), []
 
 if problems:
     st.error("This network cannot be built yet — change the settings above:\n\n"

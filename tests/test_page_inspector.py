@@ -13,13 +13,16 @@ from streamlit.testing.v1 import AppTest
 from engine.inspector.materialize import materialize
 from engine.inspector.presets import PRESETS, preset
 from engine.inspector.share import decode_spec, encode_spec
+from engine.inspector.spec import NetworkSpec
 
 PAGE = str(Path(__file__).parents[1] / "pages" / "inspector.py")
 TIMEOUT = 30
 
 
-def _page(tab: str | None = None, spec_code: str | None = None) -> AppTest:
+def _page(tab: str | None = None, spec_code: str | None = None, builder: bool = False) -> AppTest:
     at = AppTest.from_file(PAGE, default_timeout=TIMEOUT)
+    if builder:  # the builder is lazy: its widgets exist only while it is open
+        at.session_state["insp_builder"] = True
     if spec_code is not None:
         at.query_params["spec"] = spec_code
     if tab:
@@ -116,7 +119,7 @@ def test_one_sgd_step_on_line_reaches_zero_loss():
 
 
 def test_edited_units_activation_and_loss():
-    at = _page()
+    at = _page(builder=True)
     at.number_input(key="insp_units_1").set_value(5).run()
     at.selectbox(key="insp_act_1").set_value("tanh").run()
     _ok(at)
@@ -130,7 +133,7 @@ def test_edited_units_activation_and_loss():
 
 
 def test_cross_entropy_on_a_softmax_output_is_an_error_not_a_traceback():
-    at = _page()
+    at = _page(builder=True)
     at.number_input(key="insp_units_2").set_value(3).run()
     at.selectbox(key="insp_act_2").set_value("softmax").run()
     at.selectbox(key="insp_loss").set_value("cross_entropy").run()
@@ -139,7 +142,7 @@ def test_cross_entropy_on_a_softmax_output_is_an_error_not_a_traceback():
 
 
 def test_float32_runs_and_explains_rounding():
-    at = _page("Backward")
+    at = _page("Backward", builder=True)
     at.selectbox(key="insp_dtype").set_value("float32").run()
     _ok(at)
     assert "float32" in _summary(at) and any("float32" in c.value for c in at.caption)
@@ -244,9 +247,46 @@ def test_diagram_settings_survive_a_visit_to_another_tab():
 def test_a_number_out_of_range_is_named_and_no_older_network_is_shown():
     """A bounded input turned 100 red in the browser while the page kept drawing the previous network (4 units).
     Now the typed value reaches the server: the error names it and the range, and no stale figures follow."""
-    at = _page()
+    at = _page(builder=True)
     at.number_input(key="insp_units_1").set_value(100).run()
     assert not at.exception
     shown = " ".join(e.value.replace("\\", "") for e in at.error)
     assert "Layer 1 units = 100 was rejected: use 1–64" in shown
     assert not at.get("plotly_chart") and not at.tabs
+
+
+def test_the_closed_builder_draws_no_widgets_and_a_preset_still_loads():
+    at = _page()
+    assert "insp_n_layers" not in [w.key for w in at.number_input]  # lazy: the form's widgets are not drawn
+    at.button(key="insp_preset_line").click().run()
+    _ok(at)
+    assert "line" in _summary(at) and "1 → 1" in _summary(at)
+    at.session_state["insp_builder"] = True
+    at.run()  # opened: the form shows the loaded network
+    assert at.number_input(key="insp_n_layers").value == 1 and at.number_input(key="insp_input_size").value == 1
+
+
+def test_the_sidebar_seed_moves_the_network_whether_the_builder_is_open_or_closed():
+    shown = {}
+    for builder in (False, True):
+        at = _page(builder=builder)
+        at.session_state["seed"] = 3  # the sidebar's seed moved
+        at.run()
+        _ok(at)
+        assert at.session_state["insp_spec"]["seed"] == 3
+        shown[builder] = _summary(at)
+    two_layer = materialize(NetworkSpec.from_dict({**preset("two-layer").to_dict(), "seed": 3}))
+    p = two_layer.params
+    out = F.linear(torch.relu(F.linear(two_layer.x, p[0]["weight"], p[0]["bias"])), p[1]["weight"], p[1]["bias"])
+    assert shown[False] == shown[True] and f"**{F.mse_loss(out, two_layer.y).item():.6g}**" in shown[False]
+
+
+def test_numbers_typed_before_closing_the_builder_are_in_the_table_when_it_opens_again():
+    at = _page(spec_code=encode_spec(preset("line")))  # x = 2, y = 10 typed in a table
+    at.session_state["insp_spec"]["x"] = [[3.0]]  # as the table editor left it before the builder was closed
+    at.run()
+    assert at.session_state["insp_table"]["df"].iloc[0].tolist() == ["3.0", "10.0"]
+    at.session_state["insp_builder"] = True
+    at.run()
+    _ok(at)
+    assert at.session_state["insp_spec"]["x"] == [[3.0]] and at.data_editor[0].value.iloc[0].tolist() == ["3.0", "10.0"]

@@ -52,6 +52,7 @@ def _four_layer_page() -> AppTest:
     layers = [LayerSpec(4, "relu"), LayerSpec(3, "tanh"), LayerSpec(4, "identity"), LayerSpec(1, "identity")]
     at = AppTest.from_file(PAGE, default_timeout=30)
     at.query_params["spec"] = encode_spec(NetworkSpec(2, layers, loss="mse", seed=1, batch=5))
+    at.session_state["insp_builder"] = True  # the builder (and its block tools) is lazy: drawn while open
     return at.run()
 
 

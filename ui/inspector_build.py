@@ -90,7 +90,7 @@ def init_state(code: str | None) -> str | None:
     side_seed = ss.get("seed", 0)
     if SPEC in ss:
         if ss.get("insp_side_seed", side_seed) != side_seed:  # the sidebar seed moved: follow it
-            ss["insp_seed"] = side_seed
+            ss["insp_seed"] = ss[SPEC]["seed"] = side_seed  # the widget, and the network while the builder is closed
         ss["insp_side_seed"] = side_seed
         return None
     ss["insp_side_seed"] = side_seed
@@ -260,6 +260,21 @@ def _table_data(spec: NetworkSpec) -> tuple[list | None, list | None, list[str]]
     x_cols = [f"x{j}" for j in range(spec.input_size)]
     y_cols = ["class"] if "class" in df else [c for c in df.columns if c.startswith("y")]
     return parse_table(df, x_cols, y_cols, class_targets="class" in df)
+
+
+def closed_builder_spec() -> NetworkSpec:
+    """The network while the builder is closed: SPEC itself (the builder's widgets are not drawn, so Streamlit
+    forgets them; render_builder puts them back from SPEC when it opens). A table of x and y is rebuilt from SPEC
+    once, so cells edited before closing still show when it opens again (the editor's own edits are forgotten)."""
+    ss = st.session_state
+    d = ss[SPEC]
+    spec = NetworkSpec.from_dict({**d, "batch": len(d["x"])} if d.get("x") is not None else d)  # as the form does
+    table = ss.get("insp_table") or {"version": 0}
+    fits = table_problem(spec.n_rows, spec.input_size + spec.output_size) is None
+    if spec.x is not None and fits and table.get("from") != (spec_json := spec.to_json()):
+        ss["insp_table"] = {"sig": _table_sig(spec), "df": _table_frame(spec), "version": table["version"] + 1,
+                            "from": spec_json}
+    return spec
 
 
 def _same(a: NetworkSpec, b: NetworkSpec) -> bool:

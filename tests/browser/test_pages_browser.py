@@ -94,3 +94,16 @@ def test_the_optimizers_2d_tab_draws_its_contour_when_opened(app_server, browser
     charts = page.locator(f'[data-testid="stTabs"] {PLOTLY}')
     assert charts.count() == 2 and page.get_by_test_id("stException").count() == 0
     page.screenshot(path=str(artifacts / "browser-optimizers-2d.png"), full_page=True)
+
+
+def test_the_inspector_builder_draws_its_form_when_opened(app_server, browser_page, artifacts):
+    """The builder is lazy (its ~40 widgets are not sent while it is closed): a click opens and draws the form."""
+    page = browser_page
+    page.goto(f"{app_server}/inspector")
+    _settled(page, "gradients agree")
+    assert page.get_by_text("Input size n₀").count() == 0
+    page.get_by_text("Build or edit the network").click()
+    page.get_by_text("Input size n₀").first.wait_for(timeout=60_000)
+    page.wait_for_timeout(1500)  # the select boxes fill in after the first paint
+    assert page.get_by_test_id("stException").count() == 0
+    page.screenshot(path=str(artifacts / "browser-inspector-builder-open.png"))
