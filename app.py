@@ -28,7 +28,4 @@ def main() -> None:
         warmup.start()  # torch (and its thread count) loads after the first page is drawn: Home does not need it
 
 
-# A spawned sweep worker imports the main script as __mp_main__ to unpickle its task (Streamlit's __main__
-# has no __spec__, so multiprocessing re-runs the file): it must not draw the app, in bare mode, once per worker.
-if __name__ != "__mp_main__":
-    main()
+main()

@@ -121,34 +121,6 @@ def test_ray_sweep_on_a_local_instance_is_recorded_by_the_driver(tmp_path):
     assert result.points[0].summary["val_loss"] == local.points[0].summary["val_loss"]
 
 
-WORKER_UNDER_STREAMLIT = """
-import sys, types
-from pathlib import Path
-main = types.ModuleType("__main__")  # what `streamlit run app.py` installs: no __spec__, __file__ = app.py
-main.__file__ = str(Path("app.py").resolve())
-sys.modules["__main__"] = main
-from engine.store.runs import RunStore
-from engine.sweep.executors import expand_grid, run_sweep
-cfgs = expand_grid({"dataset": "moons", "n_samples": 60, "layers": "4:relu,2:identity", "loss": "cross_entropy",
-                    "epochs": 1, "max_steps": 1}, {"seed": [0, 1]})
-res = run_sweep(cfgs, RunStore(sys.argv[1]), executor="process", workers=2)
-print("statuses", [r.status for r in res.points])
-"""
-
-
-@pytest.mark.slow
-def test_process_workers_do_not_rerun_the_streamlit_script(tmp_path):
-    import subprocess
-    import sys
-
-    from engine.settings import PROJECT_ROOT
-
-    out = subprocess.run([sys.executable, "-c", WORKER_UNDER_STREAMLIT, str(tmp_path / "runs.sqlite")],
-                         cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300)
-    assert "statuses ['finished', 'finished']" in out.stdout, out.stderr[-2000:]
-    assert "ScriptRunContext" not in out.stderr and "bare mode" not in out.stderr, out.stderr[-2000:]
-
-
 def test_a_ray_sweep_says_ray_is_starting_while_ray_init_runs(tmp_path, monkeypatch):
     """ray.init takes a minute on a small machine: the snapshot says so instead of "0 of 2 (last: starting)"."""
     import threading

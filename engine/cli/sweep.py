@@ -42,7 +42,8 @@ def add_parser(sub) -> None:
     p.add_argument("--device", default="auto")
     p.add_argument("--executor", choices=EXECUTORS, default="local",
                    help="local: one after another; process: --workers processes; ray: Ray tasks")
-    p.add_argument("--workers", type=int, default=2, help="worker processes for --executor process")
+    p.add_argument("--workers", type=int, default=2,
+                   help="worker processes for --executor process (at most max(2, cores))")
     p.add_argument("--ray-address", help="an existing Ray cluster (default: start a local Ray instance)")
     p.add_argument("--store", help="the run store's SQLite file (default: BACKPROP_LAB_STORE or .backprop-lab)")
     p.add_argument("--json", action="store_true", help="print one JSON object at the end")

@@ -2,10 +2,10 @@
 
 Each point is a normal run in the store, grouped under one sweep id. Three executors:
   local    one point after another in this process.
-  process  a few spawned worker processes (concurrent.futures); each worker trains AND writes its own run
-           into the store (RunStore pickles to its path; SQLite WAL takes concurrent writers), so the runs
-           show up live with heartbeats and true durations, and the parent only collects one small result
-           per point.
+  process  a few worker processes of this process's warm pool (engine.sweep.pool: started once, reused by
+           later sweeps, capped); each worker trains AND writes its own run into the store (RunStore pickles
+           to its path; SQLite WAL takes concurrent writers), so the runs show up live with heartbeats and
+           true durations, and the parent only collects one small result per point.
   ray      each point is a Ray task on a cluster (ray_address) or on a local Ray instance (None). The task
            returns its events as plain dicts — no tensors, no model — and THIS process (the driver) writes
            them into the store, so the cluster needs no shared disk. Ray is optional: requirements-ray.txt.
@@ -18,13 +18,14 @@ import socket
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
-from multiprocessing import get_context
+from multiprocessing import connection
 from pathlib import Path
 
 from engine.store.runs import RunStore
+from engine.sweep.pool import Worker, WorkerDied, shared_pool
 from engine.train.background import Alive, BackgroundJob
 from engine.train.config import TrainConfig
 from engine.train.loop import Event, train
@@ -143,7 +144,7 @@ def run_sweep(configs: list[TrainConfig], store: RunStore, *, executor: str = "l
 # ---- one point, recorded where it runs (local and process executors) -----------------------------------
 
 def train_point(cfg_dict: dict, store: RunStore, sweep_id: str, index: int, threads: int | None = None) -> PointResult:
-    """Train one config and record it into store under sweep_id (a top-level function: spawned workers run it)."""
+    """Train one config and record it into store under sweep_id (a top-level function: pool workers run it)."""
     if threads:
         import torch
         torch.set_num_threads(threads)
@@ -171,7 +172,8 @@ def _consume(events: Iterator[Event], index: int, name: str) -> PointResult:
     return point
 
 
-def _run_local(configs, store, sweep_id, report, *, stop, **_) -> None:
+def _run_local(configs, store, sweep_id, report, *, stop, phase, **_) -> None:
+    phase("running here, one run after another")
     for i, cfg in enumerate(configs):
         if stop is not None and stop.is_set():
             report(PointResult(i, cfg.name or "", status="stopped", message="sweep stopped before this point"))
@@ -179,28 +181,52 @@ def _run_local(configs, store, sweep_id, report, *, stop, **_) -> None:
         report(train_point(cfg.to_dict(), store, sweep_id, i))
 
 
-def _run_processes(configs, store, sweep_id, report, *, stop, workers, **_) -> None:
-    workers = min(workers, len(configs))
-    threads = max(1, (os.cpu_count() or 1) // workers)  # workers × torch threads ≈ cores, not cores²
-    with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn")) as pool:
-        pending = {pool.submit(train_point, cfg.to_dict(), store, sweep_id, i, threads): (i, cfg)
-                   for i, cfg in enumerate(configs)}
-        while pending:
-            done, _ = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
-            for fut in done:
-                i, cfg = pending.pop(fut)
-                report(_future_result(fut, i, cfg))
+def _run_processes(configs, store, sweep_id, report, *, stop, workers, phase, **_) -> None:
+    """Each point on a worker of this process's warm pool (engine.sweep.pool); each worker writes its run."""
+    wanted = min(workers, len(configs))
+    threads = max(1, (os.cpu_count() or 1) // wanted)  # workers × torch threads ≈ cores, not cores²
+    todo = deque(enumerate(configs))
+    with shared_pool().lease(wanted, phase) as crew:
+        phase(f"running on {len(crew)} worker process{'es' if len(crew) > 1 else ''}")
+        busy: dict[Worker, tuple[int, TrainConfig]] = {}
+        while todo or busy:
             if stop is not None and stop.is_set():
-                for fut in [f for f in pending if f.cancel()]:
-                    i, cfg = pending.pop(fut)
+                while todo:
+                    i, cfg = todo.popleft()
                     report(PointResult(i, cfg.name or "", status="stopped", message="sweep stopped before this point"))
+            for worker in [w for w in crew if w not in busy]:
+                if not todo:
+                    break
+                i, cfg = todo.popleft()
+                busy[worker] = (i, cfg)
+                try:
+                    worker.send(train_point, cfg.to_dict(), store, sweep_id, i, threads)
+                except WorkerDied as err:
+                    _lost(crew, busy, worker, report, store, err)
+            if not crew:  # every worker died: the rest cannot run
+                for i, cfg in todo:
+                    report(PointResult(i, cfg.name or "", message="not started: the worker processes died"))
+                return
+            for worker in connection.wait(list(busy), timeout=0.5):
+                try:
+                    point = worker.receive()
+                except WorkerDied as err:
+                    _lost(crew, busy, worker, report, store, err)
+                    continue
+                except RuntimeError as err:  # a bug inside train_point (it catches training errors itself)
+                    i, cfg = busy[worker]
+                    point = PointResult(i, cfg.name or "", message=f"worker failed: {err}")
+                busy.pop(worker)
+                report(point)
 
 
-def _future_result(fut, index: int, cfg: TrainConfig) -> PointResult:
-    try:
-        return fut.result()
-    except Exception as err:  # the worker process died (killed, out of memory)
-        return PointResult(index, cfg.name or "", message=f"worker failed: {err!r}")
+def _lost(crew: list, busy: dict, worker: Worker, report, store: RunStore, err: WorkerDied) -> None:
+    """The worker died on a point: say so in one line, mark its half-written run interrupted, drop the worker."""
+    i, cfg = busy.pop(worker)
+    crew.remove(worker)
+    store.reap_interrupted()  # its run is "running" with a dead pid: now "interrupted", its epochs kept
+    report(PointResult(i, cfg.name or "", message=f"{err} while training it; the runs that finished are stored "
+                                                  "— run this one again, with fewer workers or the local executor"))
 
 
 # ---- Ray: workers return plain events, the driver records them -----------------------------------------
