@@ -197,17 +197,24 @@ def test_replay_slider_and_branch_form(home):
     assert table["at step"].tolist()[0] == 4
 
 
-class _StartingRayJob(_FakeSweepJob):
+class _StartingJob(_FakeSweepJob):
+    phase = ""
+
     def snapshot(self):
-        return {"status": "running", "sweep_id": "sw-ray", "done": 0, "total": 2, "points": [], "message": "",
-                "phase": "starting Ray…", "position": None}
+        return {"status": "running", "sweep_id": "sw-start", "done": 0, "total": 2, "points": [], "message": "",
+                "phase": self.phase, "position": None}
 
 
-def test_a_sweep_waiting_for_ray_says_ray_is_starting(home):
+@pytest.mark.parametrize("phase", ["starting Ray (first sweep only, ~30 s)",
+                                   "starting 2 worker processes (first sweep only)"])
+def test_a_starting_sweep_says_what_it_waits_for(home, phase):
+    """Not "0 of 2 (last: starting)" for a minute: the phase the executor reports (tests/test_sweep*.py)."""
     at = AppTest.from_file(PAGE, default_timeout=60)
     at.session_state["run_owner"] = OWNER
-    at.session_state["sweep_job"] = _StartingRayJob(None, None)
+    job = _StartingJob(None, None)
+    job.phase = phase
+    at.session_state["sweep_job"] = job
     at.run()
     assert not at.exception
     texts = [p.proto.text for p in at.get("progress")]
-    assert texts == ["Sweep sw-ray: 0 of 2 runs done — starting Ray…"]
+    assert texts == [f"Sweep sw-start: 0 of 2 runs done — {phase}"]

@@ -9,6 +9,8 @@ Each point is a normal run in the store, grouped under one sweep id. Three execu
   ray      each point is a Ray task on a cluster (ray_address) or on a local Ray instance (None). The task
            returns its events as plain dicts — no tensors, no model — and THIS process (the driver) writes
            them into the store, so the cluster needs no shared disk. Ray is optional: requirements-ray.txt.
+           Ray is started once per process and kept (ray shuts itself down at exit): only the first sweep
+           waits for it.
 """
 from __future__ import annotations
 
@@ -34,6 +36,8 @@ from engine.train.recorder import END_KINDS, record
 EXECUTORS = ("local", "process", "ray")
 MAX_POINTS = 256  # a typo in a grid must not queue thousands of runs
 RAY_INSTALL_HINT = "pip install -r requirements-ray.txt"
+RAY_START_S = 30  # ray.init + the first tasks' workers, measured on the 2-core machine (README, Sweeps)
+_RAY_LOCK = threading.Lock()
 _PLAIN_END_KEYS = ("status", "message", "step", "epoch", "wall", "test_accuracy")
 
 
@@ -285,32 +289,35 @@ def _import_ray():
 
 def _run_ray(configs, store, sweep_id, report, *, stop, ray_address, phase, **_) -> None:
     ray = _import_ray()
-    started_here = not ray.is_initialized()
-    if started_here:
-        phase("starting Ray…")
+    _start_ray(ray, ray_address, phase)
+    phase("running on Ray")
+    task = ray.remote(num_cpus=1, max_retries=0)(collect_events)
+    pending = {task.remote(cfg.to_dict()): (i, cfg) for i, cfg in enumerate(configs)}
+    while pending:
+        done, _ = ray.wait(list(pending), num_returns=1, timeout=0.5)
+        for ref in done:
+            i, cfg = pending.pop(ref)
+            try:
+                report(record_collected(ray.get(ref), cfg, store, sweep_id, i))
+            except Exception as err:  # the task itself failed (worker lost, …)
+                report(PointResult(i, cfg.name or "", message=f"ray task failed: {err}"))
+        if stop is not None and stop.is_set():
+            for ref, (i, cfg) in list(pending.items()):
+                ray.cancel(ref)
+                pending.pop(ref)
+                report(PointResult(i, cfg.name or "", status="stopped", message="sweep stopped"))
+
+
+def _start_ray(ray, ray_address: str | None, phase: Callable[[str], None]) -> None:
+    """ray.init once per process (under a lock: two sweeps may start together); later sweeps reuse it and its
+    warm workers. Ray registers its own shutdown at exit."""
+    with _RAY_LOCK:
+        if ray.is_initialized():
+            return
+        phase(f"starting Ray (first sweep only, ~{RAY_START_S} s)")
         # py_modules ships this engine package to the workers, so a cluster needs no copy of the project
         ray.init(address=ray_address, include_dashboard=False, log_to_driver=False,
-                 runtime_env={"py_modules": [str(Path(__file__).resolve().parent)]})
-    try:
-        phase("running on Ray")
-        task = ray.remote(num_cpus=1, max_retries=0)(collect_events)
-        pending = {task.remote(cfg.to_dict()): (i, cfg) for i, cfg in enumerate(configs)}
-        while pending:
-            done, _ = ray.wait(list(pending), num_returns=1, timeout=0.5)
-            for ref in done:
-                i, cfg = pending.pop(ref)
-                try:
-                    report(record_collected(ray.get(ref), cfg, store, sweep_id, i))
-                except Exception as err:  # the task itself failed (worker lost, …)
-                    report(PointResult(i, cfg.name or "", message=f"ray task failed: {err}"))
-            if stop is not None and stop.is_set():
-                for ref, (i, cfg) in list(pending.items()):
-                    ray.cancel(ref)
-                    pending.pop(ref)
-                    report(PointResult(i, cfg.name or "", status="stopped", message="sweep stopped"))
-    finally:
-        if started_here:
-            ray.shutdown()
+                 runtime_env={"py_modules": [str(Path(__file__).resolve().parents[1])]})
 
 
 # ---- a sweep on a background thread, for the page to poll ----------------------------------------------
