@@ -152,3 +152,50 @@ def test_a_ray_sweep_says_ray_is_starting_while_ray_init_runs(tmp_path, monkeypa
     release.set()
     job.thread.join(timeout=10)
     assert job.snapshot()["status"] == "failed"
+
+
+# A served app runs each sweep on a thread of its own (SweepJob), and that thread ends with the sweep.
+RAY_FROM_SWEEP_THREADS = """
+import json, os, sys, time
+from engine.store.runs import RunStore
+from engine.sweep.executors import SweepJob, expand_grid
+
+def gcs_alive() -> bool:  # the local Ray's GCS server: a child of this process, not a zombie
+    for stat in os.listdir("/proc"):
+        try:
+            fields = open(f"/proc/{stat}/stat").read().rsplit(")", 1)[1].split()
+            name = open(f"/proc/{stat}/comm").read().strip()
+        except (OSError, IndexError):
+            continue
+        if name.startswith("gcs_server") and int(fields[1]) == os.getpid() and fields[0] != "Z":
+            return True
+    return False
+
+store, cfgs = RunStore(sys.argv[1]), expand_grid(json.loads(sys.argv[2]), {"optimizer": ["sgd", "adam"]})
+for n in (1, 2):
+    job = SweepJob(cfgs, store, executor="ray").start()
+    job.thread.join(timeout=240)
+    time.sleep(2)  # the thread's end reaches Ray's processes as a SIGKILL shortly after join() returns
+    snap = job.snapshot()
+    print(n, snap["status"], [p.status for p in snap["points"]], "gcs alive", gcs_alive(), flush=True)
+    if not gcs_alive():
+        os._exit(3)  # Ray would end this process 60 s later ("Failed to connect to GCS")
+"""
+
+
+@pytest.mark.slow
+def test_ray_stays_up_after_the_sweep_thread_that_started_it_ends(tmp_path):
+    """Ray's local processes die with the thread that ran ray.init (PR_SET_PDEATHSIG): found on the served app,
+    where the second Ray sweep hung and Ray then ended the whole server."""
+    import json
+    import subprocess
+    import sys
+
+    from engine.settings import PROJECT_ROOT
+
+    import_extra("ray", "ray is not installed: make ray (pip install -r requirements-ray.txt)")
+    out = subprocess.run([sys.executable, "-c", RAY_FROM_SWEEP_THREADS, str(tmp_path / "r.sqlite"), json.dumps(TINY)],
+                         cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=400)
+    lines = out.stdout.splitlines()
+    assert lines == ["1 finished ['finished', 'finished'] gcs alive True",
+                     "2 finished ['finished', 'finished'] gcs alive True"], out.stdout + out.stderr[-2000:]

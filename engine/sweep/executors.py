@@ -310,14 +310,30 @@ def _run_ray(configs, store, sweep_id, report, *, stop, ray_address, phase, **_)
 
 def _start_ray(ray, ray_address: str | None, phase: Callable[[str], None]) -> None:
     """ray.init once per process (under a lock: two sweeps may start together); later sweeps reuse it and its
-    warm workers. Ray registers its own shutdown at exit."""
+    warm workers, and Ray registers its own shutdown at exit. ray.init runs on a thread that lives as long as
+    the process: a local Ray's GCS and raylet get prctl(PR_SET_PDEATHSIG, SIGKILL), which fires when the
+    *thread* that started them ends — a sweep's thread ends with its sweep, and 60 s later Ray ended the server."""
     with _RAY_LOCK:
         if ray.is_initialized():
             return
         phase(f"starting Ray (first sweep only, ~{RAY_START_S} s)")
-        # py_modules ships this engine package to the workers, so a cluster needs no copy of the project
-        ray.init(address=ray_address, include_dashboard=False, log_to_driver=False,
-                 runtime_env={"py_modules": [str(Path(__file__).resolve().parents[1])]})
+        started, failed = threading.Event(), []
+
+        def init_and_stay() -> None:
+            try:
+                # py_modules ships the engine package to the workers, so a cluster needs no copy of the project
+                ray.init(address=ray_address, include_dashboard=False, log_to_driver=False,
+                         runtime_env={"py_modules": [str(Path(__file__).resolve().parents[1])]})
+            except Exception as err:  # no cluster at that address, …: the sweep that asked says so
+                failed.append(err)
+            started.set()
+            if not failed:
+                threading.Event().wait()  # stay: Ray's processes live while this thread does
+
+        threading.Thread(target=init_and_stay, name="ray-starter", daemon=True).start()
+        started.wait()
+        if failed:
+            raise failed[0]
 
 
 # ---- a sweep on a background thread, for the page to poll ----------------------------------------------
