@@ -114,7 +114,7 @@ def _sweep_progress() -> None:
         return
     if snap["points"]:
         text = f"{snap['done']} of {snap['total']} runs done (last: {snap['points'][-1].name})"
-    else:  # nothing finished yet: say what the executor is doing ("starting Ray…" takes a minute)
+    else:  # nothing finished yet: say what the executor is doing ("starting Ray (first sweep only, ~30 s)")
         text = f"0 of {snap['total']} runs done — {snap.get('phase') or 'starting'}"
     st.progress(snap["done"] / snap["total"], text=f"Sweep {snap['sweep_id']}: {text}")
     st.button("Stop the sweep (the running points finish)", on_click=job.stop, key="sweep_stop")
