@@ -82,6 +82,12 @@ def test_the_pool_is_bounded_reused_and_stops_its_workers():
     with pool.lease(2, said.append) as crew:  # warm: the same processes, nothing started
         assert {w.proc.pid for w in crew} == first and len(said) == 1
         procs = [w.proc for w in crew]
+    procs[0].kill()  # dies while idle: the next lease starts a new one instead of handing out a dead one
+    procs[0].wait()
+    with pool.lease(2, said.append) as crew:
+        assert all(w.alive() for w in crew) and procs[0].pid not in {w.proc.pid for w in crew}
+        assert said[-1] == "starting 1 worker process (first sweep only)"
+        procs += [w.proc for w in crew]
     pool.shutdown()
     assert pool.size() == 0 and all(p.poll() is not None for p in procs)
 

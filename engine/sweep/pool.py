@@ -123,6 +123,11 @@ class WorkerPool:
 
     def _take(self, n: int, phase: Callable[[str], None]) -> list[Worker]:
         with self._cond:
+            died = [w for w in self._idle if not w.alive()]  # killed while idle (out of memory, …)
+            self._idle = [w for w in self._idle if w not in died]
+            self._count -= len(died)
+            for worker in died:
+                worker.stop(timeout=1.0)  # already gone: closes its pipes
             while not self._idle and self._count >= self.cap:
                 self._cond.wait()
             crew = [self._idle.pop() for _ in range(min(n, len(self._idle)))]
