@@ -10,6 +10,7 @@ from torch import nn
 
 from engine.core.layers import Linear
 from engine.core.layers.modules import LayerModule
+from engine.core.ops import ACTIVATIONS
 from engine.train import health
 from engine.train.config import TrainConfig
 from engine.train.loop import load_data, train
@@ -207,47 +208,43 @@ def test_saturation_threshold_is_a_slope_of_one_hundredth(activation, slope):
     assert _stats_with_z(activation, -z_star * 1.02)[3] == 1.0
 
 
-class _Clock:
-    """A fake perf_counter the test advances by hand."""
-
-    def __init__(self):
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def _recorded_steps(cadence: health.StatsCadence, clock: _Clock, n_steps: int, step_s: float, stats_s: float):
-    """Drive a cadence like the loop does: every step costs step_s, a recorded one stats_s more."""
-    out = []
-    for step in range(n_steps):
-        due = cadence.due(step)
-        clock.now += step_s + (stats_s if due else 0.0)
-        if due:
-            out.append(step + 1)
-            cadence.recorded(step, stats_s)
-    return out
+@pytest.mark.parametrize(("total", "every"), [(1, 1), (625, 1), (5000, 1), (5001, 2), (12_000, 3), (50_000, 10)])
+def test_auto_cadence_is_every_step_up_to_5000_then_an_even_stride(total, every):
+    """k = ⌈steps / 5 000⌉ (README): every step up to 5 000, then every k-th — at most 5 000 records."""
+    cadence = health.StatsCadence(None, total)
+    due = [s + 1 for s in range(total) if cadence.due(s)]
+    assert due == list(range(1, total + 1, every))
+    assert len(due) <= 5000
 
 
-def test_auto_cadence_records_every_step_when_the_stats_are_cheap():
-    clock = _Clock()
-    # stats cost 0.05 of a step: 5 % ≤ 10 %, so every step is recorded
-    assert _recorded_steps(health.StatsCadence(None, 100, clock), clock, 20, 1.0, 0.05) == list(range(1, 21))
+def test_a_fixed_cadence_is_kept():
+    cadence = health.StatsCadence(3, 100_000)
+    assert [s + 1 for s in range(10) if cadence.due(s)] == [1, 4, 7, 10]
 
 
-def test_auto_cadence_spaces_records_so_the_stats_cost_at_most_a_tenth():
-    clock = _Clock()
-    # stats cost 0.35 of a step: recording every k-th step costs 0.35/k of the run, ≤ 0.10 first at k = 4
-    steps = _recorded_steps(health.StatsCadence(None, 100, clock), clock, 40, 1.0, 0.35)
-    assert steps == [1, 5, 9, 13, 17, 21, 25, 29, 33, 37]
+def _stats_steps(**changes) -> list[int]:
+    cfg = TrainConfig(**{**CFG, "stats_every": None, **changes})
+    return [ev.data["step"] for ev in train(cfg) if ev.kind == "layers"]
 
 
-def test_auto_cadence_samples_a_long_run_to_about_5000_records():
-    clock = _Clock()
-    cadence = health.StatsCadence(None, 20_001, clock)  # ⌈20 001 / 5 000⌉ = 5 even when stats are free
-    assert _recorded_steps(cadence, clock, 21, 1.0, 0.0) == [1, 6, 11, 16, 21]
+def test_a_run_under_5000_steps_has_a_stats_row_for_every_step():
+    assert _stats_steps(epochs=3) == list(range(1, 13))  # 80 rows, batch 20: 4 steps an epoch
 
 
-def test_a_fixed_cadence_ignores_the_cost():
-    clock = _Clock()
-    assert _recorded_steps(health.StatsCadence(3, 100, clock), clock, 10, 1.0, 5.0) == [1, 4, 7, 10]
+def test_a_run_over_the_limit_is_sampled_evenly(monkeypatch):
+    """The loop follows the cadence: with the limit at 10 records (5 000 in the app; the stride rule is tested
+    above), a 26-step run records every ⌈26 / 10⌉ = 3rd step and its last."""
+    monkeypatch.setattr(health, "MAX_STATS_STEPS", 10)
+    steps = _stats_steps(batch_size=10, epochs=4, max_steps=26)  # 8 steps an epoch
+    assert steps == [*range(1, 26, 3), 26]
+
+
+def test_dead_units_counted_by_hand_including_zero_and_nan_columns():
+    z = torch.randn(7, 6).abs()
+    z[:, 0] = -torch.rand(7)  # every row < 0: dead
+    z[:, 1] = 0.0  # every row exactly 0: dead (φ'(0) = 0)
+    z[:, 2] = -1.0
+    z[3, 2] = 1e-12  # one row positive: alive
+    z[:, 3] = -1.0
+    z[2, 3] = float("nan")  # a NaN is not ≤ 0: not counted dead
+    assert ACTIVATIONS["relu"].dead_fraction(z).item() == pytest.approx(2 / 6, rel=1e-7)

@@ -11,7 +11,6 @@ Thresholds (documented in the UI):
 from __future__ import annotations
 
 import math
-import time
 
 import torch
 
@@ -20,40 +19,31 @@ EXPLODING = 1e3
 UPDATE_TOO_LARGE = 1e-1
 DEAD_TOO_MANY = 0.5  # flag a layer when more than half its ReLUs are dead
 HIST_BINS = 30
-STATS_BUDGET = 0.10  # auto cadence: recording health stats may cost at most this share of the run's time
-MAX_STATS_STEPS = 5000  # … and a run records about this many steps at most (evenly sampled above)
+MAX_STATS_STEPS = 5000  # a run records health stats at every step up to this many steps, evenly sampled above
 
 
 class StatsCadence:
-    """At which steps the loop records health stats.
+    """At which steps the loop records health stats: every step s (steps done before it) with s % k == 0,
+    reported as steps 1, 1 + k, 1 + 2k, … (the loop adds the run's last step).
 
-    Fixed (every = k): steps s with s % k == 0 before the step (reported as steps 1, 1 + k, …).
-    Auto (every = None, the default): every step while that costs ≤ STATS_BUDGET of the run's time, else
-    every k-th step with k the smallest that does, re-chosen after each record from what the run has measured
-    so far (host seconds in the stats calls per record vs seconds per plain step); and at least
-    ⌈total_steps / MAX_STATS_STEPS⌉ so a long run's stats stay bounded. The cadence never changes what the
-    run computes (stats only read tensors), only which columns the health pictures have."""
+    Fixed (every = k): that k. Auto (every = None, the default): k = ⌈total_steps / MAX_STATS_STEPS⌉, so a run of
+    up to 5 000 steps records every step and a longer one every k-th, evenly, at most 5 000 records (12 000
+    steps: k = 3, steps 1, 4, 7, …, 11 998 and the last). A resumed run (a branch) counts k from its own
+    remaining steps and keeps the absolute step numbers. The cadence never changes what the run computes
+    (stats only read tensors), only which columns the health pictures have."""
 
-    def __init__(self, every: int | None, total_steps: int, clock=time.perf_counter):
-        self.every, self.clock = every, clock
-        self.floor = max(1, math.ceil(total_steps / MAX_STATS_STEPS))
-        self.start, self.next = clock(), None
-        self.stats_s, self.records, self.steps = 0.0, 0, 0
+    def __init__(self, every: int | None, total_steps: int):
+        self.every = every if every is not None else max(1, math.ceil(total_steps / MAX_STATS_STEPS))
+        self.stats_s, self.records = 0.0, 0  # what recording has cost so far (information: tools, tests)
 
     def due(self, step: int) -> bool:
         """Record the step that starts after `step` steps?"""
-        self.steps += 1
-        if self.every is not None:
-            return step % self.every == 0
-        return self.next is None or step >= self.next
+        return step % self.every == 0
 
     def recorded(self, step: int, seconds: float) -> None:
-        """The step after `step` was recorded, its stats taking `seconds`: choose the next one."""
+        """The step after `step` was recorded, its stats taking `seconds` of host time."""
         self.stats_s += seconds
         self.records += 1
-        plain = max(self.clock() - self.start - self.stats_s, 1e-9) / max(self.steps, 1)
-        k = math.ceil(self.stats_s / self.records / (STATS_BUDGET * plain))
-        self.next = step + max(self.floor, k)
 
 
 def pre_step_stats(model, zs: list[torch.Tensor], outputs: list[torch.Tensor]) -> tuple[torch.Tensor, list]:
