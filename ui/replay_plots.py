@@ -30,20 +30,30 @@ def loss_at_step_figure(steps: list[int], losses: list[float], step: int, branch
 
 @honest_axes
 def neuron_maps_figure(maps, max_units: int = 8) -> go.Figure:
-    """One small heatmap per unit (rows) and layer (columns): its output a_l over the input plane."""
+    """One small heatmap per unit (rows) and layer (columns): its output a_l over the input plane.
+
+    One colour scale per layer, with its colour bar under the column: units of a layer are compared by colour
+    (the same colour is the same a_l), white is 0 in every layer and the range is ±max|a_l| over that layer's
+    drawn units (a ReLU layer uses the red half, tanh at most ±1). Layers get their own range because their
+    outputs differ in size (logits can be far larger than hidden units)."""
     n_layers, n_rows = len(maps.layers), min(max_units, max(t.shape[0] for t in maps.layers))
     fig = make_subplots(rows=n_rows, cols=n_layers, horizontal_spacing=0.03, vertical_spacing=0.02,
                         column_titles=[f"layer {i + 1}" for i in range(n_layers)])
     for c, layer in enumerate(maps.layers, start=1):
-        for r in range(min(n_rows, layer.shape[0])):
-            z = layer[r].numpy()
-            lim = float(np.abs(z).max()) or 1.0
+        shown = layer[:n_rows].numpy()
+        lim = float(np.abs(shown).max()) or 1.0
+        axis = "coloraxis" if c == 1 else f"coloraxis{c}"
+        for r, z in enumerate(shown):
             hover = f"layer {c} unit {r + 1}: %{{z:.3f}}<extra></extra>"
-            fig.add_trace(go.Heatmap(x=maps.xs, y=maps.ys, z=z, zmin=-lim, zmax=lim, colorscale="RdBu",
-                                     showscale=False, hovertemplate=hover), row=r + 1, col=c)
+            fig.add_trace(go.Heatmap(x=maps.xs, y=maps.ys, z=z, zmin=-lim, zmax=lim, coloraxis=axis,
+                                     hovertemplate=hover), row=r + 1, col=c)
+        left, right = fig.layout[f"xaxis{c if c > 1 else ''}"].domain
+        fig.update_layout({axis: {"colorscale": "RdBu", "cmin": -lim, "cmax": lim, "colorbar": {
+            "orientation": "h", "x": (left + right) / 2, "xanchor": "center", "len": right - left,
+            "y": 0, "yanchor": "top", "ypad": 4, "thickness": 10, "title": {"text": f"a_{c}", "side": "top"}}}})
     fig.update_xaxes(showticklabels=False).update_yaxes(showticklabels=False)
-    return fig.update_layout(title="Each unit's output over the input plane", height=90 * n_rows + 60,
-                             margin={"t": 60, "b": 10})
+    return fig.update_layout(title="Each unit's output over the input plane (one colour scale per layer)",
+                             height=90 * n_rows + 130, margin={"t": 60, "b": 70})
 
 
 @honest_axes
