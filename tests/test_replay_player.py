@@ -132,6 +132,26 @@ def test_play_starts_over_from_the_end_advances_a_frame_per_run_and_pauses(finis
     assert at.slider[0].value == 2 and "Play" in next(b for b in at.button if b.key.endswith("_toggle")).label
 
 
+MAPS, MAPS_WHILE_PLAYING = "Each unit's output over the input plane", "drawn when the replay is paused"
+
+
+def _has_maps(at: AppTest) -> bool:
+    try:
+        return bool(_figure(at, MAPS))
+    except AssertionError:
+        return False
+
+
+def test_play_frames_leave_the_unit_maps_out_and_say_so_and_a_pause_draws_them(finished_page):
+    at, _ = finished_page
+    assert _has_maps(at) and not any(MAPS_WHILE_PLAYING in c.value for c in at.caption)
+    at.button(key=next(b.key for b in at.button if b.key.endswith("_toggle"))).click().run()
+    assert not _has_maps(at) and any(MAPS_WHILE_PLAYING in c.value for c in at.caption)
+    next(b for b in at.button if b.key.endswith("_toggle")).click().run()
+    at.run()
+    assert _has_maps(at) and not any(MAPS_WHILE_PLAYING in c.value for c in at.caption)
+
+
 def test_open_in_the_inspector_loads_the_run_at_step_t(finished_page, monkeypatch):
     at, job = finished_page
     switched = []  # the page alone has no st.navigation to switch within: record where the button goes

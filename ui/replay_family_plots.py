@@ -73,5 +73,5 @@ def health_multiples_figure(key: str, maps: dict[str, HealthMap], names: dict[st
     fig.update_layout(coloraxis={"colorscale": kw.get("colorscale", "Viridis"), "cmin": lo, "cmax": hi,
                                  "colorbar": {"title": unit}},
                       title=f"{TITLES[key]} — every run on one colour scale; click a cell to replay that step",
-                      height=110 * len(runs) + 110, margin={"t": 70}, clickmode="event+select")
+                      height=110 * len(runs) + 110, margin={"t": 70, "l": 70}, clickmode="event+select")
     return fig.update_xaxes(title="step", row=len(runs), col=1)

@@ -34,7 +34,7 @@ def neuron_maps_figure(maps, max_units: int = 8) -> go.Figure:
 
     One colour scale per layer, with its colour bar under the column: units of a layer are compared by colour
     (the same colour is the same a_l), white is 0 in every layer and the range is ±max|a_l| over that layer's
-    drawn units (a ReLU layer uses the red half, tanh at most ±1). Layers get their own range because their
+    drawn units (a ReLU layer uses the blue, positive half; tanh at most ±1). Layers get their own range because their
     outputs differ in size (logits can be far larger than hidden units)."""
     n_layers, n_rows = len(maps.layers), min(max_units, max(t.shape[0] for t in maps.layers))
     fig = make_subplots(rows=n_rows, cols=n_layers, horizontal_spacing=0.03, vertical_spacing=0.02,

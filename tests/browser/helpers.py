@@ -15,3 +15,10 @@ def sidebar_nav(page) -> list[str]:
 def sidebar_link(page, title: str):
     """The sidebar's link to the page titled `title` (a Playwright locator: wait_for it, click it)."""
     return page.get_by_test_id("stSidebar").locator("a").filter(has_text=title).first
+
+
+def wait_settled(page, timeout: int = 60_000) -> None:
+    """Until no element is stale (Streamlit fades every element of a rerun in progress, data-stale="true"),
+    so a screenshot shows the finished picture in its real colours."""
+    page.wait_for_function("() => !document.querySelector('[data-stale=true]')", timeout=timeout)
+    page.wait_for_timeout(500)  # Plotly's own draw after the last message

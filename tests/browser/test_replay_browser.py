@@ -6,7 +6,7 @@ import pytest
 
 from engine.store.runs import RunStore
 from engine.sweep.executors import expand_grid, run_sweep
-from tests.browser.helpers import sidebar_link
+from tests.browser.helpers import sidebar_link, wait_settled
 
 pytestmark = pytest.mark.browser
 
@@ -28,7 +28,9 @@ def test_replay_view_and_branch(app_server, browser_page, one_run, artifacts):
     maps = page.locator(".st-key-replay_maps .main-svg").first
     maps.wait_for(timeout=60_000)
     maps.scroll_into_view_if_needed()
+    wait_settled(page)
     page.screenshot(path=str(artifacts / "replay-moons-unit-maps.png"), full_page=True)
+    page.locator(".st-key-replay_maps").first.screenshot(path=str(artifacts / "replay-moons-unit-maps-figure.png"))
     page.get_by_text("Gradient health").first.wait_for()
     page.get_by_role("button", name="Branch").wait_for()  # the form is there; AppTest submits it
 
@@ -61,7 +63,7 @@ def test_compare_draws_the_fork_and_a_health_cell_click_jumps_the_replay(app_ser
     page.get_by_text("The run's family").first.wait_for(timeout=90_000)
     fork = page.locator(".st-key-replay_fork").first
     fork.scroll_into_view_if_needed()
-    page.wait_for_timeout(1500)
+    wait_settled(page)
     fork.screenshot(path=str(artifacts / "replay-compare-fork.png"))
     # the first run's panel, layer 1's cell at an early step: its (invisible) click target
     target = page.locator(".st-key-replay_multiples .scatterlayer path.point").nth(3)
@@ -74,6 +76,7 @@ def test_compare_draws_the_fork_and_a_health_cell_click_jumps_the_replay(app_ser
     page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
     page.wait_for_function(f"() => document.querySelector('{STEP}').value != '{before}'", timeout=60_000)
     assert _slider_value(page) < before  # a cell early in the run: the replay jumped back to its step
+    wait_settled(page)
     page.locator(".st-key-replay_multiples").first.screenshot(path=str(artifacts / "replay-compare-multiples.png"))
 
 
