@@ -11,6 +11,7 @@ Thresholds (documented in the UI):
 from __future__ import annotations
 
 import math
+import weakref
 
 import torch
 
@@ -47,32 +48,53 @@ class StatsCadence:
 
 
 def pre_step_stats(model, zs: list[torch.Tensor], outputs: list[torch.Tensor]) -> tuple[torch.Tensor, list]:
-    """Stats that need the gradients and activations of this step; (L, 6) device tensor + weight copies.
+    """Stats that need the gradients and activations of this step; (L, 9) device table + the weights' copies.
 
     Per layer (through the layer protocol): the kind's health_param (a linear layer's W) gives the gradient
     and weight norms; its activation's rules from engine.core.ops give the dead and saturated fractions.
     Columns: ‖∂L/∂W_l‖, ‖W_l‖, dead, saturated, mean(a_l), std(a_l), max|W_l|, max|∂L/∂W_l|, max|a_l| (the
-    maxima give a replay one colour scale over the whole run). No host sync: the caller reads the
-    table when it syncs anyway (the norms go through torch's fused _foreach kernels, as clip_grad_norm_ does,
-    so a step's stats cost a few dozen small ops, not a few per layer per statistic)."""
-    followed = [_followed(m, z) for m, z in zip(model.linears, zs, strict=True)]  # kinds without one: empty
+    maxima give a replay one colour scale over the whole run). No host sync: the caller reads the table when
+    it syncs anyway. Every step of a run is recorded, so the ops are few (tools/stats_cost.py measures them):
+    both norms of all layers in one _foreach_norm, each max|t| from one aminmax pass (max(max t, −min t)),
+    std as the two-pass sqrt(mean((a − mean a)²)) (std_mean took 3× as long on small tensors), one stack, and
+    the weights copied by one _foreach_copy_ into buffers kept per model (post_step_stats uses them as
+    scratch: it must run before the next pre_step_stats of the same model, as the loop does)."""
+    followed = [_followed(m, z) for m, z in zip(model.linears, zs, strict=True)]  # kinds without one: a 0
     ws = [w for w, _ in followed]
     grads = [g if g is not None else torch.zeros_like(w) for w, g in followed]
-    cols = [torch.stack(torch._foreach_norm(grads)), torch.stack(torch._foreach_norm(ws))]
     rules = [m.kind.activation for m in model.linears]
-    cols.append(torch.stack([r.dead_fraction(z).to(w.dtype) for r, z, w in zip(rules, zs, ws, strict=True)]))
-    cols.append(torch.stack([r.saturated_fraction(a).to(w.dtype) for r, a, w in zip(rules, outputs, ws, strict=True)]))
-    std_mean = [torch.std_mean(a, correction=0) for a in outputs]
-    cols += [torch.stack([m for _, m in std_mean]), torch.stack([s for s, _ in std_mean])]
-    cols += [torch.stack([_max_abs(t) for t in group]) for group in (ws, grads, outputs)]
-    return torch.stack(cols, dim=1), [w.clone() for w in ws]
+    zero = ws[0].new_zeros(())  # the rules' 0 for kinds that cannot die or saturate, made once
+    dead = [r.dead_fraction(z) if r.can_die else zero for r, z in zip(rules, zs, strict=True)]
+    saturated = [r.saturated_fraction(a) if r.slope_from_a else zero for r, a in zip(rules, outputs, strict=True)]
+    means = [a.mean() for a in outputs]
+    stds = [torch.linalg.vector_norm(a - m).div_(math.sqrt(a.numel())) for a, m in zip(outputs, means, strict=True)]
+    lo_hi = [t.aminmax() for t in (*ws, *grads, *outputs)]
+    flat = torch.stack([*torch._foreach_norm([*grads, *ws]), *dead, *saturated, *means, *stds,
+                        *[hi for _, hi in lo_hi], *[lo for lo, _ in lo_hi]])
+    rows = flat.view(12, len(ws))  # 6 statistics, then max t and min t of W, ∂L/∂W, a: a row of L each
+    table = torch.cat([rows[:6], torch.maximum(rows[6:9], rows[9:12].neg())]).T
+    return table, _copy_weights(model, ws)
 
 
 def post_step_stats(model, pre: torch.Tensor, before: list[torch.Tensor]) -> torch.Tensor:
-    """(L, 10): pre's columns and the update ratio ‖W_l − W_l⁰‖/‖W_l⁰‖ (W⁰ the weights before the step)."""
+    """(L, 10): pre's columns and the update ratio ‖W_l − W_l⁰‖/‖W_l⁰‖ (W⁰ the weights before the step).
+    `before` (pre_step_stats' copies) is overwritten with W_l⁰ − W_l: the norm does not see the sign."""
     followed = [_followed(m, w0)[0] for m, w0 in zip(model.linears, before, strict=True)]
-    moved = torch.stack(torch._foreach_norm(torch._foreach_sub(followed, before)))
+    torch._foreach_sub_(before, followed)
+    moved = torch.stack(torch._foreach_norm(before))
     return torch.cat([pre, (moved / (pre[:, 1] + 1e-12))[:, None]], dim=1)
+
+
+_WEIGHT_COPIES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # model → its weight buffers
+
+
+def _copy_weights(model, ws: list[torch.Tensor]) -> list[torch.Tensor]:
+    """ws copied into the model's buffers (made again when a shape, dtype or device changes)."""
+    bufs = _WEIGHT_COPIES.get(model)
+    if bufs is None or [(b.shape, b.dtype, b.device) for b in bufs] != [(w.shape, w.dtype, w.device) for w in ws]:
+        bufs = _WEIGHT_COPIES[model] = [torch.empty_like(w) for w in ws]
+    torch._foreach_copy_(bufs, ws)
+    return bufs
 
 
 STAT_COLUMNS = ("grad_norm", "weight_norm", "dead_fraction", "saturated_fraction", "act_mean", "act_std",
@@ -90,16 +112,11 @@ def layer_stats(model, pre: torch.Tensor, before: list[torch.Tensor], step: int,
     return stats_rows(post_step_stats(model, pre, before).tolist(), step, epoch)
 
 
-def _max_abs(t: torch.Tensor) -> torch.Tensor:
-    """max |t|; 0 for a kind with no followed parameter (an empty tensor has no maximum)."""
-    return t.abs().amax() if t.numel() else t.new_zeros(())
-
-
 def _followed(module, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """(the followed parameter, its gradient); a kind with none (dropout, a residual block) gives an empty
-    tensor: norms 0, ratio 0, and no gradient flags."""
+    """(the followed parameter, its gradient); a kind with none (dropout, a residual block) gives a single 0
+    (an empty tensor has no maximum): norms 0, maxima 0, ratio 0, and no gradient flags."""
     if module.kind.health_param is None:
-        return like.new_zeros(0), None
+        return like.new_zeros(1), None
     p = getattr(module, module.kind.health_param)
     return p.detach(), p.grad
 
