@@ -37,8 +37,8 @@ HOW_IT_RUNS = f"""
 - **Loss curve:** step 0 is the untrained network's loss on the training set (≤ 8192 evenly spaced rows);
   then every step up to step 50 and every {TrainConfig().log_every}th after. A loss that becomes inf/NaN or
   grows 10 000× over step 0 (and past 100) ends the run as *diverged*.
-- **Health flags** (checked at every step of a run of up to {health.MAX_STATS_STEPS:,} steps; a longer run every
-  k-th step, k = ⌈steps / {health.MAX_STATS_STEPS:,}⌉, and at the last step; per layer):
+- **Health flags** (checked at every step while that costs ≤ {health.STATS_BUDGET:.0%} of the run's time, else every
+  k-th step; at most ~{health.MAX_STATS_STEPS:,} checks a run, and always the last step; per layer):
   - *vanishing*: ‖∂L/∂W‖ < {health.VANISHING:.0e} — the layer has all but stopped learning;
   - *exploding*: ‖∂L/∂W‖ > {health.EXPLODING:.0e};
   - *updates too large*: ‖ΔW‖/‖W‖ > {health.UPDATE_TOO_LARGE:.0e} (about 1e-3 is healthy);

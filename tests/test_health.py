@@ -208,13 +208,46 @@ def test_saturation_threshold_is_a_slope_of_one_hundredth(activation, slope):
     assert _stats_with_z(activation, -z_star * 1.02)[3] == 1.0
 
 
-@pytest.mark.parametrize(("total", "every"), [(1, 1), (625, 1), (5000, 1), (5001, 2), (12_000, 3), (50_000, 10)])
-def test_auto_cadence_is_every_step_up_to_5000_then_an_even_stride(total, every):
-    """k = ⌈steps / 5 000⌉ (README): every step up to 5 000, then every k-th — at most 5 000 records."""
-    cadence = health.StatsCadence(None, total)
-    due = [s + 1 for s in range(total) if cadence.due(s)]
-    assert due == list(range(1, total + 1, every))
-    assert len(due) <= 5000
+class _Clock:
+    """A fake clock: each plain step takes `step_s`, each stats call `stats_s` (the cadence reads it)."""
+
+    def __init__(self):
+        self.t = 0.0
+
+    def __call__(self):
+        return self.t
+
+
+def _auto_due(total: int, step_s: float, stats_s: float) -> list[int]:
+    clock = _Clock()
+    cadence = health.StatsCadence(None, total, clock=clock)
+    due = []
+    for s in range(total):
+        clock.t += step_s
+        if cadence.due(s):
+            due.append(s + 1)
+            clock.t += stats_s
+            cadence.recorded(s, stats_s)
+    return due
+
+
+def test_auto_cadence_records_every_step_while_stats_are_cheap():
+    assert _auto_due(625, step_s=1e-3, stats_s=1e-5) == list(range(1, 626))  # 1 % of a step: within the budget
+
+
+def test_auto_cadence_keeps_stats_within_the_budget():
+    """Stats at 60 % of a step (an MNIST step here): every ⌈0.6 / 0.1⌉ = 6th step (7th where rounding tips the
+    measured ratio over 6), so at most ~10 % of the run's time goes to stats."""
+    due = _auto_due(938, step_s=1e-3, stats_s=6e-4)
+    assert due[:2] == [1, 7] and {b - a for a, b in zip(due, due[1:], strict=False)} <= {6, 7}
+    stats_time = len(due) * 6e-4
+    assert stats_time / (938 * 1e-3 + stats_time) <= 0.1
+
+
+@pytest.mark.parametrize(("total", "every"), [(5001, 2), (12_000, 3), (50_000, 10)])
+def test_auto_cadence_is_never_denser_than_5000_records(total, every):
+    due = _auto_due(total, step_s=1e-3, stats_s=1e-6)  # cheap stats: the floor ⌈steps / 5 000⌉ decides
+    assert due == list(range(1, total + 1, every)) and len(due) <= 5000
 
 
 def test_a_fixed_cadence_is_kept():
@@ -223,19 +256,20 @@ def test_a_fixed_cadence_is_kept():
 
 
 def _stats_steps(**changes) -> list[int]:
-    cfg = TrainConfig(**{**CFG, "stats_every": None, **changes})
+    cfg = TrainConfig(**{**CFG, **changes})
     return [ev.data["step"] for ev in train(cfg) if ev.kind == "layers"]
 
 
-def test_a_run_under_5000_steps_has_a_stats_row_for_every_step():
-    assert _stats_steps(epochs=3) == list(range(1, 13))  # 80 rows, batch 20: 4 steps an epoch
+def test_a_run_at_every_step_has_a_stats_row_for_every_step():
+    assert _stats_steps(epochs=3, stats_every=1) == list(range(1, 13))  # 80 rows, batch 20: 4 steps an epoch
 
 
 def test_a_run_over_the_limit_is_sampled_evenly(monkeypatch):
     """The loop follows the cadence: with the limit at 10 records (5 000 in the app; the stride rule is tested
-    above), a 26-step run records every ⌈26 / 10⌉ = 3rd step and its last."""
+    above) and the budget lifted, a 26-step run records every ⌈26 / 10⌉ = 3rd step and its last."""
     monkeypatch.setattr(health, "MAX_STATS_STEPS", 10)
-    steps = _stats_steps(batch_size=10, epochs=4, max_steps=26)  # 8 steps an epoch
+    monkeypatch.setattr(health, "STATS_BUDGET", 1e9)
+    steps = _stats_steps(batch_size=10, epochs=4, max_steps=26, stats_every=None)  # 8 steps an epoch
     assert steps == [*range(1, 26, 3), 26]
 
 

@@ -11,6 +11,7 @@ Thresholds (documented in the UI):
 from __future__ import annotations
 
 import math
+import time
 import weakref
 
 import torch
@@ -20,31 +21,43 @@ EXPLODING = 1e3
 UPDATE_TOO_LARGE = 1e-1
 DEAD_TOO_MANY = 0.5  # flag a layer when more than half its ReLUs are dead
 HIST_BINS = 30
-MAX_STATS_STEPS = 5000  # a run records health stats at every step up to this many steps, evenly sampled above
+STATS_BUDGET = 0.10  # auto cadence: recording health stats may cost at most this share of the run's time
+MAX_STATS_STEPS = 5000  # … and a run records at most about this many steps (evenly sampled above)
 
 
 class StatsCadence:
-    """At which steps the loop records health stats: every step s (steps done before it) with s % k == 0,
-    reported as steps 1, 1 + k, 1 + 2k, … (the loop adds the run's last step).
+    """At which steps the loop records health stats: steps s (done before it) that are due, reported as step
+    s + 1 (the loop adds the run's last step).
 
-    Fixed (every = k): that k. Auto (every = None, the default): k = ⌈total_steps / MAX_STATS_STEPS⌉, so a run of
-    up to 5 000 steps records every step and a longer one every k-th, evenly, at most 5 000 records (12 000
-    steps: k = 3, steps 1, 4, 7, …, 11 998 and the last). A resumed run (a branch) counts k from its own
-    remaining steps and keeps the absolute step numbers. The cadence never changes what the run computes
-    (stats only read tensors), only which columns the health pictures have."""
+    Fixed (every = k): s % k == 0, i.e. steps 1, 1 + k, 1 + 2k, …
+    Auto (every = None, the default): every step while recording costs ≤ STATS_BUDGET of the run's time, else
+    every k-th with k the smallest that does, re-chosen after each record from what this run has measured
+    (host seconds in the stats calls per record vs seconds per plain step); never denser than
+    k = ⌈total_steps / MAX_STATS_STEPS⌉, so a long run keeps ≤ ~5 000 records. Why a budget and not every step:
+    a stats step is ~40 small ops and 5 passes over W and ∂L/∂W — 60–80 % of an MNIST training step on this
+    CPU (tools/stats_cost.py), which every step would add to the hot loop (bench row 1, issue 16). Which steps
+    are recorded therefore depends on timing; what the run computes never does (stats only read tensors)."""
 
-    def __init__(self, every: int | None, total_steps: int):
-        self.every = every if every is not None else max(1, math.ceil(total_steps / MAX_STATS_STEPS))
-        self.stats_s, self.records = 0.0, 0  # what recording has cost so far (information: tools, tests)
+    def __init__(self, every: int | None, total_steps: int, clock=time.perf_counter):
+        self.every, self.clock = every, clock
+        self.floor = max(1, math.ceil(total_steps / MAX_STATS_STEPS))
+        self.start, self.next = clock(), None
+        self.stats_s, self.records, self.steps = 0.0, 0, 0
 
     def due(self, step: int) -> bool:
         """Record the step that starts after `step` steps?"""
-        return step % self.every == 0
+        self.steps += 1
+        if self.every is not None:
+            return step % self.every == 0
+        return self.next is None or step >= self.next
 
     def recorded(self, step: int, seconds: float) -> None:
-        """The step after `step` was recorded, its stats taking `seconds` of host time."""
+        """The step after `step` was recorded, its stats taking `seconds` of host time: choose the next one."""
         self.stats_s += seconds
         self.records += 1
+        plain = max(self.clock() - self.start - self.stats_s, 1e-9) / max(self.steps, 1)
+        k = math.ceil(self.stats_s / self.records / (STATS_BUDGET * plain))
+        self.next = step + max(self.floor, k)
 
 
 def pre_step_stats(model, zs: list[torch.Tensor], outputs: list[torch.Tensor]) -> tuple[torch.Tensor, list]:
@@ -54,7 +67,7 @@ def pre_step_stats(model, zs: list[torch.Tensor], outputs: list[torch.Tensor]) -
     and weight norms; its activation's rules from engine.core.ops give the dead and saturated fractions.
     Columns: ‖∂L/∂W_l‖, ‖W_l‖, dead, saturated, mean(a_l), std(a_l), max|W_l|, max|∂L/∂W_l|, max|a_l| (the
     maxima give a replay one colour scale over the whole run). No host sync: the caller reads the table when
-    it syncs anyway. Every step of a run is recorded, so the ops are few (tools/stats_cost.py measures them):
+    it syncs anyway. The ops are few (tools/stats_cost.py measures them):
     both norms of all layers in one _foreach_norm, each max|t| from one aminmax pass (max(max t, −min t)),
     std as the two-pass sqrt(mean((a − mean a)²)) (std_mean took 3× as long on small tensors), one stack, and
     the weights copied by one _foreach_copy_ into buffers kept per model (post_step_stats uses them as

@@ -6,8 +6,8 @@ Events (Event.kind → data):
   step       {step, epoch, wall, loss}             step 0 (the untrained loss, see _untrained_loss), every
                                                    step up to DENSE_STEPS, then every cfg.log_every steps
   layers     {step, epoch, rows: [per-layer stats]} at steps 1, 1 + stats_every, … and the run's last step;
-                                                   stats_every None: every step up to 5 000 steps, else
-                                                   every ⌈steps/5 000⌉-th (health.StatsCadence)
+                                                   stats_every None: as often as costs ≤ 10 % of the run
+                                                   and ≤ ~5 000 records (health.StatsCadence)
   epoch      {epoch, train_loss, train_accuracy, val_loss, val_accuracy, seconds, wall, state}
   histograms {epoch, rows: [{layer, kind, counts, edges}]}
   checkpoint {step, epoch, offset, blob}            at the first step and every k-th epoch (engine/train/checkpoints.py)
