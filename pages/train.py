@@ -34,7 +34,7 @@ HOW_IT_RUNS = f"""
   before that batch's step; *validation* is measured after the epoch on rows the model never trains on.
 - **Background:** the run trains on a server thread, so you can open another page and come back.
   Every run is written to the run store as it goes (open **Compare** to put runs side by side).
-- **Loss curve:** step 0 is the untrained network's loss on the training set (≤ 8192 evenly spaced rows);
+- **Loss curve:** step 0 is the untrained network's loss on the training set (≤ 2048 evenly spaced rows);
   then every step up to step 50 and every {TrainConfig().log_every}th after. A loss that becomes inf/NaN or
   grows 10 000× over step 0 (and past 100) ends the run as *diverged*.
 - **Health flags** (checked at every step while that costs ≤ {health.STATS_BUDGET:.0%} of the run's time, else every

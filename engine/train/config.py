@@ -62,7 +62,7 @@ class TrainConfig:
     lr_schedule: str = "constant"
     seed: int = 0  # init, split and batch order all derive from it (not from the optimizer)
     device: str = "auto"
-    # steps between per-layer health records; None: every step while that costs ≤ 10 % of the run's time, else
+    # steps between per-layer health records; None: every step while that costs ≤ 5 % of the run's time, else
     # every k-th, and at most ~5 000 records a run (engine/train/health.py StatsCadence)
     stats_every: int | None = None
     log_every: int = 25  # steps between step-loss records (each is one host sync)

@@ -21,7 +21,7 @@ EXPLODING = 1e3
 UPDATE_TOO_LARGE = 1e-1
 DEAD_TOO_MANY = 0.5  # flag a layer when more than half its ReLUs are dead
 HIST_BINS = 30
-STATS_BUDGET = 0.10  # auto cadence: recording health stats may cost at most this share of the run's time
+STATS_BUDGET = 0.05  # auto cadence: recording health stats may cost at most this share of the run's time
 MAX_STATS_STEPS = 5000  # … and a run records at most about this many steps (evenly sampled above)
 
 

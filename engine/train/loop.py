@@ -6,7 +6,7 @@ Events (Event.kind → data):
   step       {step, epoch, wall, loss}             step 0 (the untrained loss, see _untrained_loss), every
                                                    step up to DENSE_STEPS, then every cfg.log_every steps
   layers     {step, epoch, rows: [per-layer stats]} at steps 1, 1 + stats_every, … and the run's last step;
-                                                   stats_every None: as often as costs ≤ 10 % of the run
+                                                   stats_every None: as often as costs ≤ 5 % of the run
                                                    and ≤ ~5 000 records (health.StatsCadence)
   epoch      {epoch, train_loss, train_accuracy, val_loss, val_accuracy, seconds, wall, state}
   histograms {epoch, rows: [{layer, kind, counts, edges}]}
@@ -44,7 +44,7 @@ from engine.train.update import make_update
 DENSE_STEPS = 50  # every step's loss is logged up to here: the start of a curve is where most happens
 DIVERGE_GROWTH = 1e4  # a loss this many times its untrained value has blown up, not learned
 DIVERGE_FLOOR = 100.0  # …and at least this large: 1e-6 → 1e-2 is not a divergence
-UNTRAINED_ROWS = 8192  # step 0's loss uses at most this many evenly spaced training rows (one forward chunk)
+UNTRAINED_ROWS = 2048  # step 0's loss uses at most this many evenly spaced training rows (one forward chunk)
 
 
 @dataclass
