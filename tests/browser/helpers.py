@@ -22,3 +22,14 @@ def wait_settled(page, timeout: int = 60_000) -> None:
     so a screenshot shows the finished picture in its real colours."""
     page.wait_for_function("() => !document.querySelector('[data-stale=true]')", timeout=timeout)
     page.wait_for_timeout(500)  # Plotly's own draw after the last message
+
+
+def start_training(page, url: str, samples: int, epochs: int) -> None:
+    """Open the Train page, set the synthetic set's size and the epochs, and press Start training."""
+    page.goto(f"{url}/train")
+    page.get_by_text("Start training").first.wait_for(timeout=60_000)
+    for label, value in (("Samples n", str(samples)), ("Epochs", str(epochs))):
+        box = page.get_by_label(label, exact=True)
+        box.fill(value)
+        box.press("Tab")
+    page.get_by_role("button", name="Start training").click()

@@ -6,7 +6,7 @@ import pytest
 
 from engine.store.runs import RunStore
 from engine.sweep.executors import expand_grid, run_sweep
-from tests.browser.helpers import sidebar_link, wait_settled
+from tests.browser.helpers import sidebar_link, start_training, wait_settled
 
 pytestmark = pytest.mark.browser
 
@@ -82,13 +82,7 @@ def test_compare_draws_the_fork_and_a_health_cell_click_jumps_the_replay(app_ser
 
 def test_train_replay_plays_and_pauses(app_server, browser_page, artifacts):
     page = browser_page
-    page.goto(app_server + "/train")
-    page.get_by_text("Start training").first.wait_for(timeout=60_000)
-    for label, value in (("Samples n", "200"), ("Epochs", "3")):
-        box = page.get_by_label(label, exact=True)
-        box.fill(value)
-        box.press("Tab")
-    page.get_by_role("button", name="Start training").click()
+    start_training(page, app_server, samples=200, epochs=3)
     page.get_by_text("4 · Replay it step by step").wait_for(timeout=120_000)
     page.get_by_text("The network after step 15").first.wait_for(timeout=60_000)
     assert _slider_value(page) == 15

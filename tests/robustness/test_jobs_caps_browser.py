@@ -11,7 +11,7 @@ import time
 import pytest
 
 from engine.store.runs import RunStore
-from tests.browser.helpers import sidebar_link
+from tests.browser.helpers import sidebar_link, start_training
 
 pytestmark = pytest.mark.browser
 
@@ -28,13 +28,7 @@ def app_env() -> dict[str, str]:
 
 def _start_long_training(page, url: str) -> None:
     """Train page, a small set (200 points) for 10 000 epochs: it runs until stopped."""
-    page.goto(f"{url}/train")
-    page.get_by_text("Start training").first.wait_for(timeout=60_000)
-    for label, value in (("Samples n", "200"), ("Epochs", "10000")):
-        box = page.get_by_label(label, exact=True)
-        box.fill(value)
-        box.press("Tab")
-    page.get_by_role("button", name="Start training").click()
+    start_training(page, url, samples=200, epochs=10_000)
 
 
 def test_caps_queue_and_a_closed_tab_frees_its_slot(app_server, app_home, browser_page, artifacts):
