@@ -18,6 +18,7 @@ from engine.sweep.executors import EXECUTORS, SweepError, SweepJob, batch_size_v
 from engine.train import checkpoints
 from engine.train.background import QUEUE, QueueFull
 from engine.train.config import OPTIMIZER_NAMES, TRAIN_LOSSES, ConfigError
+from engine.train.health_fill import health_stats
 from ui import compare_plots as cp
 from ui.bootstrap import ensure_navigation
 from ui.hiplot_view import brushed_runs, build_experiment, hiplot_selection, key_notes
@@ -249,7 +250,7 @@ def overlay_section(store: RunStore, runs, shown: list[str], names: dict, colors
 
 def health_section(store: RunStore, shown: list[str], names: dict, colors: dict) -> None:
     st.subheader("Gradient health across runs")
-    stats = store.layer_stats(shown)
+    stats = health_stats(store, shown)
     if stats.empty:
         st.info("These runs recorded no per-layer statistics.")
         return

@@ -218,3 +218,23 @@ def test_a_starting_sweep_says_what_it_waits_for(home, phase):
     assert not at.exception
     texts = [p.proto.text for p in at.get("progress")]
     assert texts == [f"Sweep sw-start: 0 of 2 runs done — {phase}"]
+
+
+def test_the_replayed_runs_health_is_filled_in_at_every_step(home):
+    """A run recorded at every 4th step: the replay section fills in every step (an exact replay, queued like a
+    training), says so while it runs and after, and the heatmap then has a column for every step."""
+    from engine.train.fill_job import fill_job
+    store = RunStore(home / "runs.sqlite", owner=OWNER)
+    run_sweep(expand_grid({**TINY, "epochs": 4, "stats_every": 4}, {"optimizer": ["sgd"]}), store)
+    run_id = store.runs()["run_id"].iloc[0]
+    assert sorted(store.layer_stats([run_id])["step"].unique()) == [1, 5, 9, 12]
+    at = _run()
+    job = fill_job(store.path, run_id)
+    assert job is not None
+    job.ended.wait(60)
+    assert job.snapshot().status == "done", job.snapshot().message
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("every step (12 steps), filled in after the run by an exact replay" in c.value for c in at.caption)
+    health = next(f for f in _figures(at) if f["layout"].get("title", {}).get("text", "").startswith("Gradient health"))
+    assert json.loads(json.dumps(health["data"][0]["x"])) == list(range(1, 13))

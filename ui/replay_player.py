@@ -19,6 +19,7 @@ from engine.inspector.trace import trace
 from engine.store.runs import StoreError
 from engine.train.checkpoints import ReplayError, data_fingerprint
 from engine.train.config import TrainConfig
+from engine.train.health_fill import health_stats
 from engine.train.health_map import run_scales
 from engine.train.loop import load_data
 from engine.train.replay import Replayed, last_step, next_batch, replay_from
@@ -131,7 +132,7 @@ def _diagram(store, run_id: str, key: str, rep: Replayed, gradients: bool) -> No
         st.error(f"Step {t} cannot be drawn: {plain_markdown(err, TEXT_CHARS)}")
         return
     if f"{key}_scales" not in ss:  # a stored run's stats do not change: read them once per session
-        ss[f"{key}_scales"] = run_scales(store.layer_stats([run_id]), run_id), float(rep.data.x_train.abs().max())
+        ss[f"{key}_scales"] = run_scales(health_stats(store, [run_id]), run_id), float(rep.data.x_train.abs().max())
     scales, x_top = ss[f"{key}_scales"]
     fig, notes = network_figure(tr, 0, "gradient" if gradients else "weight",
                                 tops=rp.diagram_tops(scales, x_top, gradients))

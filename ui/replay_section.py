@@ -9,10 +9,12 @@ from engine.train.background import QUEUE
 from engine.train.branch import prepare_branch
 from engine.train.checkpoints import ReplayError
 from engine.train.config import OPTIMIZER_NAMES, ConfigError
+from engine.train.health_fill import health_stats
 from engine.train.health_map import health_maps
 from engine.train.jobs import JOBS, start_job
 from engine.train.replay import last_step, replay
 from ui import replay_plots as rp
+from ui.health_fill_view import fill_section
 from ui.owner import session_owner
 from ui.replay_family import family_section, multiples_section
 from ui.replay_step_views import step_views
@@ -55,7 +57,8 @@ def replay_section(store, runs, shown: list[str], colors: dict[str, str]) -> Non
 
 def _views(store, run_id: str, state, lin: dict) -> None:
     step_views(state, store.steps([run_id]), "replay", lin["branch_step"])
-    maps = health_maps(store.layer_stats([run_id]), run_id)
+    fill_section(store, run_id)
+    maps = health_maps(health_stats(store, [run_id]), run_id)
     st.plotly_chart(rp.health_heatmaps_figure(maps), key="replay_health")
 
 

@@ -1,4 +1,5 @@
-"""`python -m engine runs list|show|replay|delete|rename`: the stored runs; a run's record and its state at a step."""
+"""`python -m engine runs list|show|replay|fill-health|delete|rename`: the stored runs; a run's record, its state
+at a step, and its every-step health filled in by an exact replay."""
 from __future__ import annotations
 
 import argparse
@@ -10,6 +11,7 @@ import torch
 from engine import settings
 from engine.store.runs import RunStore
 from engine.train import checkpoints
+from engine.train.health_fill import fill_health, fill_info
 from engine.train.replay import parameters, replay
 
 _COLUMNS = ("run_id", "name", "status", "created", "duration", "device", "sweep_id")
@@ -17,8 +19,10 @@ _COLUMNS = ("run_id", "name", "status", "created", "duration", "device", "sweep_
 
 def add_parser(sub) -> None:
     p = sub.add_parser("runs", help="list stored runs", description="List, rename or delete stored runs.")
-    p.add_argument("action", choices=("list", "show", "replay", "delete", "rename"), nargs="?", default="list")
-    p.add_argument("run_ids", nargs="*", help="show, replay: RUN_ID; delete: the run ids; rename: RUN_ID NEW_NAME")
+    p.add_argument("action", choices=("list", "show", "replay", "fill-health", "delete", "rename"), nargs="?",
+                   default="list")
+    p.add_argument("run_ids", nargs="*",
+                   help="show, replay, fill-health: RUN_ID; delete: the run ids; rename: RUN_ID NEW_NAME")
     p.add_argument("--step", type=int, help="replay: the step whose parameters to print (0 = initial weights)")
     p.add_argument("--store", help="the run store's SQLite file (default: BACKPROP_LAB_STORE or .backprop-lab)")
     p.add_argument("--sweep", help="only the runs of this sweep id")
@@ -39,6 +43,8 @@ def run(args: argparse.Namespace) -> int:
         store = RunStore(path, readonly=True)
         return _show(store, args.run_ids[0], args.json) if args.action == "show" else _replay(store, args)
     store = RunStore(path, create=False)
+    if args.action == "fill-health":
+        return _fill(store, args)
     if args.action == "delete":
         print(f"deleted {store.delete(args.run_ids)} run(s)")
         return 0
@@ -78,7 +84,8 @@ def run_record(store: RunStore, run_id: str) -> dict:
             "epochs": json.loads(epochs.to_json(orient="records")),
             "steps": [{"step": int(s), "loss": float(v)} for s, v in zip(steps["step"], steps.get("loss", []),
                                                                         strict=False)],
-            "checkpoints": [{"step": s, "bytes": b} for s, b in checkpoints.checkpoint_steps(store, run_id)]}
+            "checkpoints": [{"step": s, "bytes": b} for s, b in checkpoints.checkpoint_steps(store, run_id)],
+            "health_fill": fill_info(store, run_id)}
 
 
 def _show(store: RunStore, run_id: str, as_json: bool) -> int:
@@ -92,6 +99,18 @@ def _show(store: RunStore, run_id: str, as_json: bool) -> int:
           f"{[c['step'] for c in rec['checkpoints']]} ({sum(c['bytes'] for c in rec['checkpoints']):,} bytes)")
     for e in rec["epochs"]:
         print(f"  epoch {e['epoch']:3d}  train_loss {e.get('train_loss')}  val_loss {e.get('val_loss')}")
+    return 0
+
+
+def _fill(store: RunStore, args: argparse.Namespace) -> int:
+    """Replay the run with health statistics at every step (every k-th above 5 000 steps) and store them."""
+    if len(args.run_ids) != 1:
+        raise ValueError("fill-health takes one RUN_ID")
+    fill = fill_health(store, args.run_ids[0])
+    out = {"run_id": fill.run_id, "first_step": fill.first_step, "every": fill.every, "steps": fill.steps,
+           "seconds": round(fill.seconds, 3)}
+    print(json.dumps(out) if args.json else f"run {fill.run_id}: health at every {fill.every} step(s) after step "
+          f"{fill.first_step}, {fill.steps} steps, filled in {fill.seconds:.1f} s")
     return 0
 
 

@@ -36,7 +36,8 @@ class StatsCadence:
     k = ⌈total_steps / MAX_STATS_STEPS⌉, so a long run keeps ≤ ~5 000 records. Why a budget and not every step:
     a stats step is ~40 small ops and 5 passes over W and ∂L/∂W — 60–80 % of an MNIST training step on this
     CPU (tools/stats_cost.py), which every step would add to the hot loop (bench row 1, issue 16). Which steps
-    are recorded therefore depends on timing; what the run computes never does (stats only read tensors)."""
+    are recorded therefore depends on timing; what the run computes never does (stats only read tensors) — which
+    is what lets engine/train/health_fill.py fill in every step afterwards by an exact replay."""
 
     def __init__(self, every: int | None, total_steps: int, clock=time.perf_counter):
         self.every, self.clock = every, clock
