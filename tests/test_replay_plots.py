@@ -32,3 +32,28 @@ def test_each_layers_scale_has_a_colour_bar_under_its_column():
         assert axis.showscale is not False and axis.colorbar.title.text == name
         assert axis.colorbar.x == (xaxis.domain[0] + xaxis.domain[1]) / 2
     assert all(t.showscale is None for t in fig.data)  # no per-trace bar: one bar per layer
+
+
+def test_the_run_health_heatmaps_draw_the_stats_with_a_colour_bar_beside_each_row():
+    import math
+
+    import numpy as np
+
+    from engine.train.health_map import HealthMap
+    from ui.replay_plots import health_heatmaps_figure
+    maps = {"grad_norm": HealthMap("grad_norm", [1, 2], [1, 2], np.array([[0.1, 10.0], [1.0, 0.0]])),
+            "update_ratio": HealthMap("update_ratio", [1, 2], [1, 2], np.array([[1e-3, 1e-1], [1e-5, np.nan]])),
+            "dead_fraction": HealthMap("dead_fraction", [1, 2], [1, 2], np.array([[0.0, 0.5], [1.0, 0.25]])),
+            "saturated_fraction": HealthMap("saturated_fraction", [1, 2], [1, 2], np.zeros((2, 2)))}
+    fig = health_heatmaps_figure(maps)
+    heat = [t for t in fig.data if t.type == "heatmap"]
+    assert len(heat) == 4 and all(t.showscale is not False for t in heat)
+    z = [[None if v is None or (isinstance(v, float) and math.isnan(v)) else v for v in row] for row in heat[0].z]
+    assert z == [[-1.0, 1.0], [0.0, None]]  # log₁₀ ‖∂L/∂W‖; a 0 norm has no log: left blank
+    assert [list(r) for r in heat[1].z][0] == [0.0, 2.0] and heat[1].zmid == 0  # log₁₀(ratio/1e-3), centred
+    assert [list(r) for r in heat[2].z] == [[0.0, 0.5], [1.0, 0.25]] and (heat[2].zmin, heat[2].zmax) == (0, 1)
+    titles = [t.colorbar.title.text for t in heat]
+    assert titles == ["log₁₀ ‖∂L/∂W‖", "log₁₀(ratio/1e-3)", "fraction", "fraction"]
+    for r, t in enumerate(heat, start=1):  # each bar sits beside its own row, as tall as it
+        lo, hi = fig.layout[f"yaxis{r if r > 1 else ''}"].domain
+        assert t.colorbar.y == (lo + hi) / 2 and t.colorbar.len == hi - lo

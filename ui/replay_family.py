@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from engine.train import checkpoints
-from engine.train.health_fill import fill_info, health_stats
+from engine.train.health_fill import fill_info, health_stats, needs_fill
 from engine.train.health_map import HEATMAP_KEYS, health_maps
 from ui.replay_family_plots import fork_figure, health_multiples_figure
 from ui.replay_plots import TITLES
@@ -58,10 +58,10 @@ def multiples_section(store, run_ids: list[str], names: dict[str, str]) -> None:
     maps = {r: m for r, m in maps.items() if m.steps}
     if not maps:
         return
-    filled = sum(fill_info(store, r) is not None for r in maps)
-    if filled < len(maps):
-        st.caption(f"{filled} of {len(maps)} runs show every step (filled in by an exact replay); the others show "
-                   "the steps their training recorded — open one in the replay below to fill it in.")
+    complete = sum(fill_info(store, r) is not None or not needs_fill(store, r) for r in maps)
+    if complete < len(maps):
+        st.caption(f"{complete} of {len(maps)} runs show every step (recorded so, or filled in by an exact replay); "
+                   "the others show the steps their training recorded — open one in the replay below to fill it in.")
     if len(run_ids) > MAX_MULTIPLES:
         st.caption(f"The first {MAX_MULTIPLES} of {len(run_ids)} selected runs; tick rows in the table for others.")
     st.plotly_chart(health_multiples_figure(key, maps, names), key=MULTIPLES_KEY, on_select=_jump,

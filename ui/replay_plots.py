@@ -89,19 +89,28 @@ def heat_values(key: str, values: np.ndarray) -> tuple[np.ndarray, dict]:
     return values, {"colorscale": "Greys", "zmin": 0, "zmax": 1}
 
 
+BAR_TITLES = {"grad_norm": "log₁₀ ‖∂L/∂W‖", "update_ratio": "log₁₀(ratio/1e-3)", "dead_fraction": "fraction",
+              "saturated_fraction": "fraction"}
+
+
 @honest_axes
 def health_heatmaps_figure(maps: dict[str, HealthMap], name: str = "") -> go.Figure:
-    """Layers × steps for each statistic; the update ratio on a log scale centred on the healthy 1e-3."""
+    """Layers × steps for each statistic, each with its colour bar beside its own row (the four use different
+    scales): the update ratio on a log scale centred on the healthy 1e-3, the gradient norm as log₁₀, the
+    fractions on 0…1 (white = 0, so an all-white row is a measured 0, not a gap: gaps are NaN, left blank)."""
     fig = make_subplots(rows=len(HEATMAP_KEYS), cols=1, shared_xaxes=True, vertical_spacing=0.06,
                         subplot_titles=[TITLES[k] for k in HEATMAP_KEYS])
     for r, key in enumerate(HEATMAP_KEYS, start=1):
         m = maps[key]
         z, kw = heat_values(key, m.values)
-        fig.add_trace(go.Heatmap(x=m.steps, y=[f"layer {v}" for v in m.layers], z=z.tolist(), showscale=False,
+        lo, hi = fig.layout[f"yaxis{r if r > 1 else ''}"].domain
+        bar = {"title": {"text": BAR_TITLES[key], "side": "right"}, "y": (lo + hi) / 2, "len": hi - lo,
+               "thickness": 12}
+        fig.add_trace(go.Heatmap(x=m.steps, y=[f"layer {v}" for v in m.layers], z=z.tolist(), colorbar=bar,
                                  hovertemplate="step %{x}, %{y}: %{z:.3g}<extra></extra>", **kw), row=r, col=1)
     fig.update_xaxes(title="step", row=len(HEATMAP_KEYS), col=1)
     title = f"Gradient health of {html.escape(name)}" if name else "Gradient health"
-    return fig.update_layout(title=title, height=160 * len(HEATMAP_KEYS) + 60, margin={"t": 60})
+    return fig.update_layout(title=title, height=160 * len(HEATMAP_KEYS) + 60, margin={"t": 60, "l": 70})
 
 
 def _largest(scale: dict[int, float]) -> float | None:

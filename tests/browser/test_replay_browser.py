@@ -13,7 +13,8 @@ pytestmark = pytest.mark.browser
 
 @pytest.fixture(scope="module")
 def one_run(app_home):
-    base = {"dataset": "moons", "n_samples": 200, "layers": "6:tanh,4:relu,2:identity", "epochs": 3, "batch_size": 16}
+    base = {"dataset": "moons", "n_samples": 200, "layers": "6:tanh,4:relu,2:identity", "epochs": 3, "batch_size": 16,
+            "stats_every": 4}  # every 4th step: the page fills in the rest (with the default budget, it may vary)
     result = run_sweep(expand_grid(base, {"optimizer": ["adam"], "lr": [0.02]}), RunStore(app_home / "runs.sqlite"))
     assert [p.status for p in result.points] == ["finished"]
     return result
@@ -33,6 +34,12 @@ def test_replay_view_and_branch(app_server, browser_page, one_run, artifacts):
     page.locator(".st-key-replay_maps").first.screenshot(path=str(artifacts / "replay-moons-unit-maps-figure.png"))
     page.get_by_text("Gradient health").first.wait_for()
     page.get_by_role("button", name="Branch").wait_for()  # the form is there; AppTest submits it
+    # the run recorded every k-th step; the page fills in every step by an exact replay, then redraws
+    page.get_by_text("filled in after the run by an exact replay").first.wait_for(timeout=90_000)
+    health = page.locator(".st-key-replay_health").first
+    health.scroll_into_view_if_needed()
+    wait_settled(page)
+    health.screenshot(path=str(artifacts / "replay-health-filled.png"))
 
 
 @pytest.fixture(scope="module")
