@@ -2,6 +2,7 @@
 same value across a layer's units."""
 from __future__ import annotations
 
+import pytest
 import torch
 
 from engine.train.replay_views import NeuronMaps
@@ -49,11 +50,38 @@ def test_the_run_health_heatmaps_draw_the_stats_with_a_colour_bar_beside_each_ro
     heat = [t for t in fig.data if t.type == "heatmap"]
     assert len(heat) == 4 and all(t.showscale is not False for t in heat)
     z = [[None if v is None or (isinstance(v, float) and math.isnan(v)) else v for v in row] for row in heat[0].z]
-    assert z == [[-1.0, 1.0], [0.0, None]]  # log₁₀ ‖∂L/∂W‖; a 0 norm has no log: left blank
+    assert z == [[-1.0, 1.0], [0.0, -2.0]]  # log₁₀ ‖∂L/∂W‖; a 0 norm a decade below the smallest (0.1)
     assert [list(r) for r in heat[1].z][0] == [0.0, 2.0] and heat[1].zmid == 0  # log₁₀(ratio/1e-3), centred
     assert [list(r) for r in heat[2].z] == [[0.0, 0.5], [1.0, 0.25]] and (heat[2].zmin, heat[2].zmax) == (0, 1)
     titles = [t.colorbar.title.text for t in heat]
-    assert titles == ["log₁₀ ‖∂L/∂W‖", "log₁₀(ratio/1e-3)", "fraction", "fraction"]
+    assert titles == ["‖∂L/∂W‖", "log₁₀(ratio/1e-3)", "fraction", "fraction"]
     for r, t in enumerate(heat, start=1):  # each bar sits beside its own row, as tall as it
         lo, hi = fig.layout[f"yaxis{r if r > 1 else ''}"].domain
         assert t.colorbar.y == (lo + hi) / 2 and t.colorbar.len == hi - lo
+
+
+def test_a_zero_gradient_norm_is_the_darkest_colour_ticked_0_not_a_gap():
+    import math
+
+    import numpy as np
+
+    from engine.train.health_map import HealthMap
+    from ui.replay_family_plots import health_multiples_figure
+    from ui.replay_plots import health_heatmaps_figure
+    values = np.array([[0.02, 3.0, np.nan], [0.0, 0.5, 1.0]])  # layer 2 all dead at step 1: ‖∂L/∂W‖ = 0
+    other = {k: HealthMap(k, [1, 2], [1, 2, 3], np.zeros((2, 3))) for k in
+             ("update_ratio", "dead_fraction", "saturated_fraction")}
+    fig = health_heatmaps_figure({"grad_norm": HealthMap("grad_norm", [1, 2], [1, 2, 3], values), **other})
+    heat = fig.data[0]
+    z = [[None if v is None or (isinstance(v, float) and math.isnan(v)) else v for v in row] for row in heat.z]
+    # the smallest positive norm 0.02 lies in the decade 1e-2: a 0 is drawn one decade below, at -3
+    assert z[1][0] == -3.0 and z[0][2] is None and z[0][0] == pytest.approx(math.log10(0.02))
+    assert list(heat.colorbar.tickvals) == [-3.0, -1, 0] and list(heat.colorbar.ticktext) == ["0", "1e-1", "1e0"]
+    assert heat.customdata[1][0] == 0.0  # hover shows the stored value itself
+    # across runs: one place for 0 from the smallest norm of every run (1e-4 in run b → 0 at -5 in both)
+    maps = {"a": HealthMap("grad_norm", [1], [1, 2], np.array([[0.0, 1.0]])),
+            "b": HealthMap("grad_norm", [1], [1, 2], np.array([[1e-4, 0.0]]))}
+    multi = health_multiples_figure("grad_norm", maps, {"a": "a", "b": "b"})
+    heats = [t for t in multi.data if t.type == "heatmap"]
+    assert list(heats[0].z[0]) == [-5.0, 0.0] and list(heats[1].z[0]) == [-4.0, -5.0]
+    assert multi.layout.coloraxis.colorbar.ticktext[0] == "0"

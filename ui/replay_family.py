@@ -41,7 +41,7 @@ def family_section(store, run_id: str, names: dict[str, str], colors: dict[str, 
 def _jump() -> None:
     """A click on a small-multiples cell: replay that run at that step."""
     points = st.session_state[MULTIPLES_KEY].selection.points
-    hit = next((p for p in points if p.get("customdata")), None)
+    hit = next((p for p in points if isinstance(p.get("customdata"), list | tuple)), None)
     if hit is not None:
         run_id, step = hit["customdata"]
         st.session_state["replay_run"], st.session_state["replay_step"] = run_id, int(step)

@@ -10,7 +10,7 @@ from plotly.subplots import make_subplots
 
 from engine.train.health_map import HealthMap
 from ui.axes import honest_axes
-from ui.replay_plots import TITLES, heat_values
+from ui.replay_plots import TITLES, heat_values, log_ticks, zero_floor
 
 MAX_CLICK_COLUMNS = 150  # click targets per layer row (cells between them jump to the nearest)
 
@@ -55,13 +55,16 @@ def health_multiples_figure(key: str, maps: dict[str, HealthMap], names: dict[st
     fig = make_subplots(rows=len(runs), cols=1, shared_xaxes=True, vertical_spacing=min(0.08, 0.3 / len(runs)),
                         subplot_titles=[html.escape(names[r]) for r in runs])
     zs, kw = [], {}
+    zero_at = zero_floor([m.values for m in maps.values()])  # one place for a 0 norm in every run
     for r, run_id in enumerate(runs, start=1):
         m = maps[run_id]
-        z, kw = heat_values(key, m.values)
+        z, kw = heat_values(key, m.values, zero_at)
         zs.append(z)
         rows = [f"layer {v}" for v in m.layers]
+        # the raw value on hover as text: customdata here is reserved for the click targets' (run, step)
         fig.add_trace(go.Heatmap(x=m.steps, y=rows, z=z.tolist(), coloraxis="coloraxis",
-                                 hovertemplate="step %{x}, %{y}: %{z:.3g}<extra></extra>"), row=r, col=1)
+                                 hovertext=[[f"{v:.3g}" for v in row] for row in m.values.tolist()],
+                                 hovertemplate="step %{x}, %{y}: %{hovertext}<extra></extra>"), row=r, col=1)
         cols = m.steps[::max(1, -(-len(m.steps) // MAX_CLICK_COLUMNS))]
         fig.add_trace(go.Scatter(x=[s for s in cols for _ in rows], y=[y for _ in cols for y in rows],
                                  mode="markers", showlegend=False,
@@ -69,9 +72,10 @@ def health_multiples_figure(key: str, maps: dict[str, HealthMap], names: dict[st
                                  customdata=[[run_id, s] for s in cols for _ in rows],
                                  hovertemplate="click: replay at step %{x}<extra></extra>"), row=r, col=1)
     lo, hi = _shared_range(key, zs, kw)
-    unit = "log₁₀(ratio / 1e-3)" if key == "update_ratio" else "log₁₀" if key == "grad_norm" else "fraction"
+    unit = "log₁₀(ratio / 1e-3)" if key == "update_ratio" else "‖∂L/∂W‖" if key == "grad_norm" else "fraction"
+    ticks = log_ticks(np.concatenate([z.ravel() for z in zs]), zero_at) if key == "grad_norm" and zs else {}
     fig.update_layout(coloraxis={"colorscale": kw.get("colorscale", "Viridis"), "cmin": lo, "cmax": hi,
-                                 "colorbar": {"title": unit}},
+                                 "colorbar": {"title": unit, **ticks}},
                       title=f"{TITLES[key]} — every run on one colour scale; click a cell to replay that step",
                       height=110 * len(runs) + 110, margin={"t": 70, "l": 70}, clickmode="event+select")
     return fig.update_xaxes(title="step", row=len(runs), col=1)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import html
+import math
 
 import numpy as np
 import plotly.graph_objects as go
@@ -78,18 +79,41 @@ def arrows_figure(x: np.ndarray, labels: np.ndarray, grad: np.ndarray, scale: fl
     return fig.update_layout(title="−∂ℓ/∂x: where each point would move to lower its loss", height=380)
 
 
-def heat_values(key: str, values: np.ndarray) -> tuple[np.ndarray, dict]:
+def zero_floor(values: list[np.ndarray]) -> float:
+    """Where a gradient norm of exactly 0 (every unit dead, say) goes on the log₁₀ colour scale: the decade
+    below the smallest positive norm of all `values`, so it is the darkest colour, ticked "0" on the bar, and
+    never mistaken for a step nothing was recorded at (NaN, left blank)."""
+    pos = np.concatenate([v[np.isfinite(v) & (v > 0)].ravel() for v in values] or [np.array([])])
+    return (math.floor(math.log10(pos.min())) if pos.size else 0.0) - 1.0
+
+
+def heat_values(key: str, values: np.ndarray, zero_at: float | None = None) -> tuple[np.ndarray, dict]:
     """What a health heatmap colours, and how: the update ratio as log₁₀(ratio/1e-3) on ±3 (0 = healthy),
-    the gradient norm as log₁₀ (range from the data), the fractions on 0…1."""
+    the gradient norm as log₁₀ (range from the data; a 0 at zero_at, by default zero_floor of these values),
+    the fractions on 0…1."""
     if key == "update_ratio":
         return log_ratio(values), {"zmid": 0, "colorscale": "RdBu_r", "zmin": -3, "zmax": 3}
     if key == "grad_norm":
+        at = zero_floor([values]) if zero_at is None else zero_at
         with np.errstate(divide="ignore", invalid="ignore"):
-            return np.where(values > 0, np.log10(values), np.nan), {"colorscale": "Viridis"}
+            return np.where(values > 0, np.log10(values), np.where(values == 0, at, np.nan)), {"colorscale": "Viridis"}
     return values, {"colorscale": "Greys", "zmin": 0, "zmax": 1}
 
 
-BAR_TITLES = {"grad_norm": "log₁₀ ‖∂L/∂W‖", "update_ratio": "log₁₀(ratio/1e-3)", "dead_fraction": "fraction",
+def log_ticks(z: np.ndarray, zero_at: float) -> dict:
+    """Colour-bar ticks for log₁₀ values: each whole decade as 1e-k, and "0" at zero_at when a 0 is drawn."""
+    finite = z[np.isfinite(z)]
+    if not finite.size:
+        return {}
+    above = finite[finite > zero_at]
+    vals = list(range(math.ceil(above.min()), math.floor(finite.max()) + 1)) if above.size else []
+    text = [f"1e{v}" for v in vals]
+    if (finite == zero_at).any():
+        vals, text = [zero_at, *vals], ["0", *text]
+    return {"tickvals": vals, "ticktext": text}
+
+
+BAR_TITLES = {"grad_norm": "‖∂L/∂W‖", "update_ratio": "log₁₀(ratio/1e-3)", "dead_fraction": "fraction",
               "saturated_fraction": "fraction"}
 
 
@@ -102,12 +126,14 @@ def health_heatmaps_figure(maps: dict[str, HealthMap], name: str = "") -> go.Fig
                         subplot_titles=[TITLES[k] for k in HEATMAP_KEYS])
     for r, key in enumerate(HEATMAP_KEYS, start=1):
         m = maps[key]
-        z, kw = heat_values(key, m.values)
+        zero_at = zero_floor([m.values])
+        z, kw = heat_values(key, m.values, zero_at)
         lo, hi = fig.layout[f"yaxis{r if r > 1 else ''}"].domain
         bar = {"title": {"text": BAR_TITLES[key], "side": "right"}, "y": (lo + hi) / 2, "len": hi - lo,
-               "thickness": 12}
+               "thickness": 12, **(log_ticks(z, zero_at) if key == "grad_norm" else {})}
         fig.add_trace(go.Heatmap(x=m.steps, y=[f"layer {v}" for v in m.layers], z=z.tolist(), colorbar=bar,
-                                 hovertemplate="step %{x}, %{y}: %{z:.3g}<extra></extra>", **kw), row=r, col=1)
+                                 customdata=m.values.tolist(), **kw,
+                                 hovertemplate="step %{x}, %{y}: %{customdata:.3g}<extra></extra>"), row=r, col=1)
     fig.update_xaxes(title="step", row=len(HEATMAP_KEYS), col=1)
     title = f"Gradient health of {html.escape(name)}" if name else "Gradient health"
     return fig.update_layout(title=title, height=160 * len(HEATMAP_KEYS) + 60, margin={"t": 60, "l": 70})
