@@ -147,3 +147,20 @@ def test_next_batch_is_the_rows_step_t_plus_1_trains_on(tmp_path: Path):
         assert torch.equal(x, rep.data.x_train[rows]) and torch.equal(labels, rep.data.y_train[rows])
         assert torch.equal(target, labels)  # cross-entropy compares with the class indices
     assert len(next_batch(replay(store, run_id, 7), max_rows=8)[0]) == 8
+
+
+def test_a_5_epoch_mnist_runs_checkpoints_stay_within_50_mb():
+    """The MNIST network's real checkpoint (weights + SGD momentum buffers), made the way the loop makes it:
+    a checkpoint every epoch plus the first, 6 for 5 epochs, and the every-step health fill, within the bound."""
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(784, 128), torch.nn.ReLU(), torch.nn.Linear(128, 64),
+                                torch.nn.ReLU(), torch.nn.Linear(64, 10))
+    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    torch.nn.functional.cross_entropy(model(torch.randn(64, 784)), torch.randint(0, 10, (64,))).backward()
+    opt.step()
+    blob = checkpoints.to_bytes({"step": 938, "epoch": 2, "offset": 0, "order": torch.Generator().get_state(),
+                                 "model": model.state_dict(), "optimizer": opt.state_dict(), "schedule": None})
+    assert 2 * 109_386 * 4 < len(blob) < 2 * 109_386 * 4 * 1.05  # weights + momentum, float32, little overhead
+    k = checkpoints.stride_epochs(len(blob), 5)
+    fill = 4690 * 3 * 10 * 4  # engine/train/health_fill.py: float32 steps × layers × columns
+    assert k == 1 and (1 + 5 // k) * len(blob) + fill < checkpoints.MAX_RUN_BYTES
