@@ -21,6 +21,7 @@ from engine.train.config import OPTIMIZER_NAMES, TRAIN_LOSSES, ConfigError
 from engine.train.health_fill import health_stats
 from ui import compare_plots as cp
 from ui.bootstrap import ensure_navigation
+from ui.choice import choose_many, choose_one
 from ui.hiplot_view import brushed_runs, build_experiment, hiplot_selection, key_notes
 from ui.landscape_section import landscape_section
 from ui.owner import acting_owner, session_owner
@@ -174,8 +175,9 @@ def manage_section(store: RunStore, runs, ticked: list[str]) -> None:
     set BACKPROP_LAB_ADMIN=1 (everyone sees every run; changing one is its owner's call)."""
     by = acting_owner()
     mine = runs if by is None else runs[runs["owner"] == by]
-    label = dict(zip(mine["run_id"], mine["name"] + " [" + mine["run_id"].str[:6] + "]", strict=True))
-    ids = mine["run_id"].tolist()[::-1]
+    newest = mine.iloc[::-1]
+    label = dict(zip(newest["run_id"], newest["name"] + " [" + newest["run_id"].str[:6] + "]", strict=True))
+    ids = list(label)
     ticked = [rid for rid in ticked if rid in label]
     tag = hashlib.sha1(",".join(ticked).encode()).hexdigest()[:8]  # defaults follow the ticked rows
     with st.expander("Rename or delete runs" if by is None else f"Rename or delete your runs ({len(ids)})"):
@@ -184,12 +186,12 @@ def manage_section(store: RunStore, runs, ticked: list[str]) -> None:
                        "sweep here); there are none yet. Other visitors' runs are read-only to you.")
             return
         c1, c2 = st.columns(2)
-        rid = c1.selectbox("Run to rename", ids, index=ids.index(ticked[0]) if ticked else 0,
-                           format_func=label.get, key=f"rename_id_{tag}")
+        rid = choose_one(c1, "Run to rename", label, index=ids.index(ticked[0]) if ticked else 0,
+                         key=f"rename_id_{tag}")
         new = c1.text_input("New name", key=f"rename_to_{tag}", max_chars=NAME_CHARS)
         if c1.button("Rename", disabled=not new.strip()):
             _act(lambda: store.rename(rid, new.strip(), by=by), f"Renamed to “{plain_markdown(new.strip())}”.")
-        doomed = c2.multiselect("Runs to delete", ids, default=ticked, format_func=label.get, key=f"delete_{tag}")
+        doomed = choose_many(c2, "Runs to delete", label, default=ticked, key=f"delete_{tag}")
         sure = c2.checkbox(f"Yes, delete {len(doomed)} run(s) and all their metrics", key=f"delete_ok_{tag}")
         if c2.button("Delete", type="primary", disabled=not (doomed and sure)):
             _act(lambda: store.delete(doomed, by=by), f"Deleted {len(doomed)} run(s).")
@@ -255,7 +257,7 @@ def health_section(store: RunStore, shown: list[str], names: dict, colors: dict)
         st.info("These runs recorded no per-layer statistics.")
         return
     options = [s for s in cp.GRAD_STATS if s in stats.columns]
-    stat = st.selectbox("Statistic", options, format_func=cp.GRAD_STATS.get, key="health_stat")
+    stat = choose_one(st, "Statistic", {s: cp.GRAD_STATS[s] for s in options}, key="health_stat")
     st.caption("One panel per layer, one line per run (same colours as above). Falling by decades toward 0: "
                "vanishing gradients; climbing by decades: exploding.")
     st.plotly_chart(cp.grad_health_figure(stats, names, colors, stat=stat), key="health")
@@ -268,8 +270,9 @@ def ab_section(runs, shown: list[str], ticked: list[str], names: dict) -> None:
         st.caption("Select at least two runs to compare their settings.")
         return
     c1, c2 = st.columns(2)
-    a = c1.selectbox("Run A", pool, index=0, format_func=names.get, key="ab_a")
-    b = c2.selectbox("Run B", pool, index=1, format_func=names.get, key="ab_b")
+    labels = {rid: names[rid] for rid in pool}
+    a = choose_one(c1, "Run A", labels, index=0, key="ab_a")
+    b = choose_one(c2, "Run B", labels, index=1, key="ab_b")
     config = dict(zip(runs["run_id"], runs["config"], strict=True))
     kind, sentence = cp.ab_verdict(config[a], config[b])
     {"controlled": st.success, "same": st.info, "uncontrolled": st.warning}[kind](sentence)

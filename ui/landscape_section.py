@@ -10,6 +10,7 @@ from engine.store.runs import StoreError
 from engine.train.checkpoints import ReplayError
 from engine.train.config import ConfigError
 from ui import landscape_plots as lp
+from ui.choice import choose_many
 from ui.text import TEXT_CHARS, plain_markdown
 
 PLANE_HELP = ("endpoints: the plane through the shared initial weights and two runs' final weights (exact at those "
@@ -28,8 +29,8 @@ def landscape_section(store, runs, shown: list[str], names: dict, colors: dict) 
         st.info("A landscape needs finished or stopped runs among the selected ones.")
         return
     label = {rid: names.get(rid, rid) for rid in pool}
-    pick = st.multiselect("Runs (one network, dataset and loss)", pool, default=pool[:2], format_func=label.get,
-                          max_selections=MAX_RUNS, key="landscape_runs")
+    pick = choose_many(st, "Runs (one network, dataset and loss)", label, default=pool[:2], max_selections=MAX_RUNS,
+                       key="landscape_runs")
     c1, c2, c3, c4 = st.columns(4)
     plane = c1.selectbox("Plane", ["auto", "endpoints", "pca", "random"], help=PLANE_HELP, key="landscape_plane")
     grid = c2.slider("Grid points a side", 5, 61, 31, step=2, key="landscape_grid")

@@ -7,6 +7,7 @@ import streamlit as st
 from engine.train import checkpoints
 from engine.train.health_fill import fill_info, health_stats, needs_fill
 from engine.train.health_map import HEATMAP_KEYS, health_maps
+from ui.choice import label_of
 from ui.replay_family_plots import fork_figure, health_multiples_figure
 from ui.replay_plots import TITLES
 
@@ -53,7 +54,7 @@ def multiples_section(store, run_ids: list[str], names: dict[str, str]) -> None:
     if stats.empty:
         return
     key = st.selectbox("Health across runs (one colour scale)", HEATMAP_KEYS, index=HEATMAP_KEYS.index("update_ratio"),
-                       format_func=TITLES.get, key="replay_multiples_stat")
+                       format_func=label_of(TITLES), key="replay_multiples_stat")
     maps = {r: health_maps(stats, r)[key] for r in runs}
     maps = {r: m for r, m in maps.items() if m.steps}
     if not maps:

@@ -14,6 +14,7 @@ from engine.train.health_map import health_maps
 from engine.train.jobs import JOBS, start_job
 from engine.train.replay import last_step, replay
 from ui import replay_plots as rp
+from ui.choice import choose_one
 from ui.health_fill_view import fill_section
 from ui.owner import session_owner
 from ui.replay_family import family_section, multiples_section
@@ -35,9 +36,7 @@ def replay_section(store, runs, shown: list[str], colors: dict[str, str]) -> Non
     names = dict(zip(done["run_id"], done["name"], strict=True))
     ids = list(reversed(done["run_id"].tolist()))
     multiples_section(store, [r for r in shown if r in names], names)
-    if st.session_state.get("replay_run") not in ids:
-        st.session_state.pop("replay_run", None)
-    run_id = st.selectbox("Run to replay", ids, format_func=lambda r: f"{names[r]} ({r})", key="replay_run")
+    run_id = choose_one(st, "Run to replay", {r: f"{names[r]} ({r})" for r in ids}, key="replay_run")
     try:
         end = last_step(store.run(run_id))
         lin = checkpoints.lineage(store, run_id)

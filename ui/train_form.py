@@ -18,6 +18,7 @@ from engine.settings import data_dir
 from engine.train.config import BACKWARDS, LR_SCHEDULES, OPTIMIZER_NAMES, TRAIN_LOSSES, ConfigError, TrainConfig
 from engine.train.device import DEVICE_CHOICES
 from engine.train.presets import PRESET_NOTES, TRAIN_PRESETS, describe
+from ui.choice import label_of
 from ui.text import NAME_CHARS, TEXT_CHARS, plain_markdown
 
 NO_OFFLINE_MNIST = (
@@ -182,7 +183,7 @@ def dataset_section(sidebar_seed: int) -> tuple[DataChoice | None, object]:
     """Dataset widgets (outside the form: the preview and output layer follow them live).
     Returns the choice (None after showing an st.error) and a preview: (x, y) lists, a DataFrame, or None."""
     _init_state(sidebar_seed)
-    name = st.selectbox("Dataset", list(DATASET_LABELS), format_func=DATASET_LABELS.get, key="train_dataset",
+    name = st.selectbox("Dataset", list(DATASET_LABELS), format_func=label_of(DATASET_LABELS), key="train_dataset",
                         on_change=_dataset_changed)
     try:
         if name == "mnist":

@@ -1,6 +1,8 @@
 """A process sweep from the Compare page of a served app, twice: both land, the server's log stays free of
 Streamlit's bare-mode warnings (workers used to re-run app.py), and the second sweep reuses the first's workers
-(`python -m engine.sweep.worker` processes, not copies of the server)."""
+(`python -m engine.sweep.worker` processes, not copies of the server). The second sweep's runs bear the first's
+names, so the first's gain a short id ("adam" → "adam [82460b]"): the page must not die on the browser's stale
+labels (it did: a TypeError in the landscape's run picker), and the landscape keeps the runs picked before."""
 from __future__ import annotations
 
 import re
@@ -10,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from engine.store.runs import RunStore
+from tests.browser.helpers import wait_settled
 
 pytestmark = pytest.mark.browser
 
@@ -43,20 +46,33 @@ def _sweep(page, before: str, timeout_s: float = 240) -> str:
     raise AssertionError(f"the sweep did not end in {timeout_s:.0f} s")
 
 
+def _landscape_pick(page) -> list[str]:
+    """The labels of the runs picked in the landscape's multiselect (its chips)."""
+    picker = page.get_by_test_id("stMultiSelect").filter(has_text="Runs (one network, dataset and loss)")
+    return sorted({chip.get_attribute("aria-label") for chip in picker.locator("[data-tag-index]").all()})
+
+
 def test_two_process_sweeps_land_without_bare_mode_warnings_on_warm_workers(app_server, app_home: Path,
                                                                              browser_page, artifacts):
     page = browser_page
     page.goto(f"{app_server}/compare")
     _fill_two_run_sweep(page, "process")
     first = _sweep(page, before="")
+    wait_settled(page)
+    picked = _landscape_pick(page)
+    assert picked == ["adam", "sgd"], picked
     page.screenshot(path=str(artifacts / "browser-sweep-process-first.png"), full_page=True)
     second = _sweep(page, before=first)
+    wait_settled(page)
     page.screenshot(path=str(artifacts / "browser-sweep-process-second.png"), full_page=True)
+    assert not page.get_by_test_id("stException").count(), page.get_by_test_id("stException").first.inner_text()
     for report in (first, second):
         assert re.fullmatch(r"Sweep sw-\w+ finished: 2 of 2 runs stored\.", report), report
 
     runs = RunStore(app_home / "runs.sqlite", readonly=True).runs()
     assert len(runs) == 4 and set(runs["status"]) == {"finished"}
+    older = runs[runs["sweep_id"] == runs["sweep_id"].iloc[0]]  # runs() is oldest first
+    assert _landscape_pick(page) == sorted(older["name"] + " [" + older["run_id"].str[:6] + "]")
     by_sweep = runs.groupby("sweep_id", sort=False)["pid"].apply(set).tolist()
     assert by_sweep[1] <= by_sweep[0]  # the second sweep ran on the first one's worker processes
     for pid in by_sweep[0]:
