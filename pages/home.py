@@ -32,7 +32,7 @@ st.markdown(
     "computed three independent ways — the hand-derived chain rule, PyTorch autograd and finite differences — "
     "side by side with the error between them; then train networks and compare optimizers."
 )
-device_caption("Computing on **{device}**. Every random draw is seeded from the sidebar's seed.", key="home_device")
+device_caption("Computing on **{device}** — every random draw is seeded from the sidebar's seed.", key="home_device")
 
 cols = st.columns(2)
 for i, (script, label, icon, blurb) in enumerate(LINKS):

@@ -1,5 +1,7 @@
 """The entry point: navigation over every page, the home page's links, the device and seed in the sidebar."""
+import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +16,22 @@ ROOT = Path(__file__).resolve().parents[1]
 def _app() -> AppTest:
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
     return at.run()
+
+
+def _texts(at: AppTest) -> list[str]:
+    """Every title, markdown and caption Home shows (the sidebar's too), as read: bold marks and escapes off."""
+    shown = [e.value for kind in ("title", "markdown", "caption") for e in at.get(kind)]
+    return [t.replace("**", "").replace("\\", "") for t in shown]
+
+
+def _double_stops(texts: list[str]) -> list[str]:
+    """The texts with a full stop right after another or after an ellipsis ("..", "…." once bold marks are off)."""
+    return [t for t in texts if re.search(r"[.…]\.", t)]
+
+
+def test_no_text_on_home_has_a_double_full_stop_once_the_device_is_named():
+    texts = _texts(_app())
+    assert any("Computing on" in t for t in texts) and not _double_stops(texts), _double_stops(texts)
 
 
 def test_home_says_what_it_is_and_names_the_device():
@@ -52,6 +70,7 @@ def test_the_sidebar_menu_is_our_page_links_with_the_pages_titles():
 
 
 HOME_WITHOUT_WARMUP = """
+import json
 import sys
 from unittest import mock
 from streamlit.testing.v1 import AppTest
@@ -61,6 +80,8 @@ with mock.patch.object(ui.warmup, "start", lambda: None):  # the background load
 assert not at.exception, at.exception
 heavy = [m for m in ("torch", "pandas", "numpy") if m in sys.modules]
 print("heavy:", heavy, "|", [c.value for c in at.caption if "Computing on" in c.value or "Device" in c.value])
+from tests.test_page_home import _texts
+print(json.dumps(_texts(at)))
 """
 
 
@@ -70,9 +91,10 @@ def test_home_draws_without_importing_torch_and_says_the_device_is_loading():
     out = subprocess.run([sys.executable, "-c", HOME_WITHOUT_WARMUP, str(ROOT / "app.py")], cwd=ROOT,
                          capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert out.returncode == 0, out.stderr[-2000:]
-    line = out.stdout.strip().splitlines()[-1]
+    line, texts = out.stdout.strip().splitlines()[-2:]
     assert line.startswith("heavy: [] |"), line
     assert "Computing on **loading PyTorch…**" in line and "**Device:** loading PyTorch…" in line
+    assert not _double_stops(json.loads(texts)), texts  # it read "Computing on loading PyTorch…. Every …"
 
 
 WARMUP = """
