@@ -41,6 +41,19 @@ def test_batchnorm_element_ends_at_nn_batchnorm1d_gradient():
     assert r"\frac{\gamma}{B\sigma}\Big(B\delta" in tex
 
 
+def test_weight_entry_ends_at_autograd_and_a_remembered_index_past_the_matrix_is_clamped():
+    m = materialize(preset("batchnorm"))
+    w3 = m.params[2]["weight"].clone().requires_grad_(True)  # W3, shape (out, 6)
+    bn = torch.nn.BatchNorm1d(6, dtype=torch.float64)
+    h = F.linear(m.x, m.params[0]["weight"], m.params[0]["bias"])
+    F.cross_entropy(F.linear(torch.tanh(bn(h)), w3, m.params[2]["bias"]), m.y).backward()
+    at = _math("batchnorm", insp_term_layer="W3", insp_term_i=99, insp_term_j=2)
+    i = w3.shape[0] - 1  # 99 is past the last row: the pick is clamped to it
+    assert at.number_input(key="insp_term_i").value == i
+    closing = next(c.value for c in at.caption if c.value.startswith("The sum "))
+    assert closing.startswith(f"The sum {w3.grad[i, 2].item():.10g} is entry [{i},2] of ∂L/∂W3"), closing
+
+
 def test_residual_element_shows_the_two_paths():
     at = _math("residual", insp_elem_layer="layer 5 (residual)", insp_elem_r=0, insp_elem_j=0)
     assert "skip" in " ".join(x.value for x in at.latex)

@@ -6,7 +6,7 @@ import streamlit as st
 
 from engine.inspector.equations import input_term_example
 from engine.inspector.trace import Trace
-from ui.inspector_views import keep_in_options, keep_in_range
+from ui.inspector_views import pick_entry
 
 
 def render_input_terms(t: Trace) -> None:
@@ -14,16 +14,10 @@ def render_input_terms(t: Trace) -> None:
     if not layers:
         return
     st.markdown("#### One input gradient, term by term")
-    names = [f"layer {lt.index} ({lt.layer.type})" for lt in layers]
-    keep_in_options("insp_elem_layer", names)
-    c = st.columns(3)
-    pick = c[0].selectbox("Layer", names, key="insp_elem_layer")
-    lt = layers[names.index(pick)]
-    rows, cols = lt.input.shape
-    keep_in_range("insp_elem_r", 0, rows - 1)
-    keep_in_range("insp_elem_j", 0, cols - 1)
-    r = int(c[1].number_input("batch row r", 0, rows - 1, step=1, key="insp_elem_r"))
-    j = int(c[2].number_input("feature j", 0, cols - 1, step=1, key="insp_elem_j"))
+    choices = {f"layer {lt.index} ({lt.layer.type})": lt for lt in layers}
+    # an entry of the layer's input a_{l-1}, shape (batch, in)
+    lt, r, j = pick_entry("insp_elem", "Layer", choices, lambda lt: lt.input.shape, ("r", "batch row r"),
+                          ("j", "feature j"))
     ex = input_term_example(t, lt.index, r, j)
     for caption, tex in ex.lines:
         st.caption(caption)

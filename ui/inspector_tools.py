@@ -15,7 +15,7 @@ from engine.inspector.trace import Trace
 from ui.axes import honest_axes
 from ui.inspector_build import load_spec
 from ui.inspector_terms import render_input_terms
-from ui.inspector_views import cached_dot, keep_in_options, keep_in_range
+from ui.inspector_views import cached_dot, pick_entry
 from ui.matrix import show_values
 from ui.stepper import STEP_KEY, current_step
 from ui.text import TEXT_CHARS, plain_markdown
@@ -56,17 +56,10 @@ def wrap_terms(tex: str, per_line: int = 2) -> str:
 
 def _term_example(t: Trace) -> None:
     st.markdown("#### One weight, term by term")
-    linear = [lt for lt in t.all_layers if lt.layer.type == "linear"]
-    names = [f"W{lt.index}" for lt in linear]
-    keep_in_options("insp_term_layer", names)
-    c = st.columns(3)
-    pick = c[0].selectbox("Weight matrix", names, key="insp_term_layer")
-    lt = linear[names.index(pick)]
-    rows, cols = lt.weight.shape
-    keep_in_range("insp_term_i", 0, rows - 1)
-    keep_in_range("insp_term_j", 0, cols - 1)
-    i = int(c[1].number_input("row i (output unit)", 0, rows - 1, step=1, key="insp_term_i"))
-    j = int(c[2].number_input("column j (input unit)", 0, cols - 1, step=1, key="insp_term_j"))
+    linear = {f"W{lt.index}": lt for lt in t.all_layers if lt.layer.type == "linear"}
+    # an entry of W_l, shape (out, in)
+    lt, i, j = pick_entry("insp_term", "Weight matrix", linear, lambda lt: lt.weight.shape,
+                          ("i", "row i (output unit)"), ("j", "column j (input unit)"))
     ex = weight_term_example(t, lt.index, i, j)
     st.latex(wrap_terms(ex.latex))
     st.dataframe(pd.DataFrame(ex.terms, columns=["batch row r", f"δ{lt.index}[r,{i}]", f"a{lt.index - 1}[r,{j}]",

@@ -69,6 +69,22 @@ def keep_in_options(key: str, options: list) -> None:
         del st.session_state[key]
 
 
+def pick_entry(prefix: str, label: str, layers: dict[str, LayerTrace], shape_of, rows: tuple[str, str],
+               cols: tuple[str, str]) -> tuple[LayerTrace, int, int]:
+    """One entry [i, j] of a layer's matrix, picked in three columns: the layer (keyed by its name in `layers`),
+    then the row and the column, each a (key suffix, label) pair; shape_of(layer) is the matrix's (rows, cols).
+    Remembered picks (keys {prefix}_layer, {prefix}_{suffix}) are kept within the network on screen."""
+    names = list(layers)
+    keep_in_options(f"{prefix}_layer", names)
+    c = st.columns(3)
+    lt = layers[c[0].selectbox(label, names, key=f"{prefix}_layer")]
+    picked = []
+    for column, (suffix, text), size in zip(c[1:], (rows, cols), shape_of(lt), strict=True):
+        keep_in_range(f"{prefix}_{suffix}", 0, size - 1)
+        picked.append(int(column.number_input(text, 0, size - 1, step=1, key=f"{prefix}_{suffix}")))
+    return lt, picked[0], picked[1]
+
+
 def badge(ok: bool) -> str:
     return ":green-badge[✓ pass]" if ok else ":red-badge[✗ fail]"
 
