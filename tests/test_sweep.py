@@ -1,4 +1,5 @@
-"""engine.sweep.executors: grid expansion, and sweeps that land complete runs in the store (local, processes, Ray)."""
+"""engine.sweep.executors and ray_exec: grid expansion, and sweeps that land complete runs in the store (local,
+processes, Ray)."""
 from __future__ import annotations
 
 import pytest
@@ -135,7 +136,7 @@ def test_a_ray_sweep_says_ray_is_starting_while_ray_init_runs(tmp_path, monkeypa
     import threading
     import types
 
-    import engine.sweep.executors as executors
+    import engine.sweep.ray_exec as ray_exec
     entered, release = threading.Event(), threading.Event()
 
     def slow_init(**_):
@@ -144,11 +145,11 @@ def test_a_ray_sweep_says_ray_is_starting_while_ray_init_runs(tmp_path, monkeypa
         raise RuntimeError("fake ray: no cluster")  # ends the sweep once the phase was seen
 
     fake = types.SimpleNamespace(is_initialized=lambda: False, init=slow_init, shutdown=lambda: None)
-    monkeypatch.setattr(executors, "_import_ray", lambda: fake)
+    monkeypatch.setattr(ray_exec, "_import_ray", lambda: fake)
     job = SweepJob(expand_grid(TINY, {"optimizer": ["sgd", "adam"]}), RunStore(tmp_path / "runs.sqlite"),
                    executor="ray").start()
     assert entered.wait(10)
-    assert job.snapshot()["phase"] == f"starting Ray (first sweep only, ~{executors.RAY_START_S} s)"
+    assert job.snapshot()["phase"] == f"starting Ray (first sweep only, ~{ray_exec.RAY_START_S} s)"
     release.set()
     job.thread.join(timeout=10)
     assert job.snapshot()["status"] == "failed"
