@@ -77,7 +77,7 @@ def test_the_pool_is_bounded_reused_and_stops_its_workers():
     pool = WorkerPool(cap=2)
     said = []
     with pool.lease(5, said.append) as crew:  # asks for 5, gets the cap
-        assert len(crew) == 2 and said == ["starting 2 worker processes (first sweep only)"]
+        assert len(crew) == 2 and said == ["starting 2 worker processes (kept for later sweeps)"]
         first = {w.proc.pid for w in crew}
     with pool.lease(2, said.append) as crew:  # warm: the same processes, nothing started
         assert {w.proc.pid for w in crew} == first and len(said) == 1
@@ -86,10 +86,36 @@ def test_the_pool_is_bounded_reused_and_stops_its_workers():
     procs[0].wait()
     with pool.lease(2, said.append) as crew:
         assert all(w.alive() for w in crew) and procs[0].pid not in {w.proc.pid for w in crew}
-        assert said[-1] == "starting 1 worker process (first sweep only)"
+        assert said[-1] == "starting 1 worker process (kept for later sweeps)"
         procs += [w.proc for w in crew]
     pool.shutdown()
     assert pool.size() == 0 and all(p.poll() is not None for p in procs)
+
+
+def _within(seconds: float, done) -> bool:
+    deadline = time.monotonic() + seconds
+    while not done() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return done()
+
+
+def test_an_idle_worker_exits_after_the_idle_timeout_a_leased_one_does_not_and_the_next_lease_starts_anew():
+    pool = WorkerPool(cap=1, idle_s=1.0)
+    try:
+        with pool.lease(1) as (worker,):
+            time.sleep(2.5)  # leased (a long point): not idle, however long it takes
+            assert worker.alive()
+            worker.send(os.getpid)
+            first = worker.receive()
+        old = worker.proc
+        assert _within(20, lambda: pool.size() == 0), "the idle worker is still in the pool"
+        assert old.poll() == 0  # it exited on its own (the pool closed its stdin), not killed
+        said = []
+        with pool.lease(1, said.append) as (worker,):  # needed again: a new one starts
+            worker.send(os.getpid)
+            assert worker.receive() != first and said == ["starting 1 worker process (kept for later sweeps)"]
+    finally:
+        pool.shutdown()
 
 
 def _phases(job: SweepJob) -> list[str]:
@@ -114,7 +140,7 @@ def test_a_second_process_sweep_reuses_the_warm_workers_and_matches_the_local_on
         job.start().thread.join(timeout=300)
         jobs.append((job, seen))
     (first, first_said), (second, second_said) = jobs
-    assert first_said == ["starting 2 worker processes (first sweep only)", "running on 2 worker processes"]
+    assert first_said == ["starting 2 worker processes (kept for later sweeps)", "running on 2 worker processes"]
     assert second_said == ["running on 2 worker processes"]  # no start-up the second time
     pids = [set(store.runs(sweep_id=j.sweep_id)["pid"]) for j, _ in jobs]
     assert pids[1] <= pids[0] and os.getpid() not in pids[0]

@@ -7,8 +7,9 @@ temporary script) killed the worker: "a process in the process pool was terminat
 __main__ is engine.sweep.worker, nothing else.
 
 Workers stay up between sweeps, so a second sweep does not pay the interpreter + torch start-up again. At most
-`cap` exist; a sweep asking for more gets what is free, or waits for one. They stop at exit (atexit), and on
-their own when their stdin closes (the parent died).
+`cap` exist; a sweep asking for more gets what is free, or waits for one. A worker idle for `idle_s` (no sweep
+leased it) is stopped — each holds torch and its memory — and the next sweep starts a new one. They stop at exit
+(atexit), and on their own when their stdin closes (the pool stopped them, or the parent died).
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -26,6 +28,7 @@ from engine.settings import PROJECT_ROOT
 
 DEFAULT_CAP = max(2, os.cpu_count() or 1)  # more workers than cores only slows each one down
 START_TIMEOUT_S = 120  # interpreter + torch import on a loaded 2-core machine takes ~5–10 s
+IDLE_S = 600.0  # a worker no sweep leased for this long is stopped (a new one costs those ~5–10 s again)
 
 
 class WorkerDied(RuntimeError):
@@ -40,6 +43,7 @@ class Worker:
         self.proc = subprocess.Popen([sys.executable, "-m", "engine.sweep.worker"], stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, env={**os.environ, "PYTHONPATH": path})
         self.busy = False  # a task was sent and its answer not read yet
+        self.idle_since = time.monotonic()  # when it was last given back to the pool
 
     def fileno(self) -> int:
         """multiprocessing.connection.wait() waits on this: readable once the answer is written (or at EOF)."""
@@ -102,13 +106,15 @@ class Worker:
 
 
 class WorkerPool:
-    """Up to `cap` workers, leased to sweeps and kept warm in between. Thread-safe."""
+    """Up to `cap` workers, leased to sweeps and kept warm in between for up to idle_s. Thread-safe."""
 
-    def __init__(self, cap: int = DEFAULT_CAP):
-        self.cap = cap
+    def __init__(self, cap: int = DEFAULT_CAP, idle_s: float = IDLE_S):
+        self.cap, self.idle_s = cap, idle_s
         self._idle: list[Worker] = []
         self._count = 0  # idle + leased + starting
         self._cond = threading.Condition()
+        self._watcher: threading.Thread | None = None  # stops idle workers; runs while there are any
+        self._returned = threading.Event()  # wakes the watcher: a worker came back
 
     @contextmanager
     def lease(self, n: int, phase: Callable[[str], None] = lambda _text: None) -> Iterator[list[Worker]]:
@@ -134,7 +140,7 @@ class WorkerPool:
             new = max(0, min(n - len(crew), self.cap - self._count))
             self._count += new
         if new:
-            phase(f"starting {new} worker process{'es' if new > 1 else ''} (first sweep only)")
+            phase(f"starting {new} worker process{'es' if new > 1 else ''} (kept for later sweeps)")
             crew += self._start(new)
         if not crew:
             raise WorkerDied("no worker process could start; see the server's log")
@@ -156,12 +162,36 @@ class WorkerPool:
             if worker.busy or not worker.alive():  # an unread answer would reach the next sweep
                 self._discard(worker)
             else:
+                worker.idle_since = time.monotonic()
                 with self._cond:
                     self._idle.append(worker)
                     self._cond.notify()
+                    if self._watcher is None:
+                        self._watcher = threading.Thread(target=self._watch_idle, name="sweep-pool-idle",
+                                                         daemon=True)
+                        self._watcher.start()
+                self._returned.set()
 
-    def _discard(self, worker: Worker) -> None:
-        worker.stop(timeout=1.0)
+    def _watch_idle(self) -> None:
+        """The watcher thread: stop the workers idle for idle_s, then sleep until the next would be due (or a
+        worker comes back); end when none is idle (the next give-back starts a new watcher)."""
+        while True:
+            now = time.monotonic()
+            with self._cond:
+                expired = [w for w in self._idle if now - w.idle_since >= self.idle_s]
+                self._idle = [w for w in self._idle if w not in expired]
+                due = [w.idle_since + self.idle_s - now for w in self._idle]
+                if not due:
+                    self._watcher = None
+            for worker in expired:  # out of _idle under the lock: no sweep can lease it any more
+                self._discard(worker, timeout=10.0)  # nothing to finish: it exits at EOF (slowly when loaded)
+            if not due:
+                return
+            self._returned.wait(timeout=min(due))
+            self._returned.clear()
+
+    def _discard(self, worker: Worker, timeout: float = 1.0) -> None:
+        worker.stop(timeout=timeout)
         with self._cond:
             self._count -= 1
             self._cond.notify()
