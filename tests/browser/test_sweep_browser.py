@@ -46,6 +46,13 @@ def _sweep(page, before: str, timeout_s: float = 240) -> str:
     raise AssertionError(f"the sweep did not end in {timeout_s:.0f} s")
 
 
+def _landscape_drawn(page) -> None:
+    """Until the page's run has drawn the landscape section (its button comes after the run picker), or died."""
+    done = page.get_by_role("button", name="Compute the landscape").or_(page.get_by_test_id("stException"))
+    done.first.wait_for(timeout=60_000)
+    wait_settled(page)  # after the second sweep the section is there already, stale until redrawn
+
+
 def _landscape_pick(page) -> list[str]:
     """The labels of the runs picked in the landscape's multiselect (its chips)."""
     picker = page.get_by_test_id("stMultiSelect").filter(has_text="Runs (one network, dataset and loss)")
@@ -58,12 +65,12 @@ def test_two_process_sweeps_land_without_bare_mode_warnings_on_warm_workers(app_
     page.goto(f"{app_server}/compare")
     _fill_two_run_sweep(page, "process")
     first = _sweep(page, before="")
-    wait_settled(page)
+    _landscape_drawn(page)
     picked = _landscape_pick(page)
     assert picked == ["adam", "sgd"], picked
     page.screenshot(path=str(artifacts / "browser-sweep-process-first.png"), full_page=True)
     second = _sweep(page, before=first)
-    wait_settled(page)
+    _landscape_drawn(page)
     page.screenshot(path=str(artifacts / "browser-sweep-process-second.png"), full_page=True)
     assert not page.get_by_test_id("stException").count(), page.get_by_test_id("stException").first.inner_text()
     for report in (first, second):
@@ -72,6 +79,8 @@ def test_two_process_sweeps_land_without_bare_mode_warnings_on_warm_workers(app_
     runs = RunStore(app_home / "runs.sqlite", readonly=True).runs()
     assert len(runs) == 4 and set(runs["status"]) == {"finished"}
     older = runs[runs["sweep_id"] == runs["sweep_id"].iloc[0]]  # runs() is oldest first
+    page.get_by_text("Runs (one network, dataset and loss)").scroll_into_view_if_needed()
+    page.screenshot(path=str(artifacts / "browser-sweep-process-second-landscape.png"))
     assert _landscape_pick(page) == sorted(older["name"] + " [" + older["run_id"].str[:6] + "]")
     by_sweep = runs.groupby("sweep_id", sort=False)["pid"].apply(set).tolist()
     assert by_sweep[1] <= by_sweep[0]  # the second sweep ran on the first one's worker processes
