@@ -3,6 +3,7 @@ import streamlit as st
 
 from engine.teach.lessons import LESSONS, step_prompt
 from ui.bootstrap import ensure_navigation
+from ui.choice import label_of
 from ui.inspector_views import cached_trace
 from ui.lesson_view import problem_text, read_link, render_nav, render_state, write_link
 from ui.quiz_view import render_prompt
@@ -17,8 +18,8 @@ problem = read_link()
 if problem:
     st.error(problem_text(problem) + ". Opened the start of a lesson instead.")
 
-key = st.selectbox("Lesson", list(LESSONS), format_func=lambda k: LESSONS[k].title, key="lesson_key",
-                   on_change=lambda: st.session_state.update(lesson_step=0))
+key = st.selectbox("Lesson", list(LESSONS), format_func=label_of({k: v.title for k, v in LESSONS.items()}),
+                   key="lesson_key", on_change=lambda: st.session_state.update(lesson_step=0))
 lesson = LESSONS[key]
 k = min(st.session_state.get("lesson_step", 0), len(lesson.steps) - 1)
 write_link(lesson, k)

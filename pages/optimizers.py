@@ -7,6 +7,7 @@ from engine.core.optim import LESSON_OPTIMIZERS, UPDATE_RULES
 from engine.lessons import surfaces as S
 from ui import optimizer_plots as P
 from ui.bootstrap import ensure_navigation
+from ui.choice import label_of
 from ui.kept import remember, remembered
 
 ensure_navigation()
@@ -81,7 +82,7 @@ def one_d() -> None:
 def _surface_controls() -> tuple[S.Surface, tuple[float, float], int, list[str]]:
     """Surface, start point, number of steps and the optimizers to draw."""
     c1, c2, c3, c4 = st.columns([2, 1, 1, 1])
-    name = c1.selectbox("Surface", list(S.SURFACES), format_func=lambda n: S.SURFACES[n].label,
+    name = c1.selectbox("Surface", list(S.SURFACES), format_func=label_of({n: s.label for n, s in S.SURFACES.items()}),
                         key=remembered("surface"))
     surface = S.SURFACES[name]
     # Keys carry the surface name so each surface opens on its own default start.
@@ -89,7 +90,7 @@ def _surface_controls() -> tuple[S.Surface, tuple[float, float], int, list[str]]
     y0 = c3.number_input("Start y", *surface.y_range, surface.start[1], 0.1, key=remembered(f"y0_{name}"))
     steps = c4.number_input("Steps", 10, 2000, 500, 10, key=remembered("steps_2d"))
     chosen = st.multiselect("Optimizers", list(LESSON_OPTIMIZERS), default=list(LESSON_OPTIMIZERS),
-                            format_func=lambda n: P.LABELS[n], key=remembered("optimizers"))
+                            format_func=label_of(P.LABELS), key=remembered("optimizers"))
     remember("surface", f"x0_{name}", f"y0_{name}", "steps_2d", "optimizers")
     return surface, (float(x0), float(y0)), int(steps), chosen
 
