@@ -96,7 +96,10 @@ def test_train_replay_plays_and_pauses(app_server, browser_page, artifacts):
     page.get_by_role("button", name="Play").click()  # at the end: starts over from 0, a step a frame
     page.wait_for_function(f"() => +document.querySelector('{STEP}').value >= 3", timeout=60_000)
     page.get_by_role("button", name="Pause").click()
-    page.wait_for_timeout(5000)  # a frame in flight at the click (each draws ~8 figures) may still land
+    # the pause's full rerun has drawn once the button says Play again; runs are serial, so a frame in flight at
+    # the click (each draws ~8 figures; seconds under load) landed before it, and none can start after it
+    page.get_by_role("button", name="Play").wait_for(timeout=60_000)
+    page.wait_for_timeout(1000)
     paused = _slider_value(page)
     page.wait_for_timeout(2500)
     assert 1 <= paused < 15 and _slider_value(page) == paused  # paused mid-run: the frames stopped
