@@ -53,3 +53,27 @@ def test_loss_per_step_is_each_optimizers_losses_at_steps_0_to_t_on_honest_log_t
         assert trace.y.tolist() == traj.losses[:31]
     y = fig.layout.yaxis
     assert y.type == "log" and y.dtick == 1  # honest_axes read the arrays: the losses span several decades
+
+
+def _arrow_traces(fig):
+    return [t for t in fig.data if t.marker is not None and t.marker.symbol == "arrow"]
+
+
+def test_the_1d_steps_are_one_arrow_trace_through_theta_0_to_30_not_annotations():
+    descent = S.descend_1d(-2.0, 0.05, 50)
+    fig = P.cost_curve_figure(descent, S.cost_1d_curve(descent))
+    assert fig.layout.annotations == ()  # 30 annotations cost ~80 ms a draw in the browser; one trace does not
+    (arrows,) = _arrow_traces(fig)
+    # θ_t − 1 = (1 − 28η/3)^t (θ_0 − 1) and J(θ) = 14/3 (θ − 1)², written out by hand
+    thetas = [1 + (1 - 28 * 0.05 / 3) ** t * (-2.0 - 1) for t in range(31)]
+    np.testing.assert_allclose(arrows.x, thetas, rtol=1e-12)
+    np.testing.assert_allclose(arrows.y, [14 / 3 * (th - 1) ** 2 for th in thetas], rtol=1e-6, atol=1e-12)
+    assert arrows.mode == "lines+markers" and arrows.marker.angleref == "previous"  # heads face θ_(t−1)
+    assert list(arrows.marker.size) == [0] + [11] * 30  # a head on θ_1 .. θ_30, none on θ_0
+
+
+def test_a_short_descent_gets_an_arrow_for_each_step():
+    descent = S.descend_1d(3.0, 0.2, 4)  # factor 1 − 28·0.2/3 < 0: the zig-zag regime
+    (arrows,) = _arrow_traces(P.cost_curve_figure(descent, S.cost_1d_curve(descent)))
+    np.testing.assert_allclose(arrows.x, [1 + (1 - 28 * 0.2 / 3) ** t * 2.0 for t in range(5)], rtol=1e-12)
+    assert list(arrows.marker.size) == [0, 11, 11, 11, 11]
