@@ -240,3 +240,16 @@ def test_a_learning_rate_out_of_range_reaches_the_check_and_is_named():
     assert "train_job" not in at.session_state
     shown = [e.value.replace("\\", "") for e in at.error]  # markdown-escaped on screen
     assert shown == ["Cannot start: learning rate must be > 0 and ≤ 100, got 1000000.0"]
+
+
+def test_the_form_is_sent_before_the_data_preview_chart(monkeypatch):
+    """Streamlit sends elements in the order the script makes them: the form (and its Start button) goes first,
+    the preview chart (800 SVG points, the page's slowest element to draw) after it, into its column above."""
+    from ui import train_plots as P
+
+    made, form, chart = [], F.training_form, P.data_figure
+    monkeypatch.setattr(F, "training_form", lambda *a, **k: (made.append("form"), form(*a, **k))[1])
+    monkeypatch.setattr(P, "data_figure", lambda *a, **k: (made.append("chart"), chart(*a, **k))[1])
+    at = _page()
+    assert made == ["form", "chart"]
+    assert at.get("plotly_chart") and at.button(key="train_submit")  # both still drawn

@@ -1,6 +1,8 @@
 """The Train page's figure builders draw exactly the numbers they are given, minus the non-finite ones."""
 import math
 
+import numpy as np
+import plotly.io as pio
 import pytest
 import torch
 
@@ -192,3 +194,19 @@ def test_data_figure_scatters_classes_and_regression():
     fig = P.data_figure([[1.0, 9.0], [2.0, 9.0]], [[3.0], [4.0]], "regression", "t")
     assert list(fig.data[0].x) == [1.0, 2.0] and list(fig.data[0].y) == [3.0, 4.0]
     assert not any(math.isnan(v) for v in fig.data[0].y)
+
+
+def test_the_data_preview_sends_typed_arrays_that_hold_the_values_exactly():
+    fig = P.data_figure([[0.5, -0.25], [1.5, 2.0], [-1.0, 0.75]], [0, 1, 0], "classification", "t")
+    assert fig.data[0].x.dtype == np.float32  # every value is a float32: 4 bytes a number
+    assert fig.data[0].x.tolist() == [0.5, -1.0] and fig.data[0].y.tolist() == [-0.25, 0.75]
+    assert fig.data[1].x.tolist() == [1.5] and fig.data[1].y.tolist() == [2.0]
+    fig = P.data_figure([[0.1, 9.0]], [[0.3]], "regression", "t")  # 0.1 is no float32: float64 keeps it
+    assert fig.data[0].x.dtype == np.float64 and fig.data[0].x.tolist() == [0.1] and fig.data[0].y.tolist() == [0.3]
+
+
+def test_the_moons_preview_is_sent_as_base64_and_is_small():
+    x = torch.rand(800, 2, generator=torch.Generator().manual_seed(0)) * 3 - 1  # float32, like the datasets
+    y = (x[:, 0] > 0.5).long()
+    text = pio.to_json(P.data_figure(x.tolist(), y.tolist(), "classification", "t"), validate=False)
+    assert '"bdata"' in text and len(text) < 25_000  # as JSON lists of numbers: ~47 KB

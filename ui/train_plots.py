@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import plotly.graph_objects as go
 from plotly.colors import qualitative
 from plotly.subplots import make_subplots
@@ -154,15 +155,24 @@ def histogram_figure(rows: list[dict], epoch: int) -> go.Figure:
     return _layout(fig, f"Weight and gradient histograms after epoch {epoch}", height=180 * len(layers) + 80)
 
 
+def exact_typed(values) -> np.ndarray:
+    """Numbers as a numpy array for a figure (sent as base64, not ~20 characters of JSON a number): float32 when
+    every value survives the round trip (the datasets' tensors are float32: 4 bytes a number), else float64."""
+    a = np.asarray(values, dtype=np.float64)
+    a32 = a.astype(np.float32)
+    return a32 if np.array_equal(a32, a, equal_nan=True) else a
+
+
 def data_scatter(x: list, y: list, task: str) -> list[go.Scatter]:
     """Scatter traces of a dataset: per class for classification (x: (n, 2)), y against x₁ for regression."""
     if task == "regression":
-        return [go.Scatter(x=[row[0] for row in x], y=[row[0] if isinstance(row, list) else row for row in y],
+        return [go.Scatter(x=exact_typed([row[0] for row in x]),
+                           y=exact_typed([row[0] if isinstance(row, list) else row for row in y]),
                            mode="markers", marker={"size": 4, "color": "#2563eb"}, name="data")]
     traces = []
     for k in sorted(set(y)):
-        pts = [p for p, c in zip(x, y, strict=True) if c == k]
-        traces.append(go.Scatter(x=[p[0] for p in pts], y=[p[1] for p in pts], mode="markers", name=f"class {k}",
+        pts = exact_typed([p[:2] for p, c in zip(x, y, strict=True) if c == k]).reshape(-1, 2)  # (n_k, 2)
+        traces.append(go.Scatter(x=pts[:, 0], y=pts[:, 1], mode="markers", name=f"class {k}",
                                  marker={"size": 5, "color": CLASS_COLORS[k % len(CLASS_COLORS)],
                                          "line": {"width": 0.5, "color": "white"}}))
     return traces
