@@ -65,7 +65,7 @@ def from_bytes(blob: bytes) -> dict:
 
 # ---- the store's checkpoints and lineage tables (schema v3) ----------------------------------------
 
-def _rows(store, sql: str, params=()) -> list[tuple]:
+def query_rows(store, sql: str, params=()) -> list[tuple]:
     """store._query, with a read-only store of an older schema (no such tables) reading as empty."""
     try:
         return store._query(sql, params)
@@ -85,13 +85,13 @@ def save_checkpoint(store, run_id: str, data: dict) -> None:
 
 def checkpoint_steps(store, run_id: str) -> list[tuple[int, int]]:
     """[(step, bytes)] of a run's checkpoints, by step."""
-    return [(s, b) for s, b in _rows(store, "SELECT step, bytes FROM checkpoints WHERE run_id = ? ORDER BY step",
+    return [(s, b) for s, b in query_rows(store, "SELECT step, bytes FROM checkpoints WHERE run_id = ? ORDER BY step",
                                             [run_id])]
 
 
 def nearest_checkpoint(store, run_id: str, step: int) -> dict | None:
     """The run's last checkpoint at or before step, loaded; None if it has none."""
-    rows = _rows(store, "SELECT blob FROM checkpoints WHERE run_id = ? AND step <= ? ORDER BY step DESC LIMIT 1",
+    rows = query_rows(store, "SELECT blob FROM checkpoints WHERE run_id = ? AND step <= ? ORDER BY step DESC LIMIT 1",
                         [run_id, int(step)])
     return from_bytes(rows[0][0]) if rows else None
 
@@ -105,7 +105,7 @@ def save_lineage(store, run_id: str, fingerprint: dict, parent_id: str | None = 
 
 def lineage(store, run_id: str) -> dict:
     """{parent_id, branch_step, data_fingerprint}; all None for a run stored before checkpoints existed."""
-    rows = _rows(store, "SELECT parent_id, branch_step, data_fingerprint FROM lineage WHERE run_id = ?", [run_id])
+    rows = query_rows(store, "SELECT parent_id, branch_step, data_fingerprint FROM lineage WHERE run_id = ?", [run_id])
     if not rows:
         return {"parent_id": None, "branch_step": None, "data_fingerprint": None}
     parent, step, fp = rows[0]
@@ -114,7 +114,7 @@ def lineage(store, run_id: str) -> dict:
 
 def families(store) -> dict[str, tuple[str | None, int | None]]:
     """run_id → (parent_id, branch_step) for every run that has a lineage row."""
-    return {r: (p, s) for r, p, s in _rows(store, "SELECT run_id, parent_id, branch_step FROM lineage")}
+    return {r: (p, s) for r, p, s in query_rows(store, "SELECT run_id, parent_id, branch_step FROM lineage")}
 
 
 def with_lineage(store, runs):

@@ -35,10 +35,6 @@ class FillJob(BackgroundJob):
         with self._lock:
             return FillState(**vars(self._state))
 
-    @property
-    def ended_ok(self) -> bool:
-        return self._state.status == "done"
-
     def _progress(self, done: int, total: int) -> None:
         with self._lock:
             self._state.done, self._state.total = done, total

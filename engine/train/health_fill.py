@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from engine.train import checkpoints
-from engine.train.checkpoints import ReplayError, _rows
+from engine.train.checkpoints import ReplayError, query_rows
 from engine.train.config import TrainConfig
 from engine.train.health import MAX_STATS_STEPS, STAT_COLUMNS
 from engine.train.loop import load_data, train
@@ -48,7 +48,7 @@ def fill_every(first: int, end: int) -> int:
 
 def fill_info(store, run_id: str) -> dict | None:
     """{first_step, every, steps} of the run's fill; None when it has none (or the store predates fills)."""
-    rows = _rows(store, "SELECT first_step, every, length(steps) / 4 FROM health_fill WHERE run_id = ?", [run_id])
+    rows = query_rows(store, "SELECT first_step, every, length(steps) / 4 FROM health_fill WHERE run_id = ?", [run_id])
     return None if not rows else dict(zip(("first_step", "every", "steps"), rows[0], strict=True))
 
 
@@ -59,7 +59,7 @@ def needs_fill(store, run_id: str) -> bool:
     if info["status"] not in END_KINDS or fill_info(store, run_id) is not None:
         return False
     end, first = last_step(info), checkpoints.lineage(store, run_id)["branch_step"] or 0
-    recorded = _rows(store, "SELECT COUNT(DISTINCT step) FROM layer_stats WHERE run_id = ? AND step > ?",
+    recorded = query_rows(store, "SELECT COUNT(DISTINCT step) FROM layer_stats WHERE run_id = ? AND step > ?",
                      [run_id, first])[0][0]
     return recorded < _fill_steps(first, end, fill_every(first, end))
 
@@ -148,7 +148,7 @@ def save_fill(store, run_id: str, first: int, every: int, rows: list[dict]) -> N
 
 def load_fill(store, run_id: str) -> pd.DataFrame | None:
     """The fill as RunStore.layer_stats' wide frame (run_id, step, epoch, layer, *columns); None if none."""
-    rows = _rows(store, "SELECT layers, columns, steps, epochs, stats FROM health_fill WHERE run_id = ?", [run_id])
+    rows = query_rows(store, "SELECT layers, columns, steps, epochs, stats FROM health_fill WHERE run_id = ?", [run_id])
     if not rows:
         return None
     layers, columns, steps, epochs, stats = rows[0]
