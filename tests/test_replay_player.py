@@ -235,3 +235,20 @@ def test_a_run_with_other_layers_replays_the_parts_that_apply_and_says_what_is_n
     assert torch.allclose(_z(heat).float(), p1, atol=1e-5)
     assert not any(str(json.loads(c.proto.spec)["layout"].get("title", {}).get("text", "")).startswith("The network")
                    for c in at.get("plotly_chart"))
+
+
+def test_a_pause_click_delivered_twice_still_pauses(monkeypatch):
+    """Streamlit can deliver one button trigger twice (kept across a fragment's auto-rerun and then the full
+    rerun); the button sets what it said instead of flipping, so Pause twice is still paused (a flip resumed
+    play, and the browser test's pause ran on to the last step)."""
+    import ui.replay_player as rp
+    state = {"k_play": True, "k_t": 4}
+    monkeypatch.setattr(rp.st, "session_state", state)
+    rp._set_playing("k", 15, False)
+    rp._set_playing("k", 15, False)
+    assert state == {"k_play": False, "k_t": 4}
+    rp._set_playing("k", 15, True)
+    assert state["k_play"] and state["k_t"] == 4
+    state["k_t"] = 15
+    rp._set_playing("k", 15, True)  # Play at the last step starts over
+    assert state == {"k_play": True, "k_t": 0}

@@ -67,7 +67,8 @@ def replay_player(store, run_id: str) -> None:
     playing = bool(ss.get(f"{key}_play"))
     stride = max(1, math.ceil(end / FRAMES))
     c1, c2 = st.columns([1, 3])
-    c1.button("⏸ Pause" if playing else "▶ Play", key=f"{key}_toggle", on_click=_toggle, args=(key, end))
+    c1.button("⏸ Pause" if playing else "▶ Play", key=f"{key}_toggle", on_click=_set_playing,
+              args=(key, end, not playing))
     gradients = False
     if other:  # the step-t diagram, histograms and Inspector spec read W and b of linear layers
         st.caption(f"The network diagram, its histograms and the Inspector take linear layers; this run has "
@@ -101,10 +102,12 @@ def replay_player(store, run_id: str) -> None:
     frame()
 
 
-def _toggle(key: str, end: int) -> None:
+def _set_playing(key: str, end: int, play: bool) -> None:
+    """What the clicked button said (Play or Pause), not a flip of the current state: a click Streamlit delivers
+    twice (a trigger kept across a fragment's auto-rerun and the full rerun) must not pause and resume."""
     ss = st.session_state
-    ss[f"{key}_play"] = not ss.get(f"{key}_play")
-    if ss[f"{key}_play"] and ss.get(f"{key}_t", 0) >= end:
+    ss[f"{key}_play"] = play
+    if play and ss.get(f"{key}_t", 0) >= end:
         ss[f"{key}_t"] = 0  # play at the end starts over
 
 
