@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from engine.train import checkpoints
-from engine.train.health_fill import fill_info, health_stats, needs_fill
+from engine.train.health_fill import health_stats, needs_fill
 from engine.train.health_map import HEATMAP_KEYS, health_maps
 from ui.choice import label_of
 from ui.replay_family_plots import fork_figure, health_multiples_figure
@@ -59,7 +59,7 @@ def multiples_section(store, run_ids: list[str], names: dict[str, str]) -> None:
     maps = {r: m for r, m in maps.items() if m.steps}
     if not maps:
         return
-    complete = sum(fill_info(store, r) is not None or not needs_fill(store, r) for r in maps)
+    complete = sum(not needs_fill(store, r) for r in maps)  # filled, or recorded at every step
     if complete < len(maps):
         st.caption(f"{complete} of {len(maps)} runs show every step (recorded so, or filled in by an exact replay); "
                    "the others show the steps their training recorded — open one in the replay below to fill it in.")

@@ -60,7 +60,7 @@ def needs_fill(store, run_id: str) -> bool:
         return False
     end, first = last_step(info), checkpoints.lineage(store, run_id)["branch_step"] or 0
     recorded = query_rows(store, "SELECT COUNT(DISTINCT step) FROM layer_stats WHERE run_id = ? AND step > ?",
-                     [run_id, first])[0][0]
+                          [run_id, first])[0][0]
     return recorded < _fill_steps(first, end, fill_every(first, end))
 
 
