@@ -108,3 +108,35 @@ def test_a_crafted_step_never_reaches_the_share_tab():
     _ok(at)
     shown = [e.value for kind in (at.code, at.caption, at.markdown) for e in kind]
     assert shown and not any("example.com" in v for v in shown)
+
+
+def test_play_and_pause_set_what_the_button_said():
+    """Play starts from this step (or over from the start at the last step) and Pause stops; a click Streamlit
+    delivers twice leaves the state as one click did (a flip paused and resumed)."""
+    import ui.stepper as stepper
+    at = _page("9")  # the single weight's last step
+    _ok(at)
+    assert "Step 9 of 9" in _heading(at)
+    _button(at, "insp_play").click().run()
+    _ok(at)
+    assert at.session_state[stepper.PLAYING] and "Step 1 of 9" in _heading(at)
+    assert "Pause" in _button(at, "insp_play").label
+    _button(at, "insp_play").click().run()
+    _ok(at)
+    assert not at.session_state[stepper.PLAYING] and "Play" in _button(at, "insp_play").label
+
+
+def test_a_click_delivered_twice_changes_the_state_once(monkeypatch):
+    import ui.stepper as stepper
+    state = {stepper.PLAYING: True, stepper.FRAME: 4}
+    monkeypatch.setattr(stepper.st, "session_state", state)
+    stepper._set_playing(False, 15)
+    stepper._set_playing(False, 15)
+    assert not state[stepper.PLAYING] and state[stepper.FRAME] == 4
+    stepper._set_playing(True, 15)
+    state["insp_play_fresh"] = False  # the timer's first run took the fresh interval
+    stepper._set_playing(True, 15)  # the same Play again: no second fresh interval, no jump
+    assert state == {stepper.PLAYING: True, stepper.FRAME: 4, "insp_play_fresh": False}
+    state[stepper.PLAYING], state[stepper.FRAME] = False, 14
+    stepper._set_playing(True, 15)  # Play at the last step starts over
+    assert state[stepper.PLAYING] and state[stepper.FRAME] == 0

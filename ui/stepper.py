@@ -63,6 +63,17 @@ def _move(by: int, n: int) -> None:
     ss[FRAME] = min(max(ss.get(FRAME, 0) + by, 0), n - 1)
 
 
+def _set_playing(play: bool, n: int) -> None:
+    """What the clicked button said (Play or Pause), not a flip of the current state: a click Streamlit delivers
+    twice (a trigger kept across the fragment's timer rerun and the full rerun) must not pause and resume."""
+    ss = st.session_state
+    if play == bool(ss.get(PLAYING)):
+        return  # the same click again: nothing changes
+    if play and ss.get(FRAME, 0) >= n - 1:
+        ss[FRAME] = 0  # play at the last step starts over
+    ss[PLAYING] = ss["insp_play_fresh"] = play  # fresh: this run shows the step as it is (no timer move)
+
+
 def render_stepper(t: Trace, sample: int) -> None:
     ss = st.session_state
     c = st.columns([1, 1, 2])
@@ -97,11 +108,11 @@ def _stepper_view(t: Trace, fs: list[Frame], sample: int) -> None:
     c = st.columns([1, 1, 1, 5])
     c[0].button("◀ Previous", key="insp_prev", on_click=_move, args=(-1, n), disabled=k == 0, width="stretch")
     c[1].button("Next ▶", key="insp_next", on_click=_move, args=(1, n), disabled=k == n - 1, width="stretch")
-    if c[2].button("⏸ Pause" if ss.get(PLAYING) else "▶ Play", key="insp_play", width="stretch"):
-        ss[PLAYING] = ss["insp_play_fresh"] = not ss.get(PLAYING)  # fresh: show this step a whole interval
-        if ss[PLAYING] and k == n - 1:
-            ss[FRAME] = 0  # play from the start again
-        st.rerun()
+    playing = bool(ss.get(PLAYING))
+    if c[2].button("⏸ Pause" if playing else "▶ Play", key="insp_play", width="stretch", on_click=_set_playing,
+                   args=(not playing, n)):
+        ss["insp_play_fresh"] = ss[PLAYING]  # and the full rerun too: a whole interval before the first move
+        st.rerun()  # the whole page: the fragment's timer starts or stops with the new state
     c[3].markdown(f"**Step {k + 1} of {n}** · {PHASE_WORDS[f.phase]} · {f.title}")
     st.plotly_chart(frame_figure(t, fs, k, sample), key="insp_step_fig", width="stretch")
     st.caption("Gold: what this step computes. Grey: not computed yet. "
