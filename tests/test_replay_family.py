@@ -44,3 +44,24 @@ def test_a_runs_family_is_its_root_and_every_descendant():
     lineage = {"a": (None, None), "b": ("a", 3), "c": ("b", 5), "d": (None, None), "e": ("a", 7)}
     assert family_of(lineage, "c") == ["a", "b", "e", "c"]
     assert family_of(lineage, "d") == ["d"]
+
+
+def test_the_title_says_when_a_click_lands_on_the_nearest_target_not_the_cell():
+    """At most MAX_CLICK_COLUMNS targets a layer row: 400 steps → every 3rd column is one, and the title says so
+    (it said "click a cell to replay that step" while a click opened a step up to one column away)."""
+    from ui.replay_family_plots import MAX_CLICK_COLUMNS
+    steps = list(range(1, 401))
+    maps = {"a": HealthMap("grad_norm", [1], steps, np.ones((1, 400))),
+            "b": HealthMap("grad_norm", [1], [1, 2, 3], np.ones((1, 3)))}
+    fig = health_multiples_figure("grad_norm", maps, {"a": "a", "b": "b"})
+    clicks = [t for t in fig.data if t.type == "scatter"]
+    assert list(clicks[0].x) == steps[::3] and len(clicks[0].x) <= MAX_CLICK_COLUMNS
+    assert list(clicks[1].x) == [1, 2, 3]
+    assert "replay the nearest target (1 column in 3" in fig.layout.title.text
+    small = health_multiples_figure("grad_norm", {"b": maps["b"]}, {"b": "b"})
+    assert small.layout.title.text.endswith("click a cell to replay that step")
+    # the x-axis spans the cells (steps 1..400, each a unit wide), not the markers' padding
+    assert list(fig.layout.xaxis.range) == [0.5, 400.5] and list(small.layout.xaxis.range) == [0.5, 3.5]
+    sampled = health_multiples_figure("grad_norm", {"c": HealthMap("grad_norm", [1], [0, 25, 50], np.ones((1, 3)))},
+                                      {"c": "c"})
+    assert list(sampled.layout.xaxis.range) == [-12.5, 62.5]  # cells 25 steps wide: half a cell either side

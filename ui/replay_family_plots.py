@@ -39,6 +39,20 @@ def fork_figure(curves: dict[str, tuple[list, list]], names: dict[str, str], col
     return fig.update_xaxes(title="step").update_yaxes(title="train loss")
 
 
+def _click_words(stride: int) -> str:
+    """What a click does: every column is a target, or (many steps) every stride-th drawn column, the nearest."""
+    if stride == 1:
+        return "click a cell to replay that step"
+    return f"click: replay the nearest target (1 column in {stride}; hover shows its step)"
+
+
+def _cell_edges(steps: list[int]) -> tuple[float, float]:
+    """Where a heatmap over these steps starts and ends: half a gap before the first and after the last."""
+    if len(steps) < 2:
+        return steps[0] - 0.5, steps[-1] + 0.5
+    return steps[0] - (steps[1] - steps[0]) / 2, steps[-1] + (steps[-1] - steps[-2]) / 2
+
+
 def _shared_range(key: str, zs: list[np.ndarray], kw: dict) -> tuple[float, float]:
     """One colour range for every run: the statistic's fixed one, or the data's over all runs."""
     if "zmin" in kw:
@@ -54,7 +68,7 @@ def health_multiples_figure(key: str, maps: dict[str, HealthMap], names: dict[st
     runs = list(maps)
     fig = make_subplots(rows=len(runs), cols=1, shared_xaxes=True, vertical_spacing=min(0.08, 0.3 / len(runs)),
                         subplot_titles=[html.escape(names[r]) for r in runs])
-    zs, kw = [], {}
+    zs, kw, stride = [], {}, 1
     zero_at = zero_floor([m.values for m in maps.values()])  # one place for a 0 norm in every run
     for r, run_id in enumerate(runs, start=1):
         m = maps[run_id]
@@ -65,7 +79,8 @@ def health_multiples_figure(key: str, maps: dict[str, HealthMap], names: dict[st
         fig.add_trace(go.Heatmap(x=m.steps, y=rows, z=z.tolist(), coloraxis="coloraxis",
                                  hovertext=[[f"{v:.3g}" for v in row] for row in m.values.tolist()],
                                  hovertemplate="step %{x}, %{y}: %{hovertext}<extra></extra>"), row=r, col=1)
-        cols = m.steps[::max(1, -(-len(m.steps) // MAX_CLICK_COLUMNS))]
+        every = max(1, -(-len(m.steps) // MAX_CLICK_COLUMNS))  # ⌈columns / MAX_CLICK_COLUMNS⌉
+        cols, stride = m.steps[::every], max(stride, every)
         fig.add_trace(go.Scatter(x=[s for s in cols for _ in rows], y=[y for _ in cols for y in rows],
                                  mode="markers", showlegend=False,
                                  marker={"size": 14, "symbol": "square", "opacity": 0, "showscale": False},
@@ -76,6 +91,8 @@ def health_multiples_figure(key: str, maps: dict[str, HealthMap], names: dict[st
     ticks = log_ticks(np.concatenate([z.ravel() for z in zs]), zero_at) if key == "grad_norm" and zs else {}
     fig.update_layout(coloraxis={"colorscale": kw.get("colorscale", "Viridis"), "cmin": lo, "cmax": hi,
                                  "colorbar": {"title": unit, **ticks}},
-                      title=f"{TITLES[key]} — every run on one colour scale; click a cell to replay that step",
+                      title=f"{TITLES[key]} — every run on one colour scale; " + _click_words(stride),
                       height=110 * len(runs) + 110, margin={"t": 70, "l": 70}, clickmode="event+select")
+    edges = [_cell_edges(m.steps) for m in maps.values()]  # the click markers would pad the range beyond them
+    fig.update_xaxes(range=[min(e[0] for e in edges), max(e[1] for e in edges)])
     return fig.update_xaxes(title="step", row=len(runs), col=1)
