@@ -4,6 +4,7 @@
   python -m bench --quick         # tiny sizes, 2 repeats: checks that every row runs, measures nothing
   python -m bench --only 1,5      # some rows (a group id like 4 or 6 selects 4a/4b or every page)
   python -m bench --only 10       # the browser rows: the real server in Chromium, against issue 11's targets
+  python -m bench --only 11       # the server's memory over a class of 60 visitors (6–10 min)
   python -m bench --threads 1     # torch.set_num_threads(1) first
 """
 from __future__ import annotations
@@ -22,7 +23,7 @@ from pathlib import Path
 
 import torch
 
-from bench import Context, Result, rows_browser, rows_engine, rows_gpu, rows_mnist, rows_pages
+from bench import Context, Result, rows_browser, rows_engine, rows_gpu, rows_mnist, rows_pages, rows_soak
 
 DEFAULT_JSON = Path(__file__).resolve().parent / "results" / "latest.json"
 
@@ -31,16 +32,16 @@ def groups():
     """(row ids, function) in table order."""
     by_first = {ids[0]: (ids, fn) for ids, fn in
                 rows_mnist.GROUPS + rows_engine.GROUPS + rows_gpu.GROUPS + rows_pages.groups()
-                + rows_browser.GROUPS}
+                + rows_browser.GROUPS + rows_soak.GROUPS}
     order = ["1", "3", "4a", "5", "5b", *[k for k in by_first if k.startswith("6:")], "7", "8a", "9a", "9b",
-             "10:first"]
+             "10:first", "11"]
     return [by_first[k] for k in order if k in by_first]
 
 
 def row_names() -> dict[str, str]:
     """Every row id → its name, in table order (the smoke test checks each is printed)."""
     names = {**rows_mnist.ROWS, **rows_engine.ROWS, **rows_gpu.ROWS, **rows_pages.page_rows_named(),
-             **rows_browser.ROWS}
+             **rows_browser.ROWS, **rows_soak.ROWS}
     return {row: names[row] for ids, _ in groups() for row in ids}
 
 
@@ -51,7 +52,8 @@ def _selected(row: str, only: list[str] | None) -> bool:
 def _fmt(value: float | None, unit: str) -> str:
     if value is None:
         return "—"
-    return {"s": f"{value:.3f} s", "ms": f"{value:.3f} ms", "%": f"{value:.2f} %"}.get(unit, f"{value:g}")
+    return {"s": f"{value:.3f} s", "ms": f"{value:.3f} ms", "%": f"{value:.2f} %",
+            "MB": f"{value:.2f} MB"}.get(unit, f"{value:g}")
 
 
 def table(results: list[Result]) -> str:

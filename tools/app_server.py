@@ -39,9 +39,9 @@ def wait_healthy(url: str, proc: subprocess.Popen, log: Path, timeout: float = S
 
 
 @contextmanager
-def served(home: Path, env: dict[str, str] | None = None) -> Iterator[str]:
-    """`streamlit run app.py` with BACKPROP_LAB_HOME=home (+ env), its log in home/streamlit.log; yields the
-    base URL once healthy and stops the server afterwards."""
+def serving(home: Path, env: dict[str, str] | None = None) -> Iterator[tuple[str, subprocess.Popen]]:
+    """`streamlit run app.py` with BACKPROP_LAB_HOME=home (+ env), its log in home/streamlit.log; yields (the base
+    URL, the server's process) once healthy and stops the server afterwards."""
     port = free_port()
     full_env = {**os.environ, "BACKPROP_LAB_HOME": str(home), "BACKPROP_LAB_STORE": "", **(env or {})}
     log = home / "streamlit.log"
@@ -53,7 +53,7 @@ def served(home: Path, env: dict[str, str] | None = None) -> Iterator[str]:
     url = f"http://127.0.0.1:{port}"
     try:
         wait_healthy(url, proc, log)
-        yield url
+        yield url, proc
     finally:
         proc.terminate()
         try:
@@ -61,3 +61,10 @@ def served(home: Path, env: dict[str, str] | None = None) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+@contextmanager
+def served(home: Path, env: dict[str, str] | None = None) -> Iterator[str]:
+    """serving(), the base URL only."""
+    with serving(home, env) as (url, _):
+        yield url
