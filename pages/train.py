@@ -135,7 +135,11 @@ def _pct(v) -> str:
 
 def _curves(snap, cfg, classify: bool) -> None:
     left, right = st.columns(2)
-    log_y = left.toggle("log-scale loss", key="train_log_loss")
+    wide = P.loss_decades(snap.steps) > P.WIDE_DECADES  # e.g. a diverged run: linear, its start would read 0
+    # one toggle per regime: a wide loss starts on log, a narrow one on linear; a visitor's flip sticks in each
+    log_y = left.toggle("log-scale loss", value=wide, key="train_log_loss_wide" if wide else "train_log_loss",
+                        help=f"On by itself when the loss spans more than {P.WIDE_DECADES} orders of magnitude "
+                             "(a linear axis would draw everything below the largest loss / 1000 as 0).")
     left.plotly_chart(P.loss_figure(snap.steps, snap.epochs, log_y=log_y))
     if classify and not snap.epochs:
         right.caption("Accuracy is measured once an epoch: the chart appears after epoch 1.")

@@ -126,6 +126,30 @@ def test_a_diverged_regression_run_shows_its_loss_curve_up_to_the_divergence():
     assert any(f"step {snap.step}" in e.value for e in at.error)
 
 
+def test_a_diverged_runs_loss_is_drawn_on_a_log_axis_and_the_toggle_says_so():
+    """Moons at lr = 100 blows up to ~1e10 by step 3: on a linear axis the untrained loss (0.79) and the steps
+    before read as 0 (seen in a screenshot), so a loss spanning > 3 decades starts on a log axis."""
+    at = _page()
+    _submit(at, epochs=3, lr=100.0)
+    snap = _finish(at)
+    assert snap.status == "diverged"
+    fig = _figure(at, "Loss")
+    assert fig["layout"]["yaxis"]["type"] == "log"
+    assert at.toggle(key="train_log_loss_wide").value is True
+    batch = next(t for t in fig["data"] if t["name"] == "batch loss (logged steps)")
+    assert batch["x"][0] == 0 and min(batch["y"]) < 1 < 1e9 < max(batch["y"])  # the start and the blow-up
+    at.toggle(key="train_log_loss_wide").set_value(False).run()  # a visitor may still ask for linear
+    assert _figure(at, "Loss")["layout"]["yaxis"]["type"] == "linear"
+
+
+def test_loss_decades_counts_orders_of_magnitude_of_the_finite_positive_losses():
+    from ui.train_plots import loss_decades
+    assert loss_decades([{"loss": 2.0}, {"loss": 0.02}, {"loss": float("nan")}]) == pytest.approx(2.0)
+    assert loss_decades([{"loss": 0.79}, {"loss": 7.9e9}, {"loss": float("inf")}, {"loss": 0.0}]) == \
+        pytest.approx(10.0)
+    assert loss_decades([{"loss": 1.0}]) == 0.0
+
+
 @pytest.mark.parametrize("values, message", [
     ({"layers": "16:relu,3:identity"}, "the last layer has 3 units but moons has 2 classes"),
     ({"batch": "lots"}, "batch size must be a whole number"),

@@ -38,6 +38,17 @@ def _epoch_trace(epochs: list[dict], key: str, name: str, x_key: str, **kw) -> g
     return go.Scatter(x=xs, y=ys, name=name, mode="lines+markers" if len(xs) <= 30 else "lines", **kw)
 
 
+WIDE_DECADES = 3  # a loss spanning more orders of magnitude than this is drawn on a log axis by default
+
+
+def loss_decades(steps: list[dict]) -> float:
+    """Orders of magnitude the logged batch losses span: log₁₀(max / min) over the finite positive ones
+    (a diverged run: ~10; MNIST's epoch: ~2). On a linear axis everything below max/10³ reads as 0."""
+    ys = np.array([s["loss"] for s in steps], dtype=float)
+    ys = ys[np.isfinite(ys) & (ys > 0)]
+    return float(np.log10(ys.max() / ys.min())) if ys.size >= 2 else 0.0
+
+
 @honest_axes
 def loss_figure(steps: list[dict], epochs: list[dict], *, log_y: bool = False) -> go.Figure:
     """Loss against step: every logged batch loss from step 0 (the untrained loss), each epoch's mean train
