@@ -83,8 +83,9 @@ def _timed_click(page, locator, marker: str) -> float:
     return _painted(page)
 
 
-def _visible(page, text: str):
-    return lambda: page.get_by_text(text, exact=False).first.wait_for(state="visible", timeout=60_000)
+def wait_visible(page, text: str) -> None:
+    """Until `text` is on the page (Playwright's polling: for waiting, not for timing)."""
+    page.get_by_text(text, exact=False).first.wait_for(state="visible", timeout=60_000)
 
 
 def _first_page(browser, url: str, samples: dict) -> None:
@@ -108,7 +109,7 @@ def _sidebar_tour(page, repeats: int, samples: dict) -> None:
 def _inspector(page, repeats: int, samples: dict) -> None:
     """Tab switches and preset clicks on the Inspector, alternating so each click changes what is shown."""
     page.get_by_test_id("stSidebar").locator("a").filter(has_text="Inspector").first.click()
-    _visible(page, PAGES["Inspector"])()
+    wait_visible(page, PAGES["Inspector"])
     for i in range(repeats * 2):
         name = list(TAB_MARKS)[i % 2]
         samples["10:tab"].append(_timed_click(page, page.get_by_role("tab", name=name), TAB_MARKS[name]))
@@ -132,7 +133,7 @@ def _result(row: str, samples: list[float]) -> Result:
 
 
 def browser_rows(ctx: Context) -> list[Result]:
-    why = _unavailable()
+    why = unavailable()
     if why:
         return [Result(row, name, note=f"unmeasured: {why}") for row, name in ROWS.items()]
     from playwright.sync_api import sync_playwright
@@ -147,7 +148,7 @@ def browser_rows(ctx: Context) -> list[Result]:
                 _first_page(browser, url, samples)
                 page = browser.new_page(viewport={"width": 1400, "height": 1000})
                 page.goto(url + "/")
-                _visible(page, PAGES["Home"])()
+                wait_visible(page, PAGES["Home"])
                 _sidebar_tour(page, repeats, samples)
                 _inspector(page, repeats, samples)
         finally:
@@ -155,7 +156,7 @@ def browser_rows(ctx: Context) -> list[Result]:
     return [_result(row, s) for row, s in samples.items()]
 
 
-def _unavailable() -> str | None:
+def unavailable() -> str | None:
     if not CHROMIUM.exists():
         return f"{CHROMIUM} is missing"
     try:

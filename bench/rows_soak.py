@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from bench import Context, Result
-from bench.rows_browser import CHROMIUM, PAGES, _unavailable, _visible
+from bench.rows_browser import CHROMIUM, PAGES, unavailable, wait_visible
 from tools.app_server import serving
 
 ROWS = {"11": "server memory: growth per visitor who has left (each opens every page), second half of the class"}
@@ -40,13 +40,13 @@ def _visit(browser, url: str) -> None:
     try:
         page = context.new_page()
         page.goto(url + "/")
-        _visible(page, PAGES["Home"])()
+        wait_visible(page, PAGES["Home"])
         for title in [p for p in PAGES if p != "Home"]:
             page.get_by_test_id("stSidebar").locator("a").filter(has_text=title).first.click()
-            _visible(page, PAGES[title])()
+            wait_visible(page, PAGES[title])
             if title == "Inspector":
                 page.get_by_role("tab", name="Backward").click()
-                _visible(page, "All gradients agree")()
+                wait_visible(page, "All gradients agree")
     finally:
         context.close()
 
@@ -61,7 +61,7 @@ def slope(ys: list[float]) -> float:
 
 
 def soak_rows(ctx: Context) -> list[Result]:
-    why = _unavailable() or (None if Path("/proc/self/status").exists() else "no /proc: Linux only")
+    why = unavailable() or (None if Path("/proc/self/status").exists() else "no /proc: Linux only")
     if why:
         return [Result("11", ROWS["11"], note=f"unmeasured: {why}")]
     from playwright.sync_api import sync_playwright
