@@ -9,12 +9,15 @@ from engine.store.runs import RunStore, StoreError
 from engine.train import boundary, health
 from engine.train.background import QUEUE
 from engine.train.config import ConfigError, TrainConfig
+from engine.train.health_fill import health_stats
 from engine.train.jobs import JOBS, progress, start_job
 from engine.train.loop import load_data
 from engine.train.model import check_fit
+from engine.train.recorder import END_KINDS
 from ui import train_form as F
 from ui import train_plots as P
 from ui.bootstrap import ensure_navigation
+from ui.health_fill_view import fill_section
 from ui.owner import session_owner
 from ui.replay_player import replay_player
 from ui.session import alive_check, session_id
@@ -25,6 +28,7 @@ ensure_navigation()
 POLL_SECONDS = 1.0  # the live view's refresh while a run goes on; it stops polling when the run ends
 JOB_KEY = "train_job"  # session state: the id of this session's job in engine.train.jobs.JOBS
 ENDED = ("finished", "diverged", "stopped", "failed")
+AUTO_FILL_STEPS = 2_000  # runs this short get every step's health filled in here (moons, 20 epochs: 500 steps)
 EPOCH_COLUMNS = ["epoch", "step", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "seconds"]
 
 HOW_IT_RUNS = f"""
@@ -164,15 +168,34 @@ def _regression_params(col, snap, cfg) -> None:
     col.dataframe(pd.DataFrame(rows), hide_index=True)
 
 
-def _health(snap) -> None:
-    if not snap.layers:
+def _health(snap, ended: bool) -> None:
+    rows = _ended_health(snap) if ended and snap.run_id else snap.layers
+    if not rows:
         return
-    st.plotly_chart(P.health_figure(snap.layers))
-    flags = P.latest_flags(snap.layers)
+    st.plotly_chart(P.health_figure(rows))
+    flags = P.latest_flags(rows)
     for line in flags:
         st.warning(line)
     if not flags:
         st.caption("No health flags on each layer's latest stats (thresholds: see *How a run works* above).")
+
+
+def _ended_health(snap) -> list[dict]:
+    """A stored run's health once it has ended: a short run (≤ AUTO_FILL_STEPS) is filled in at every step by an
+    exact replay, started here as a queued job (a diverged run's last steps are then drawn too); a longer one is
+    shown as recorded (filling it in costs about as much as training it: Compare's replay does it on request)."""
+    store = RunStore()
+    try:
+        if snap.step <= AUTO_FILL_STEPS:
+            fill_section(store, snap.run_id)  # how the health below was recorded; the fill's progress
+        else:
+            st.caption("Health as recorded during the run (every k-th step); Compare's replay of this run fills "
+                       "in every step.")
+        stats = health_stats(store, [snap.run_id])
+    except StoreError as err:
+        st.caption(f"Health as recorded during the run: {plain_markdown(err, TEXT_CHARS)}")
+        return snap.layers
+    return stats.to_dict("records") if not stats.empty else snap.layers
 
 
 # Epoch-level figures change once per epoch: cache them so the 1 s polling stays cheap.
@@ -249,7 +272,7 @@ def _live(job_id: str) -> None:
             return
         classify = snap.dataset is not None and snap.dataset.task == "classification"
         _curves(snap, job.cfg, classify)
-        _health(snap)
+        _health(snap, ended=snap.status in END_KINDS)  # finished, diverged, stopped: stored whole
         left, right = st.columns(2)
         if _boundary(left, job_id, snap, job.cfg):
             _histograms(right, job_id, snap, hint=right)

@@ -142,6 +142,52 @@ def test_a_diverged_runs_loss_is_drawn_on_a_log_axis_and_the_toggle_says_so():
     assert _figure(at, "Loss")["layout"]["yaxis"]["type"] == "linear"
 
 
+def test_an_ended_short_runs_health_is_filled_in_at_every_step_up_to_the_divergence():
+    """Moons at lr = 100 blows up at step 3; the training records health on a cost budget (step 1, sometimes 2).
+    Once it has ended, the Train page fills in every step by an exact replay (a queued job) and draws steps 1 and
+    2, the updates that blew it up — the panel had stopped at step 1 (seen in a screenshot)."""
+    from engine.train.fill_job import fill_job
+    from engine.train.health_fill import health_stats
+    at = _page()
+    _submit(at, epochs=3, lr=100.0)
+    snap = _finish(at)
+    assert snap.status == "diverged" and snap.step == 3  # the live record has step 1, and 2 when time allowed
+    store = RunStore()
+    job = fill_job(store.path, snap.run_id)
+    assert job is not None, "the page did not start the fill"
+    job.ended.wait(60)
+    assert job.snapshot().status == "done", job.snapshot().message
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("filled in after the run by an exact replay" in c.value for c in at.caption)
+    health = _figure(at, "Gradient health")
+    steps = sorted({x for trace in health["data"] for x in _xs(trace)})
+    assert steps == [1, 2]
+    stored = health_stats(store, [snap.run_id])  # the page draws the store's fill: the same values
+    ratio_2 = stored[(stored["step"] == 2)].sort_values("layer")["update_ratio"].tolist()
+    ratio_trace = [t for t in health["data"] if t.get("xaxis") == "x2"]
+    assert [_ys(t)[_xs(t).index(2)] for t in ratio_trace] == pytest.approx(ratio_2)
+    assert all(r > 0.1 for r in ratio_2)  # and they are flagged: updates far too large
+
+
+def _xs(trace: dict) -> list:
+    return _plain(trace.get("x", []))
+
+
+def _ys(trace: dict) -> list:
+    return _plain(trace.get("y", []))
+
+
+def _plain(values) -> list:
+    """A figure's x or y as a list: Streamlit sends numeric arrays as typed arrays ({dtype, bdata})."""
+    if isinstance(values, dict) and "bdata" in values:
+        import base64
+
+        import numpy as np
+        return np.frombuffer(base64.b64decode(values["bdata"]), dtype=values["dtype"]).tolist()
+    return list(values)
+
+
 def test_loss_decades_counts_orders_of_magnitude_of_the_finite_positive_losses():
     from ui.train_plots import loss_decades
     assert loss_decades([{"loss": 2.0}, {"loss": 0.02}, {"loss": float("nan")}]) == pytest.approx(2.0)
