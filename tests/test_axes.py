@@ -77,3 +77,18 @@ def test_log_ticks_read_typed_arrays_too():
         fig = go.Figure(go.Scatter(y=y))
         fig.update_yaxes(type="log")
         assert list(tidy_axes(fig).layout.yaxis.tickvals) == [1, 2, 5, 10]
+
+
+def test_a_short_step_axis_ticks_whole_steps_only():
+    """A diverged run's health over steps 1 and 2 was ticked 1, 1.2, 1.4 … (there is no step 1.2): a step or
+    epoch axis spanning ≤ 10 whole numbers ticks each of them; a long one, or a non-count axis, keeps plotly's."""
+    from ui.train_plots import health_figure
+    rows = [{"step": s, "layer": 1, "grad_norm": 1.0, "update_ratio": 0.01} for s in (1, 2)]
+    fig = health_figure(rows)
+    assert fig.layout.xaxis.dtick == 1 and fig.layout.xaxis2.dtick == 1
+    long = health_figure([{**rows[0], "step": s} for s in range(1, 500)])
+    assert long.layout.xaxis.dtick is None
+    other = tidy_axes(go.Figure(go.Scatter(x=[1, 2], y=[1, 2])).update_xaxes(title="w"))
+    assert other.layout.xaxis.dtick is None
+    fractional = tidy_axes(go.Figure(go.Scatter(x=[0.5, 1.5], y=[1, 2])).update_xaxes(title="epoch"))
+    assert fractional.layout.xaxis.dtick is None  # epoch means sit mid-epoch: not a whole-number axis

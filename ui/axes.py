@@ -16,6 +16,8 @@ from collections.abc import Callable
 import plotly.graph_objects as go
 
 EXPONENT = "e"  # "8e+14": no SI prefix, and no superscript that a screenshot or hover text loses
+COUNTS = ("step", "epoch")  # axes that count: only whole numbers mean something
+MAX_UNIT_TICKS = 10  # a count axis spanning at most this many ticks at every whole number
 TITLE_ROOM_PX = 64  # under the plot area: tick labels (~20 px) and the x-axis title (~20 px), then a gap
 
 
@@ -26,6 +28,8 @@ def tidy_axes(fig: go.Figure) -> go.Figure:
         ax.update(exponentformat=EXPONENT)
         if ax.type == "log" and ax.dtick is None and ax.tickvals is None:
             ax.update(_log_ticks(_positive_values(fig, letter, ax.plotly_name)))
+        elif ax.title.text in COUNTS and ax.dtick is None and ax.tickvals is None:
+            ax.update(_count_ticks(_values(fig, letter, ax.plotly_name)))
 
     fig.for_each_xaxis(lambda ax: axis(ax, "x"))
     fig.for_each_yaxis(lambda ax: axis(ax, "y"))
@@ -38,16 +42,28 @@ def tidy_axes(fig: go.Figure) -> go.Figure:
     return fig
 
 
-def _positive_values(fig: go.Figure, letter: str, axis_name: str) -> list[float]:
-    """The finite positive x (or y) values of the traces drawn on layout axis axis_name ('yaxis2' ← 'y2')."""
+def _values(fig: go.Figure, letter: str, axis_name: str) -> list[float]:
+    """The finite x (or y) values of the traces drawn on layout axis axis_name ('yaxis2' ← 'y2')."""
     ref = letter + axis_name[5:]
     values = []
     for trace in fig.data:
         data = getattr(trace, letter, None)  # a list, a tuple or a numpy array (typed arrays in the JSON)
         if (getattr(trace, f"{letter}axis", None) or letter) == ref and data is not None:
             values += [float(v) for v in data if isinstance(v, numbers.Real) and not isinstance(v, bool)
-                       and 0 < v < math.inf]
+                       and math.isfinite(v)]
     return values
+
+
+def _positive_values(fig: go.Figure, letter: str, axis_name: str) -> list[float]:
+    return [v for v in _values(fig, letter, axis_name) if v > 0]
+
+
+def _count_ticks(values: list[float]) -> dict:
+    """A step or epoch axis over a few whole numbers ticks at each of them (plotly would write "1.2", "1.4":
+    there is no step 1.2); a longer one keeps plotly's own ticks."""
+    if values and all(v == int(v) for v in values) and max(values) - min(values) <= MAX_UNIT_TICKS:
+        return {"dtick": 1}
+    return {}
 
 
 def _log_ticks(values: list[float]) -> dict:
