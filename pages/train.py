@@ -42,8 +42,9 @@ HOW_IT_RUNS = f"""
   then every step up to step 50 and every {TrainConfig().log_every}th after. A loss that becomes inf/NaN or
   grows 10 000× over step 0 (and past 100) ends the run as *diverged*.
 - **Health flags** (checked at every step while that costs ≤ {health.STATS_BUDGET:.0%} of the run's time, else every
-  k-th step; at most ~{health.MAX_STATS_STEPS:,} checks a run, and always the last step; replaying a run on
-  **Compare** fills in every step afterwards by an exact replay; per layer):
+  k-th step; at most ~{health.MAX_STATS_STEPS:,} checks a run, and always the last step; afterwards an exact
+  replay fills in every step — here by itself for runs up to {AUTO_FILL_STEPS:,} steps, on **Compare**'s replay
+  for any run; per layer):
   - *vanishing*: ‖∂L/∂W‖ < {health.VANISHING:.0e} — the layer has all but stopped learning;
   - *exploding*: ‖∂L/∂W‖ > {health.EXPLODING:.0e};
   - *updates too large*: ‖ΔW‖/‖W‖ > {health.UPDATE_TOO_LARGE:.0e} (about 1e-3 is healthy);
