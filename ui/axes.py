@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import math
 import numbers
+import re
 from collections.abc import Callable
 
 import plotly.graph_objects as go
@@ -29,7 +30,8 @@ def tidy_axes(fig: go.Figure) -> go.Figure:
         if ax.type == "log" and ax.dtick is None and ax.tickvals is None:
             ax.update(_log_ticks(_positive_values(fig, letter, ax.plotly_name)))
         elif ax.title.text in COUNTS and ax.dtick is None and ax.tickvals is None:
-            ax.update(_count_ticks(_values(fig, letter, ax.plotly_name)))
+            shared = _matched(fig, letter, ax.plotly_name)  # matched axes share one range: span all their data
+            ax.update(_count_ticks([v for name in shared for v in _values(fig, letter, name)], ax.range))
 
     fig.for_each_xaxis(lambda ax: axis(ax, "x"))
     fig.for_each_yaxis(lambda ax: axis(ax, "y"))
@@ -54,30 +56,56 @@ def _values(fig: go.Figure, letter: str, axis_name: str) -> list[float]:
     return values
 
 
+def _matched(fig: go.Figure, letter: str, axis_name: str) -> list[str]:
+    """The layout names of the axes drawn over one range with axis_name ('xaxis', 'xaxis3', …): those whose
+    `matches` chains end where axis_name's does (make_subplots' shared axes), or axis_name alone."""
+    def root(name: str) -> str:
+        seen = set()
+        while name not in seen:
+            seen.add(name)
+            ref = fig.layout[name].matches if name in fig.layout else None
+            if ref is None:
+                return name
+            name = letter + "axis" + ref[1:]
+        return name
+
+    names = [name for name in fig.layout if re.fullmatch(letter + r"axis\d*", name)]
+    group = [name for name in names if root(name) == root(axis_name)]
+    return group or [axis_name]
+
+
 def _positive_values(fig: go.Figure, letter: str, axis_name: str) -> list[float]:
     return [v for v in _values(fig, letter, axis_name) if v > 0]
 
 
-def _count_ticks(values: list[float]) -> dict:
+def _count_ticks(values: list[float], fixed: tuple | None = None) -> dict:
     """A step or epoch axis over a few whole numbers ticks at each of them (plotly would write "1.2", "1.4":
-    there is no step 1.2); a longer one keeps plotly's own ticks."""
-    if values and all(v == int(v) for v in values) and max(values) - min(values) <= MAX_UNIT_TICKS:
-        return {"dtick": 1}
-    return {}
+    there is no step 1.2); a longer one — in its data or its fixed range — keeps plotly's own ticks."""
+    if not values or any(v != int(v) for v in values):
+        return {}
+    span = max(values) - min(values)
+    if fixed is not None and None not in fixed:
+        span = max(span, abs(fixed[1] - fixed[0]))
+    return {"dtick": 1} if span <= MAX_UNIT_TICKS else {}
 
 
 def _log_ticks(values: list[float]) -> dict:
     """dtick = 1 (one tick per decade, log10 units) when the data covers two decade ticks or more; else
-    explicit ticks at 1, 2 and 5 × 10^k with their values written out (decades alone left one label)."""
+    explicit ticks at 1, 2 and 5 × 10^k with their values written out (decades alone left one label), or at
+    every 1…9 × 10^k where 1, 2, 5 would put fewer than two inside the data (0.6–1.5 read "1" alone); a span
+    narrower still keeps plotly's own ticks."""
     if not values:
         return {"dtick": 1}
     lo, hi = min(values), max(values)
     k_lo, k_hi = math.floor(math.log10(lo)), math.ceil(math.log10(hi))
     if sum(lo <= 10.0 ** k <= hi for k in range(k_lo, k_hi + 1)) >= 2:
         return {"dtick": 1}
-    ticks = [float(f"{m * 10.0 ** k:.1g}") for k in range(k_lo - 1, k_hi + 1) for m in (1, 2, 5)]
-    ticks = [t for t in ticks if lo / 2.5 <= t <= hi * 2.5]  # ticks past the padded range are not drawn
-    return {"tickvals": ticks, "ticktext": [f"{t:g}".replace("e-0", "e-").replace("e+0", "e+") for t in ticks]}
+    for mantissas in ((1, 2, 5), range(1, 10)):
+        ticks = [float(f"{m * 10.0 ** k:.1g}") for k in range(k_lo - 1, k_hi + 1) for m in mantissas]
+        if sum(lo <= t <= hi for t in ticks) >= 2:
+            ticks = [t for t in ticks if lo / 2.5 <= t <= hi * 2.5]  # ticks past the padded range are not drawn
+            return {"tickvals": ticks, "ticktext": [f"{t:g}".replace("e-0", "e-").replace("e+0", "e+") for t in ticks]}
+    return {}
 
 
 def legend_below(plot_px: float) -> dict:
